@@ -1,0 +1,143 @@
+// The broker's table of contents: start-up, the byte stream of each connection cut
+// into packets, THE dispatch on packet type, and the clock-driven checks.
+
+import { PACKET_MAX, CONNECT_TIMEOUT_MS } from "./config";
+import { CloseReason } from "./host";
+import { decodeVarint, varintSize } from "./codec/reader";
+import { PacketType, requiredFlags } from "./codec/packet";
+import { matcherInit } from "./topics/matcher";
+import { storeInit } from "./store/messages";
+import { retainedInit } from "./store/retained";
+import { connectionsInit, connection, openConnection, freeConnection, validConnection,
+         connectionsHighWater, ConnState } from "./session/connections";
+import { sessionsInit } from "./session/clients";
+import { subscriptionsInit } from "./session/subscriptions";
+import { queueInit } from "./session/queue";
+import { closeConnection, detach } from "./session/lifecycle";
+import { handleConnect } from "./handlers/connect";
+import { handlePublish } from "./handlers/publish";
+import { handlePuback } from "./handlers/puback";
+import { handlePubrec } from "./handlers/pubrec";
+import { handlePubrel } from "./handlers/pubrel";
+import { handlePubcomp } from "./handlers/pubcomp";
+import { handleSubscribe } from "./handlers/subscribe";
+import { handleUnsubscribe } from "./handlers/unsubscribe";
+import { handlePingreq } from "./handlers/pingreq";
+import { handleDisconnect } from "./handlers/disconnect";
+import { statAdd, Stat } from "./stats";
+import { setLogLevel } from "./log";
+
+/** The input window: one whole packet of the largest size fits. */
+// @ts-ignore: decorator
+@inline export const INPUT_CAPACITY: i32 = PACKET_MAX + 5;
+export const INPUT = memory.data(INPUT_CAPACITY, 16);
+
+let maxPacketSize: i32 = PACKET_MAX;
+let initialized = false;
+/** Total size of the incomplete packet left over by the last `feed` (0: unknown yet). */
+export let neededBytes: u32 = 0;
+
+export function brokerInit(maxPacket: u32, logLevel: i32): u32 {
+  if (!initialized) {
+    connectionsInit();
+    sessionsInit();
+    subscriptionsInit();
+    queueInit();
+    storeInit();
+    retainedInit();
+    matcherInit();
+    initialized = true;
+  }
+  maxPacketSize = maxPacket == 0 || maxPacket > <u32>PACKET_MAX ? PACKET_MAX : <i32>maxPacket;
+  setLogLevel(logLevel);
+  return <u32>maxPacketSize;
+}
+
+export function brokerOpen(now: f64): i32 {
+  const conn = openConnection(now + CONNECT_TIMEOUT_MS);
+  if (conn < 0) { statAdd(Stat.RefusedConnections); return -1; }
+  statAdd(Stat.ConnectionsOpen);
+  return conn;
+}
+
+/** Cut the bytes at INPUT into packets and handle each whole one. */
+export function brokerFeed(conn: i32, len: u32, now: f64): u32 {
+  neededBytes = 0;
+  if (!validConnection(conn) || len > <u32>INPUT_CAPACITY) return len;
+  statAdd(Stat.BytesReceived, <f64>len);
+  const stop = INPUT + <usize>len;
+  let p = INPUT;
+  while (p < stop) {
+    const c = connection(conn);
+    if (c.state == ConnState.Closing) return len; // the rest is ignored
+    const first = <i32>load<u8>(p);
+    const type = first >> 4;
+    // [MQTT-3.1.0-1] the first packet must be CONNECT: refuse anything else at once
+    if (c.state == ConnState.AwaitingConnect && type != PacketType.CONNECT) {
+      closeConnection(conn, CloseReason.ProtocolError);
+      return len;
+    }
+    const remaining = decodeVarint(p + 1, stop);
+    if (remaining == -2) { closeConnection(conn, CloseReason.Malformed); return len; }
+    if (remaining == -1) break; // fixed header incomplete
+    const total = 1 + varintSize + remaining;
+    // refused as soon as the fixed header says so, before anything is buffered
+    if (total > maxPacketSize) { closeConnection(conn, CloseReason.PacketTooLarge); return len; }
+    if (p + <usize>total > stop) { neededBytes = <u32>total; break; }
+    const body = p + 1 + <usize>varintSize;
+    p += <usize>total;
+    // [MQTT-3.1.2-24] any packet resets the keep-alive timer
+    if (c.state == ConnState.Connected && c.keepAliveMs > 0) c.deadline = now + c.keepAliveMs * 1.5;
+    dispatch(conn, type, first & 15, body, p, now);
+  }
+  return <u32>(p - INPUT);
+}
+
+function dispatch(conn: i32, type: i32, flags: i32, body: usize, limit: usize, now: f64): void {
+  const required = requiredFlags(type);
+  if (required >= 0 && flags != required) {        // [MQTT-2.2.2-2] reserved flag bits
+    closeConnection(conn, CloseReason.Malformed);
+    return;
+  }
+  switch (type) {
+    case PacketType.CONNECT:     handleConnect(conn, body, limit, now); break;
+    case PacketType.PUBLISH:     handlePublish(conn, flags, body, limit); break;
+    case PacketType.PUBACK:      handlePuback(conn, body, limit); break;
+    case PacketType.PUBREC:      handlePubrec(conn, body, limit); break;
+    case PacketType.PUBREL:      handlePubrel(conn, body, limit); break;
+    case PacketType.PUBCOMP:     handlePubcomp(conn, body, limit); break;
+    case PacketType.SUBSCRIBE:   handleSubscribe(conn, body, limit); break;
+    case PacketType.UNSUBSCRIBE: handleUnsubscribe(conn, body, limit); break;
+    case PacketType.PINGREQ:     handlePingreq(conn, body, limit); break;
+    case PacketType.DISCONNECT:  handleDisconnect(conn, body, limit); break;
+    // CONNACK, SUBACK, UNSUBACK, PINGRESP only flow to clients; 0 and 15 are reserved
+    default: closeConnection(conn, CloseReason.ProtocolError);
+  }
+}
+
+/** The host's socket is gone. A connection that did not DISCONNECT loses its session
+ *  binding and its will is published [MQTT-3.1.2-8]. */
+export function brokerClosed(conn: i32, now: f64): void {
+  if (!validConnection(conn)) return;
+  const c = connection(conn);
+  if (c.state != ConnState.Closing) detach(conn, -1);
+  freeConnection(conn);
+  statAdd(Stat.ConnectionsOpen, -1);
+}
+
+/** Keep-alive and CONNECT timeouts. Returns ms until the next deadline (at most 1 s). */
+export function brokerTick(now: f64): u32 {
+  let next: f64 = 1000;
+  for (let i = 0, n = connectionsHighWater(); i < n; i++) {
+    const c = connection(i);
+    if (c.state != ConnState.AwaitingConnect && c.state != ConnState.Connected) continue;
+    if (c.deadline <= 0) continue;
+    if (c.deadline <= now) {
+      closeConnection(i, c.state == ConnState.AwaitingConnect ? CloseReason.ConnectTimeout
+                                                             : CloseReason.KeepAliveTimeout);
+      continue;
+    }
+    next = min(next, c.deadline - now);
+  }
+  return <u32>max(next, 10);
+}

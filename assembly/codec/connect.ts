@@ -1,0 +1,81 @@
+// CONNECT (MQTT 3.1.1 §3.1; MQTT 3.1 "MQIsdp" level 3 shares the layout).
+//
+//  "MQTT"/"MQIsdp" │ level │ flags │ keep-alive │ client id │ [will topic, will payload] │ [user] │ [password]
+
+import { readerStart, readU8, readU16, readBinary, readString, readError, fieldPtr, fieldLen,
+         pos, end, DecodeError } from "./reader";
+
+export const enum ConnectFlag { Reserved = 1, CleanSession = 2, Will = 4, WillRetain = 32, Password = 64, Username = 128 }
+
+/** Outcomes beyond DecodeError: answered with a CONNACK refusal, then closed. */
+export const enum ConnectRefusal { UnacceptableVersion = 1, IdentifierRejected = 2 }
+
+export let connectLevel: i32 = 0;
+export let connectFlags: i32 = 0;
+export let keepAlive: i32 = 0;
+export let clientIdPtr: usize = 0;
+export let clientIdLen: i32 = 0;
+export let willQos: i32 = 0;
+export let willTopicPtr: usize = 0;
+export let willTopicLen: i32 = 0;
+export let willPayloadPtr: usize = 0;
+export let willPayloadLen: i32 = 0;
+export let usernamePtr: usize = 0;
+export let usernameLen: i32 = 0;
+export let passwordPtr: usize = 0;
+export let passwordLen: i32 = 0;
+
+// "MQTT" and "MQIsdp" as bytes
+const NAME_MQTT = memory.data<u8>([0x4D, 0x51, 0x54, 0x54]);
+const NAME_MQISDP = memory.data<u8>([0x4D, 0x51, 0x49, 0x73, 0x64, 0x70]);
+
+/** 0 when accepted, a DecodeError (< 0, close without CONNACK), or a ConnectRefusal (> 0). */
+export function decodeConnect(ptr: usize, limit: usize): i32 {
+  readerStart(ptr, limit);
+  if (!readBinary()) return readError;
+  const namePtr = fieldPtr, nameLen = fieldLen;
+  connectLevel = readU8();
+  if (readError != DecodeError.None) return readError;
+  const isMqtt = nameLen == 4 && memory.compare(namePtr, NAME_MQTT, 4) == 0;
+  const isMqisdp = nameLen == 6 && memory.compare(namePtr, NAME_MQISDP, 6) == 0;
+  // [MQTT-3.1.2-1] any other protocol name: close without CONNACK
+  if (!isMqtt && !isMqisdp) return DecodeError.Protocol;
+  // [MQTT-3.1.2-2] a level we do not speak: CONNACK 0x01
+  if ((isMqtt && connectLevel != 4) || (isMqisdp && connectLevel != 3)) {
+    return ConnectRefusal.UnacceptableVersion;
+  }
+
+  connectFlags = readU8();
+  keepAlive = readU16();
+  if (readError != DecodeError.None) return readError;
+  if ((connectFlags & ConnectFlag.Reserved) != 0) return DecodeError.Protocol; // [MQTT-3.1.2-3]
+  const will = (connectFlags & ConnectFlag.Will) != 0;
+  willQos = (connectFlags >> 3) & 3;
+  if (!will && (willQos != 0 || (connectFlags & ConnectFlag.WillRetain) != 0)) {
+    return DecodeError.Protocol; // [MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.2-15]
+  }
+  if (willQos == 3) return DecodeError.Protocol; // [MQTT-3.1.2-14]
+  const hasUser = (connectFlags & ConnectFlag.Username) != 0;
+  const hasPassword = (connectFlags & ConnectFlag.Password) != 0;
+  if (connectLevel == 4 && hasPassword && !hasUser) return DecodeError.Protocol; // [MQTT-3.1.2-22]
+
+  if (!readString()) return readError; // [MQTT-3.1.3-4] client id is UTF-8
+  clientIdPtr = fieldPtr; clientIdLen = fieldLen;
+  willTopicLen = 0; willPayloadLen = 0; usernameLen = 0; passwordLen = 0;
+  if (will) {
+    if (!readString()) return readError;
+    willTopicPtr = fieldPtr; willTopicLen = fieldLen;
+    if (!readBinary()) return readError;
+    willPayloadPtr = fieldPtr; willPayloadLen = fieldLen;
+  }
+  if (hasUser) {
+    if (!readString()) return readError; // [MQTT-3.1.3-11]
+    usernamePtr = fieldPtr; usernameLen = fieldLen;
+  }
+  if (hasPassword) {
+    if (!readBinary()) return readError;
+    passwordPtr = fieldPtr; passwordLen = fieldLen;
+  }
+  if (pos != end) return DecodeError.Malformed; // bytes left over
+  return 0;
+}

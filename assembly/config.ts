@@ -1,0 +1,61 @@
+// Compile-time limits, read once from the board profile (`boards/<name>.json`,
+// passed by scripts/build.mjs as `--use BOARD_<KEY>=<value>`). They are constants,
+// so every table in linear memory has a static size and an over-budget board
+// fails at build time instead of at run time. The fallbacks are a small test board.
+
+/** Network connections the core tracks at once (a few more than sessions, so a
+ *  client beyond MAX_SESSIONS still gets a CONNACK "server unavailable"). */
+// @ts-ignore: decorator
+@inline export const MAX_CONNECTIONS: i32 = isDefined(BOARD_MAX_CONNECTIONS) ? BOARD_MAX_CONNECTIONS : 20;
+/** Client sessions, online or persistent and offline. */
+// @ts-ignore: decorator
+@inline export const MAX_SESSIONS: i32 = isDefined(BOARD_MAX_SESSIONS) ? BOARD_MAX_SESSIONS : 16;
+/** Longest client identifier accepted, in bytes (the spec requires 23). */
+// @ts-ignore: decorator
+@inline export const CLIENT_ID_MAX: i32 = isDefined(BOARD_CLIENT_ID_MAX) ? BOARD_CLIENT_ID_MAX : 64;
+/** Subscriptions of all sessions together. */
+// @ts-ignore: decorator
+@inline export const MAX_SUBSCRIPTIONS: i32 = isDefined(BOARD_MAX_SUBSCRIPTIONS) ? BOARD_MAX_SUBSCRIPTIONS : 64;
+/** Longest topic filter a subscription may have, in bytes. */
+// @ts-ignore: decorator
+@inline export const FILTER_MAX: i32 = isDefined(BOARD_FILTER_MAX) ? BOARD_FILTER_MAX : 128;
+/** Nodes of the subscription trie (one per distinct filter level). */
+// @ts-ignore: decorator
+@inline export const MAX_TOPIC_NODES: i32 = isDefined(BOARD_MAX_TOPIC_NODES) ? BOARD_MAX_TOPIC_NODES : 256;
+/** Stored messages (retained, wills, and QoS 1/2 messages waiting for delivery). */
+// @ts-ignore: decorator
+@inline export const MAX_MESSAGES: i32 = isDefined(BOARD_MAX_MESSAGES) ? BOARD_MAX_MESSAGES : 128;
+/** Bytes per chunk of the message store; a message is a chain of chunks. */
+// @ts-ignore: decorator
+@inline export const CHUNK_SIZE: i32 = isDefined(BOARD_CHUNK_SIZE) ? BOARD_CHUNK_SIZE : 128;
+/** Bytes of the message store (topics and payloads of stored messages). */
+// @ts-ignore: decorator
+@inline export const STORE_BYTES: i32 = isDefined(BOARD_STORE_BYTES) ? BOARD_STORE_BYTES : 65536;
+/** Retained messages. */
+// @ts-ignore: decorator
+@inline export const MAX_RETAINED: i32 = isDefined(BOARD_MAX_RETAINED) ? BOARD_MAX_RETAINED : 32;
+/** Queued or in-flight QoS 1/2 deliveries of all sessions together. */
+// @ts-ignore: decorator
+@inline export const MAX_DELIVERIES: i32 = isDefined(BOARD_MAX_DELIVERIES) ? BOARD_MAX_DELIVERIES : 256;
+/** QoS 1/2 messages one session may have queued or in flight; more are dropped and counted. */
+// @ts-ignore: decorator
+@inline export const QUEUE_MAX: i32 = isDefined(BOARD_QUEUE_MAX) ? BOARD_QUEUE_MAX : 100;
+/** Unacknowledged QoS 1/2 PUBLISHes sent to one client at a time. */
+// @ts-ignore: decorator
+@inline export const INFLIGHT_MAX: i32 = isDefined(BOARD_INFLIGHT_MAX) ? BOARD_INFLIGHT_MAX : 16;
+/** QoS 2 packet ids received from one client and not yet released (PUBREL). */
+// @ts-ignore: decorator
+@inline export const INFLIGHT_IN_MAX: i32 = isDefined(BOARD_INFLIGHT_IN_MAX) ? BOARD_INFLIGHT_IN_MAX : 16;
+/** Largest whole packet accepted (fixed header included). */
+// @ts-ignore: decorator
+@inline export const PACKET_MAX: i32 = isDefined(BOARD_PACKET_MAX) ? BOARD_PACKET_MAX : 65536;
+/** Bytes waiting in the host for one subscriber above which QoS 0 messages to it are dropped. */
+// @ts-ignore: decorator
+@inline export const BACKLOG_MAX: i32 = isDefined(BOARD_BACKLOG_MAX) ? BOARD_BACKLOG_MAX : 65536;
+
+/** Milliseconds a new connection has to send CONNECT. */
+// @ts-ignore: decorator
+@inline export const CONNECT_TIMEOUT_MS: f64 = 10000;
+/** Longest topic name (the wire format caps it at 65535). */
+// @ts-ignore: decorator
+@inline export const TOPIC_MAX: i32 = 65535;

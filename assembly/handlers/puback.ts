@@ -1,0 +1,21 @@
+// PUBACK: the client acknowledged a QoS 1 PUBLISH; free it and send what is queued.
+
+import { CloseReason } from "../host";
+import { decodeAck, ackPacketId } from "../codec/ack";
+import { DecodeError } from "../codec/reader";
+import { connection } from "../session/connections";
+import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
+import { closeConnection } from "../session/lifecycle";
+import { pump } from "../delivery";
+
+export function handlePuback(conn: i32, body: usize, limit: usize): void {
+  const r = decodeAck(body, limit);
+  if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
+  const s = connection(conn).session;
+  const d = findInflight(s, ackPacketId);
+  if (d < 0) return; // unknown id: nothing to do
+  const row = delivery(d);
+  if (row.qos != 1 || row.state != DeliveryState.Sent) return;
+  removeDelivery(s, d, previousDelivery);
+  pump(s);
+}

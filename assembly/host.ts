@@ -1,0 +1,29 @@
+// The functions the host provides (module `env`), declared once. See docs/ABI.md.
+
+/** Queue `len` bytes at `ptr` for connection `conn`; the host copies them before returning. */
+// @ts-ignore: decorator
+@external("env", "send") export declare function hostSend(conn: i32, ptr: usize, len: u32): void;
+/** Close `conn` after flushing what was sent; `reason` is a CloseReason. */
+// @ts-ignore: decorator
+@external("env", "close") export declare function hostClose(conn: i32, reason: i32): void;
+/** Bytes sent to `conn` that the host has not yet written to the network. */
+// @ts-ignore: decorator
+@external("env", "backlog") export declare function hostBacklog(conn: i32): u32;
+/** A UTF-8 log line (level 9: fatal, UTF-16). */
+// @ts-ignore: decorator
+@external("env", "log") export declare function hostLog(level: i32, ptr: usize, len: u32): void;
+
+export const enum CloseReason {
+  Normal = 0, ProtocolError = 1, Malformed = 2, KeepAliveTimeout = 3, TakenOver = 4,
+  PacketTooLarge = 5, ConnectTimeout = 6, Refused = 7, ServerShutdown = 8, QueueFull = 9,
+}
+
+export const enum LogLevel { Error = 0, Warning = 1, Notice = 2, Info = 3, Debug = 4, Fatal = 9 }
+
+/** Routed here by `--use abort=assembly/host/coreAbort`: a trap in the core is a bug,
+ *  so say where it happened (the message is a static UTF-16 string) and stop. */
+export function coreAbort(message: string | null, fileName: string | null, line: u32, column: u32): void {
+  if (message !== null) hostLog(LogLevel.Fatal, changetype<usize>(message), <u32>message.length << 1);
+  if (fileName !== null) hostLog(LogLevel.Fatal, changetype<usize>(fileName), <u32>fileName.length << 1);
+  unreachable();
+}

@@ -1,0 +1,24 @@
+// The exported ABI of the Midge core, and nothing else. docs/ABI.md documents every
+// export and import, who owns which memory, and the call order.
+
+import { brokerInit, brokerOpen, brokerFeed, brokerClosed, brokerTick, INPUT, INPUT_CAPACITY,
+         neededBytes } from "./broker";
+import { statGet } from "./stats";
+
+/** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
+export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
+/** Where the host writes received bytes before `feed`. */
+export function inputBuffer(): usize { return INPUT; }
+export function inputCapacity(): u32 { return <u32>INPUT_CAPACITY; }
+/** A socket was accepted: its connection id, or -1 when the table is full. */
+export function open(now: f64): i32 { return brokerOpen(now); }
+/** `len` bytes for `conn` are at inputBuffer(); returns how many were consumed. */
+export function feed(conn: i32, len: u32, now: f64): u32 { return brokerFeed(conn, len, now); }
+/** Total size of the incomplete packet left after the last `feed` (0: header incomplete). */
+export function needed(): u32 { return neededBytes; }
+/** The socket of `conn` is gone; the id is free afterwards. */
+export function closed(conn: i32, now: f64): void { brokerClosed(conn, now); }
+/** Timeouts; returns ms until it wants to be called again. */
+export function tick(now: f64): u32 { return brokerTick(now); }
+/** A counter (see Stat in stats.ts). */
+export function stat(id: u32): f64 { return statGet(id); }

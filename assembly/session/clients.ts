@@ -1,0 +1,130 @@
+// The session table: one row per client session, online or persistent and offline.
+// The client identifier and the QoS 2 packet ids awaiting PUBREL sit inline after
+// the fixed fields, so a session is one contiguous row.
+//
+//   Session row (MAX_SESSIONS rows, SESSION_STRIDE bytes each)
+//   ┌──────┬──────┬──────┬───────┬──────┬───────┬──────┬─────┬────────────────┬──────────────────────┐
+//   │ link │ used │ conn │ clean │ subs │ queue │ ...  │ ids │ client id bytes│ u16 × INFLIGHT_IN_MAX │
+//   └──────┴──────┴──────┴───────┴──────┴───────┴──────┴─────┴────────────────┴──────────────────────┘
+
+import { MAX_SESSIONS, CLIENT_ID_MAX, INFLIGHT_IN_MAX } from "../config";
+import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
+
+// @ts-ignore: decorator
+@unmanaged @final export class Session {
+  link: i32;
+  used: i32;
+  conn: i32;          // connection row while online, -1 while offline
+  clean: i32;         // ends with its connection (CleanSession = 1)
+  subs: i32;          // first subscription of this session, -1 if none
+  subCount: i32;
+  queueHead: i32;     // deliveries, oldest first: in flight ones, then queued ones
+  queueTail: i32;
+  queued: i32;        // deliveries in the list
+  inflight: i32;      // deliveries sent and not yet completed
+  nextPacketId: i32;  // last packet id used for an outgoing PUBLISH
+  received: i32;      // QoS 2 packet ids held until PUBREL
+  idLen: i32;
+  idHash: u32;
+  matchEpoch: u32;    // fan-out: last publish that selected this session
+  matchQos: i32;      //          and the highest QoS among its matching subscriptions
+  dropped: i32;       // messages dropped for this session since it last connected
+}
+
+// @ts-ignore: decorator
+@inline const ID_OFFSET: usize = offsetof<Session>();
+// @ts-ignore: decorator
+@inline const RECEIVED_OFFSET: usize = (ID_OFFSET + <usize>CLIENT_ID_MAX + 1) & ~1;
+// @ts-ignore: decorator
+@inline export const SESSION_STRIDE: usize = (RECEIVED_OFFSET + <usize>INFLIGHT_IN_MAX * 2 + 7) & ~7;
+
+const sessions: Pool = poolDescriptor();
+const SESSION_BASE = memory.data(MAX_SESSIONS * <i32>SESSION_STRIDE, 8);
+
+export function sessionsInit(): void {
+  poolInit(sessions, SESSION_BASE, SESSION_STRIDE, MAX_SESSIONS);
+}
+
+// @ts-ignore: decorator
+@inline export function session(i: i32): Session {
+  return changetype<Session>(SESSION_BASE + <usize>i * SESSION_STRIDE);
+}
+
+// @ts-ignore: decorator
+@inline export function sessionId(i: i32): usize { return SESSION_BASE + <usize>i * SESSION_STRIDE + ID_OFFSET; }
+
+// @ts-ignore: decorator
+@inline function receivedIds(i: i32): usize {
+  return SESSION_BASE + <usize>i * SESSION_STRIDE + RECEIVED_OFFSET;
+}
+
+export function sessionsInUse(): i32 { return sessions.used; }
+
+function idHash(ptr: usize, len: i32): u32 {
+  let h: u32 = 2166136261;
+  for (let i = 0; i < len; i++) { h ^= load<u8>(ptr + <usize>i); h *= 16777619; }
+  return h;
+}
+
+/** The session with this client id, or -1. */
+export function findSession(id: usize, len: i32): i32 {
+  const h = idHash(id, len);
+  for (let i = 0, n = sessions.high; i < n; i++) {
+    const s = session(i);
+    if (s.used == 0 || s.idHash != h || s.idLen != len) continue;
+    if (memory.compare(sessionId(i), id, <usize>len) == 0) return i;
+  }
+  return -1;
+}
+
+/** A new empty session for this client id, or -1 when the table is full. */
+export function createSession(id: usize, len: i32, clean: bool): i32 {
+  const i = poolAlloc(sessions);
+  if (i < 0) return -1;
+  const s = session(i);
+  s.used = 1; s.conn = -1; s.clean = clean ? 1 : 0;
+  s.subs = -1; s.subCount = 0;
+  s.queueHead = -1; s.queueTail = -1; s.queued = 0; s.inflight = 0;
+  s.nextPacketId = 0; s.received = 0;
+  s.idLen = len; s.idHash = idHash(id, len);
+  s.matchEpoch = 0; s.matchQos = 0; s.dropped = 0;
+  memory.copy(sessionId(i), id, <usize>len);
+  return i;
+}
+
+/** Release the row; the caller has already removed subscriptions and deliveries. */
+export function freeSession(i: i32): void {
+  session(i).used = 0;
+  poolFree(sessions, i);
+}
+
+// QoS 2 exactly-once, receiving side: the packet ids whose PUBLISH was delivered
+// onwards and whose PUBREL has not arrived yet [MQTT-4.3.3-2].
+
+export function hasReceived(i: i32, packetId: i32): bool {
+  const ids = receivedIds(i);
+  for (let k = 0, n = session(i).received; k < n; k++) {
+    if (<i32>load<u16>(ids + (<usize>k << 1)) == packetId) return true;
+  }
+  return false;
+}
+
+/** Remember a packet id; false when INFLIGHT_IN_MAX ids are already held. */
+export function addReceived(i: i32, packetId: i32): bool {
+  const s = session(i);
+  if (s.received >= INFLIGHT_IN_MAX) return false;
+  store<u16>(receivedIds(i) + (<usize>s.received << 1), <u16>packetId);
+  s.received++;
+  return true;
+}
+
+export function removeReceived(i: i32, packetId: i32): void {
+  const ids = receivedIds(i);
+  const s = session(i);
+  for (let k = 0; k < s.received; k++) {
+    if (<i32>load<u16>(ids + (<usize>k << 1)) != packetId) continue;
+    s.received--;
+    store<u16>(ids + (<usize>k << 1), load<u16>(ids + (<usize>s.received << 1)));
+    return;
+  }
+}

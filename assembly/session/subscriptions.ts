@@ -1,0 +1,122 @@
+// Subscriptions: one row per (session, filter). A row sits in two doubly linked
+// lists: the subscribers of its trie node (for fan-out) and the subscriptions of its
+// session (for clean-up). The whole filter is kept inline to confirm matches.
+//
+//   Subscription row (MAX_SUBSCRIPTIONS rows, SUB_STRIDE bytes each)
+//   ┌──────┬─────────┬──────┬─────┬──────────────────┬──────────────────────┬───────────┬──────────────┐
+//   │ link │ session │ node │ qos │ nodeNext/nodePrev│ sessionNext/Prev     │ filterLen │ filter bytes │
+//   └──────┴─────────┴──────┴─────┴──────────────────┴──────────────────────┴───────────┴──────────────┘
+
+import { MAX_SUBSCRIPTIONS, FILTER_MAX } from "../config";
+import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
+import { node, nodeForFilter, prune } from "../topics/matcher";
+import { session } from "./clients";
+import { statAdd, Stat } from "../stats";
+
+// @ts-ignore: decorator
+@unmanaged @final export class Subscription {
+  link: i32;
+  session: i32;
+  node: i32;
+  qos: i32;          // maximum QoS granted
+  nodeNext: i32;
+  nodePrev: i32;
+  sessionNext: i32;
+  sessionPrev: i32;
+  filterLen: i32;
+}
+
+// @ts-ignore: decorator
+@inline const FILTER_OFFSET: usize = offsetof<Subscription>();
+// @ts-ignore: decorator
+@inline const SUB_STRIDE: usize = (FILTER_OFFSET + <usize>FILTER_MAX + 7) & ~7;
+
+const subscriptions: Pool = poolDescriptor();
+const SUB_BASE = memory.data(MAX_SUBSCRIPTIONS * <i32>SUB_STRIDE, 8);
+
+export function subscriptionsInit(): void {
+  poolInit(subscriptions, SUB_BASE, SUB_STRIDE, MAX_SUBSCRIPTIONS);
+}
+
+// @ts-ignore: decorator
+@inline export function subscription(i: i32): Subscription {
+  return changetype<Subscription>(SUB_BASE + <usize>i * SUB_STRIDE);
+}
+
+// @ts-ignore: decorator
+@inline export function subscriptionFilter(i: i32): usize { return SUB_BASE + <usize>i * SUB_STRIDE + FILTER_OFFSET; }
+
+export function subscriptionsInUse(): i32 { return subscriptions.used; }
+
+/** The session's subscription on the node with exactly this filter, or -1. */
+function findOnNode(n: i32, s: i32, filter: usize, len: i32): i32 {
+  let i = node(n).subs;
+  while (i >= 0) {
+    const row = subscription(i);
+    if (row.session == s && row.filterLen == len &&
+        memory.compare(subscriptionFilter(i), filter, <usize>len) == 0) return i;
+    i = row.nodeNext;
+  }
+  return -1;
+}
+
+export const SUBSCRIBE_FAILED: i32 = -1;
+
+/** Add or replace [MQTT-3.8.4-3] a subscription. Returns the row, or SUBSCRIBE_FAILED
+ *  when a table is full or the filter is longer than FILTER_MAX. */
+export function subscribe(s: i32, filter: usize, len: i32, qos: i32): i32 {
+  if (len > FILTER_MAX) return SUBSCRIBE_FAILED;
+  const n = nodeForFilter(filter, len, true);
+  if (n < 0) return SUBSCRIBE_FAILED;
+  const existing = findOnNode(n, s, filter, len);
+  if (existing >= 0) { subscription(existing).qos = qos; return existing; }
+  const i = poolAlloc(subscriptions);
+  if (i < 0) { prune(n); return SUBSCRIBE_FAILED; }
+  const row = subscription(i);
+  row.session = s; row.node = n; row.qos = qos; row.filterLen = len;
+  memory.copy(subscriptionFilter(i), filter, <usize>len);
+  // link into the node's list
+  const nd = node(n);
+  row.nodePrev = -1; row.nodeNext = nd.subs;
+  if (nd.subs >= 0) subscription(nd.subs).nodePrev = i;
+  nd.subs = i;
+  // and into the session's list
+  const ss = session(s);
+  row.sessionPrev = -1; row.sessionNext = ss.subs;
+  if (ss.subs >= 0) subscription(ss.subs).sessionPrev = i;
+  ss.subs = i;
+  ss.subCount++;
+  statAdd(Stat.Subscriptions);
+  return i;
+}
+
+function unlink(i: i32): void {
+  const row = subscription(i);
+  if (row.nodePrev >= 0) subscription(row.nodePrev).nodeNext = row.nodeNext;
+  else node(row.node).subs = row.nodeNext;
+  if (row.nodeNext >= 0) subscription(row.nodeNext).nodePrev = row.nodePrev;
+  const ss = session(row.session);
+  if (row.sessionPrev >= 0) subscription(row.sessionPrev).sessionNext = row.sessionNext;
+  else ss.subs = row.sessionNext;
+  if (row.sessionNext >= 0) subscription(row.sessionNext).sessionPrev = row.sessionPrev;
+  ss.subCount--;
+  const n = row.node;
+  poolFree(subscriptions, i);
+  prune(n);
+  statAdd(Stat.Subscriptions, -1);
+}
+
+/** Remove the session's subscription with exactly this filter; false if it had none. */
+export function unsubscribe(s: i32, filter: usize, len: i32): bool {
+  if (len > FILTER_MAX) return false;
+  const n = nodeForFilter(filter, len, false);
+  if (n < 0) return false;
+  const i = findOnNode(n, s, filter, len);
+  if (i < 0) return false;
+  unlink(i);
+  return true;
+}
+
+export function unsubscribeAll(s: i32): void {
+  while (session(s).subs >= 0) unlink(session(s).subs);
+}

@@ -1,0 +1,34 @@
+// Counters the host reads with `stat(id)` (for logs now, `$SYS` later).
+
+export const enum Stat {
+  ConnectionsOpen = 0,      // network connections currently open
+  ClientsConnected = 1,     // connections that completed CONNECT
+  SessionsStored = 2,       // sessions in the table (online and offline)
+  MessagesReceived = 3,     // PUBLISH packets received
+  MessagesSent = 4,         // PUBLISH packets sent
+  BytesReceived = 5,
+  DroppedQos0Slow = 6,      // QoS 0 messages dropped for a subscriber that does not read
+  DroppedQueueFull = 7,     // QoS 1/2 messages dropped because a session's queue was full
+  DroppedStoreFull = 8,     // messages that could not be stored (message store full)
+  Subscriptions = 9,
+  RetainedMessages = 10,
+  StoredMessages = 11,
+  RefusedConnections = 12,  // CONNACK with a refusal, or no connection slot
+  ProtocolErrors = 13,      // connections closed for a malformed or forbidden packet
+  StoreChunksUsed = 14,
+  Deliveries = 15,          // queued or in-flight QoS 1/2 deliveries
+  COUNT = 16,
+}
+
+const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);
+
+// @ts-ignore: decorator
+@inline export function statAdd(id: Stat, n: f64 = 1): void {
+  const p = COUNTERS + (<usize>id << 3);
+  store<f64>(p, load<f64>(p) + n);
+}
+
+export function statGet(id: u32): f64 {
+  if (id >= <u32>Stat.COUNT) return -1;
+  return load<f64>(COUNTERS + (<usize>id << 3));
+}

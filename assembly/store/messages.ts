@@ -1,0 +1,150 @@
+// The message store: messages that must outlive the packet they arrived in
+// (retained messages, wills, QoS 1/2 messages waiting for acknowledgement or for an
+// offline session). One stored copy is shared by every delivery that needs it,
+// counted by `refs`; the topic and payload live in a chain of fixed-size chunks, so
+// the store never fragments.
+//
+//   Message row                                       chunk (CHUNK_SIZE bytes)
+//   ┌──────┬──────┬─────┬────────┬──────────┬───────┐ ┌──────┬──────────────────────┐
+//   │ link │ refs │ qos │ retain │ topicLen │ ...   │ │ next │ topic, then payload  │
+//   └──────┴──────┴─────┴────────┴──────────┴───────┘ └──────┴──────────────────────┘
+//   ... payloadLen, first chunk                        next = -1 ends the chain
+
+import { MAX_MESSAGES, CHUNK_SIZE, STORE_BYTES } from "../config";
+import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
+import { hostSend } from "../host";
+
+// @ts-ignore: decorator
+@unmanaged @final export class Message {
+  link: i32;
+  refs: i32;        // deliveries, retained entry and wills holding this message
+  qos: i32;
+  retain: i32;      // the RETAIN flag it was published with
+  topicLen: i32;
+  payloadLen: i32;
+  first: i32;       // first chunk, -1 if none
+}
+
+// @ts-ignore: decorator
+@inline const CHUNK_DATA: i32 = CHUNK_SIZE - 4;
+// @ts-ignore: decorator
+@inline const MAX_CHUNKS: i32 = STORE_BYTES / CHUNK_SIZE;
+
+const messages: Pool = poolDescriptor();
+const MESSAGE_BASE = memory.data(MAX_MESSAGES * offsetof<Message>(), 8);
+const chunks: Pool = poolDescriptor();
+const CHUNK_BASE = memory.data(MAX_CHUNKS * CHUNK_SIZE, 16);
+
+export function storeInit(): void {
+  poolInit(messages, MESSAGE_BASE, offsetof<Message>(), MAX_MESSAGES);
+  poolInit(chunks, CHUNK_BASE, CHUNK_SIZE, MAX_CHUNKS);
+}
+
+// @ts-ignore: decorator
+@inline export function message(i: i32): Message {
+  return changetype<Message>(MESSAGE_BASE + <usize>i * offsetof<Message>());
+}
+
+// @ts-ignore: decorator
+@inline function chunkAt(i: i32): usize { return CHUNK_BASE + <usize>i * CHUNK_SIZE; }
+
+export function messagesInUse(): i32 { return messages.used; }
+export function chunksInUse(): i32 { return chunks.used; }
+
+/** Copy bytes from `src` into the chain starting at byte `offset` of the message. */
+function writeInto(first: i32, offset: i32, src: usize, len: i32): void {
+  let c = first;
+  while (offset >= CHUNK_DATA) { c = load<i32>(chunkAt(c)); offset -= CHUNK_DATA; }
+  while (len > 0) {
+    const n = min(len, CHUNK_DATA - offset);
+    memory.copy(chunkAt(c) + 4 + <usize>offset, src, <usize>n);
+    src += <usize>n; len -= n; offset = 0;
+    if (len > 0) c = load<i32>(chunkAt(c));
+  }
+}
+
+/** Store a message; returns its index with refs = 0, or -1 when the store is full. */
+export function storeMessage(topic: usize, topicLen: i32, payload: usize, payloadLen: i32,
+                             qos: i32, retain: i32): i32 {
+  const total = topicLen + payloadLen;
+  const need = (total + CHUNK_DATA - 1) / CHUNK_DATA;
+  if (need > chunks.max - chunks.used) return -1;
+  const m = poolAlloc(messages);
+  if (m < 0) return -1;
+  // link the chain first, then copy
+  let first = -1;
+  for (let i = 0; i < need; i++) {
+    const c = poolAlloc(chunks);
+    store<i32>(chunkAt(c), first);
+    first = c;
+  }
+  const row = message(m);
+  row.refs = 0; row.qos = qos; row.retain = retain;
+  row.topicLen = topicLen; row.payloadLen = payloadLen; row.first = first;
+  writeInto(first, 0, topic, topicLen);
+  writeInto(first, topicLen, payload, payloadLen);
+  return m;
+}
+
+// @ts-ignore: decorator
+@inline export function holdMessage(m: i32): void { message(m).refs++; }
+
+/** Drop one reference; the message is freed with its chunks when none is left. */
+export function releaseMessage(m: i32): void {
+  const row = message(m);
+  if (--row.refs > 0) return;
+  freeMessage(m);
+}
+
+/** Free a message nobody references (e.g. stored but then not needed). */
+export function freeMessage(m: i32): void {
+  let c = message(m).first;
+  while (c >= 0) {
+    const next = load<i32>(chunkAt(c));
+    poolFree(chunks, c);
+    c = next;
+  }
+  poolFree(messages, m);
+}
+
+/** Copy `len` bytes from byte `offset` of the message (topic first, then payload). */
+export function copyOut(m: i32, offset: i32, dst: usize, len: i32): void {
+  let c = message(m).first;
+  while (offset >= CHUNK_DATA) { c = load<i32>(chunkAt(c)); offset -= CHUNK_DATA; }
+  while (len > 0) {
+    const n = min(len, CHUNK_DATA - offset);
+    memory.copy(dst, chunkAt(c) + 4 + <usize>offset, <usize>n);
+    dst += <usize>n; len -= n; offset = 0;
+    if (len > 0) c = load<i32>(chunkAt(c));
+  }
+}
+
+/** Send the payload straight from the chunks, without copying it in the core. */
+export function sendPayload(conn: i32, m: i32): void {
+  const row = message(m);
+  let offset = row.topicLen;
+  let len = row.payloadLen;
+  let c = row.first;
+  while (offset >= CHUNK_DATA) { c = load<i32>(chunkAt(c)); offset -= CHUNK_DATA; }
+  while (len > 0) {
+    const n = min(len, CHUNK_DATA - offset);
+    hostSend(conn, chunkAt(c) + 4 + <usize>offset, <u32>n);
+    len -= n; offset = 0;
+    if (len > 0) c = load<i32>(chunkAt(c));
+  }
+}
+
+/** Whether the stored topic equals the bytes at `ptr`. */
+export function topicEquals(m: i32, ptr: usize, len: i32): bool {
+  const row = message(m);
+  if (row.topicLen != len) return false;
+  let c = row.first;
+  let offset = 0;
+  while (len > 0) {
+    const n = min(len, CHUNK_DATA);
+    if (memory.compare(chunkAt(c) + 4, ptr + <usize>offset, <usize>n) != 0) return false;
+    len -= n; offset += n;
+    if (len > 0) c = load<i32>(chunkAt(c));
+  }
+  return true;
+}
