@@ -1,0 +1,58 @@
+// Zero allocation, proven: under the stub runtime, a long mixed workload leaves the
+// heap top and memory.size() exactly where they were. (Release builds go further:
+// their runtime makes any allocation a compile error, see assembly/rt/none.ts.)
+
+import { brokerInit, brokerOpen, brokerClosed, brokerTick } from "../../assembly/broker";
+import { sessionsInUse } from "../../assembly/session/clients";
+import { messagesInUse } from "../../assembly/store/messages";
+import { deliveriesInUse } from "../../assembly/session/queue";
+import { begin, byte, word, str, ascii, send, take, connect, connected, publish, subscribe1, ack, ackAll,
+         now, advance } from "./wire";
+
+function heapTop(): usize {
+  const p = __alloc(1);
+  __free(p);
+  return p;
+}
+
+function workload(rounds: i32): void {
+  for (let r = 0; r < rounds; r++) {
+    const sub = brokerOpen(now);
+    connect("sub", false); send(sub, 0x10); take(sub);
+    subscribe1(sub, 1, "home/+/temp", 2); ackAll(sub);
+    subscribe1(sub, 2, "home/#", 1); ackAll(sub);
+    const pub = brokerOpen(now);
+    begin(); str("MQTT"); byte(4); byte(2 | 4 | 8 | 32); word(30); str("pub"); str("home/pub/status"); str("offline");
+    send(pub, 0x10); take(pub);
+    publish(pub, "home/kitchen/temp", "21.5", 0, false);
+    publish(pub, "home/kitchen/temp", "21.6", 1, true, 10);
+    publish(pub, "home/hall/temp", "19.0", 2, false, 11);
+    ack(pub, 0x62, 11);                                  // PUBREL
+    take(pub);
+    ackAll(sub);
+    begin(); send(pub, 0xC0);                            // PINGREQ
+    begin(); word(3); str("home/#"); send(sub, 0xA2);     // UNSUBSCRIBE
+    if ((r & 1) == 0) { begin(); send(sub, 0xE0); }      // DISCONNECT half the time
+    brokerClosed(sub, now);                              // the publisher's will fires below
+    brokerClosed(pub, now);
+    advance(100);
+    brokerTick(now);
+  }
+}
+
+describe("zero allocation", () => {
+  it("does not move the heap or grow memory over 20,000 rounds of mixed traffic", () => {
+    brokerInit(0, 0);
+    workload(10); // warm-up: static state settles
+    const heapBefore = heapTop();
+    const pagesBefore = memory.size();
+    workload(20000);
+    const heapAfter = heapTop();
+    const pagesAfter = memory.size();
+    expect(heapAfter).toBe(heapBefore);
+    expect(pagesAfter).toBe(pagesBefore);
+    expect(sessionsInUse()).toBe(1);   // the persistent "sub" session remains
+    expect(messagesInUse()).toBe(2);   // and two retained messages (one a will)
+    expect(deliveriesInUse()).toBe(0); // everything was acknowledged
+  });
+});

@@ -1,0 +1,171 @@
+// The broker through its ABI functions with tables driven to their limits (the
+// default board of assembly/config.ts: 20 connections, 16 sessions, 64 subscriptions).
+
+import { brokerInit, brokerOpen, brokerClosed, brokerFeed, brokerTick } from "../../assembly/broker";
+import { MAX_CONNECTIONS, MAX_SESSIONS, MAX_SUBSCRIPTIONS, QUEUE_MAX } from "../../assembly/config";
+import { CloseReason } from "../../assembly/host";
+import { statGet, Stat } from "../../assembly/stats";
+import { sessionsInUse } from "../../assembly/session/clients";
+import { subscriptionsInUse } from "../../assembly/session/subscriptions";
+import { connectionsInUse } from "../../assembly/session/connections";
+import { nodesInUse } from "../../assembly/topics/matcher";
+import { messagesInUse } from "../../assembly/store/messages";
+import { deliveriesInUse } from "../../assembly/session/queue";
+import { begin, byte, word, str, ascii, send, take, sent, sentLen, closedWith, connect, connected,
+         publish, subscribe1, ack, ackAll, connackFlags, now, advance } from "./wire";
+
+brokerInit(0, 1);
+
+// Client ids "c00".."c99" without building strings
+const ID = memory.data(3);
+function idOf(i: i32): void {
+  store<u8>(ID, 0x63); store<u8>(ID + 1, <u8>(0x30 + i / 10)); store<u8>(ID + 2, <u8>(0x30 + i % 10));
+}
+function connectNumbered(conn: i32, i: i32): void {
+  idOf(i);
+  begin(); str("MQTT"); byte(4); byte(2); word(60); word(3);
+  byte(load<u8>(ID)); byte(load<u8>(ID + 1)); byte(load<u8>(ID + 2));
+  send(conn, 0x10);
+}
+
+describe("connections and sessions", () => {
+  it("accepts a CONNECT and answers CONNACK 0", () => {
+    const c = brokerOpen(now);
+    connect("alpha");
+    send(c, 0x10);
+    expect(take(c)).toBe(4);
+    expect(sent(0)).toBe(0x20);
+    expect(sent(3)).toBe(0);
+    brokerClosed(c, now);
+    expect(sessionsInUse()).toBe(0);
+  });
+
+  it("[MQTT-3.1.0-1] closes a connection whose first packet is not CONNECT", () => {
+    const c = brokerOpen(now);
+    begin(); send(c, 0xC0);
+    expect(closedWith(c)).toBe(CloseReason.ProtocolError);
+    brokerClosed(c, now);
+  });
+
+  it("[MQTT-3.1.0-2] closes on a second CONNECT", () => {
+    const c = connected("twice");
+    connect("twice");
+    send(c, 0x10);
+    expect(closedWith(c)).toBe(CloseReason.ProtocolError);
+    brokerClosed(c, now);
+    expect(sessionsInUse()).toBe(0);
+  });
+
+  it("refuses with CONNACK 3 when the session table is full, then recovers", () => {
+    const conns = memory.data(4 * 32);
+    for (let i = 0; i < MAX_SESSIONS; i++) {
+      const c = brokerOpen(now);
+      store<i32>(conns + <usize>i * 4, c);
+      connectNumbered(c, i);
+      take(c);
+      expect(sent(3)).toBe(0);
+    }
+    const extra = brokerOpen(now);
+    connect("one-too-many");
+    send(extra, 0x10);
+    take(extra);
+    expect(sent(3)).toBe(3); // server unavailable
+    expect(closedWith(extra)).toBe(CloseReason.Refused);
+    brokerClosed(extra, now);
+    for (let i = 0; i < MAX_SESSIONS; i++) brokerClosed(load<i32>(conns + <usize>i * 4), now);
+    expect(sessionsInUse()).toBe(0);
+    expect(connectionsInUse()).toBe(0);
+  });
+
+  it("returns -1 from open when every connection slot is taken", () => {
+    const conns = memory.data(4 * 32);
+    for (let i = 0; i < MAX_CONNECTIONS; i++) store<i32>(conns + <usize>i * 4, brokerOpen(now));
+    expect(brokerOpen(now)).toBe(-1);
+    for (let i = 0; i < MAX_CONNECTIONS; i++) brokerClosed(load<i32>(conns + <usize>i * 4), now);
+    expect(connectionsInUse()).toBe(0);
+  });
+
+  it("[MQTT-3.1.2-24] closes after 1.5 keep-alive periods of silence", () => {
+    const c = brokerOpen(now);
+    connect("sleepy", true, 2);
+    send(c, 0x10);
+    advance(2900);
+    brokerTick(now);
+    expect(closedWith(c)).toBe(-1);
+    advance(200);
+    brokerTick(now);
+    expect(closedWith(c)).toBe(CloseReason.KeepAliveTimeout);
+    brokerClosed(c, now);
+  });
+
+  it("closes a connection that never sends CONNECT", () => {
+    const c = brokerOpen(now);
+    advance(10001);
+    brokerTick(now);
+    expect(closedWith(c)).toBe(CloseReason.ConnectTimeout);
+    brokerClosed(c, now);
+  });
+});
+
+describe("subscriptions and delivery", () => {
+  it("answers SUBACK 0x80 once the subscription table is full", () => {
+    const c = connected("many");
+    let failed = 0;
+    for (let i = 0; i < MAX_SUBSCRIPTIONS + 3; i++) {
+      idOf(i % 100);
+      begin(); word(i + 1); word(5); ascii("t/"); byte(load<u8>(ID)); byte(load<u8>(ID + 1)); byte(load<u8>(ID + 2)); byte(i >= 100 ? 1 : 0);
+      send(c, 0x82);
+      take(c);
+      if (sent(4) == 0x80) failed++;
+    }
+    expect(subscriptionsInUse()).toBe(MAX_SUBSCRIPTIONS);
+    expect(failed).toBe(3);
+    brokerClosed(c, now);
+    expect(subscriptionsInUse()).toBe(0);
+    expect(nodesInUse()).toBe(1); // the root
+  });
+
+  it("[MQTT-3.3.5-1] overlapping subscriptions deliver one copy at the highest QoS", () => {
+    const sub = connected("sub");
+    subscribe1(sub, 1, "x/#", 1); take(sub);
+    subscribe1(sub, 2, "x/+", 2); take(sub);
+    const pub = connected("pub");
+    publish(pub, "x/y", "m", 2, false, 5);
+    take(sub);
+    expect(sent(0)).toBe(0x34); // one PUBLISH, QoS 2
+    expect(sentLen).toBe(2 + 2 + 3 + 2 + 1);
+    publish(pub, "x/y", "m", 1, false, 6);
+    take(sub);
+    expect(sent(0)).toBe(0x32); // min(published 1, granted 2)
+    brokerClosed(sub, now); brokerClosed(pub, now);
+    expect(messagesInUse()).toBe(0);
+    expect(deliveriesInUse()).toBe(0);
+  });
+
+  it("queues QoS 1 for an offline persistent session up to its limit, then drops and counts", () => {
+    let sub = connected("away", false);
+    subscribe1(sub, 1, "q", 1); take(sub);
+    brokerClosed(sub, now);
+    const pub = connected("pub2");
+    const droppedBefore = statGet(Stat.DroppedQueueFull);
+    for (let i = 0; i < QUEUE_MAX + 5; i++) publish(pub, "q", "x", 1, false, 1 + (i % 60000));
+    expect(statGet(Stat.DroppedQueueFull) - droppedBefore).toBe(5);
+    expect(deliveriesInUse()).toBe(QUEUE_MAX);
+    // reconnect: session present, in-flight window sent at once
+    sub = brokerOpen(now);
+    connect("away", false);
+    send(sub, 0x10);
+    // acknowledge everything as it arrives: the rest of the queue follows the window
+    expect(ackAll(sub)).toBe(QUEUE_MAX);
+    expect(connackFlags).toBe(1); // session present [MQTT-3.2.2-2]
+    expect(deliveriesInUse()).toBe(0);
+    brokerClosed(sub, now);
+    brokerClosed(pub, now);
+    // a persistent session stays
+    expect(sessionsInUse()).toBe(1);
+    const c = connected("away", true); // a clean connect removes it
+    brokerClosed(c, now);
+    expect(sessionsInUse()).toBe(0);
+    expect(messagesInUse()).toBe(0);
+  });
+});
