@@ -1,0 +1,192 @@
+// The `midge` command: flags, logging, one TCP listener, and a clean shutdown.
+
+import process from "node:process";
+import { setTimeout } from "node:timers";
+import { parseArgs } from "node:util";
+import { boards } from "midge:boards";
+import { version } from "../package.json";
+import { Core, Level, Stat, levelName } from "./core";
+import { type TcpListener, formatAddress, listenTcp } from "./listeners/tcp";
+
+/** EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
+const EXIT_USAGE = 2;
+const EXIT_SOFTWARE = 70;
+
+const usage = `Usage: midge [options]
+
+  --port N                  TCP port to listen on (default 1883, or $MIDGE_PORT; 0: any free port)
+  --host ADDR               address to listen on (default 127.0.0.1: this machine only)
+  --board NAME              board profile: ${Object.keys(boards).join(", ")} (default pi)
+  --max-packet-size BYTES   largest packet accepted (default: the board's maximum)
+  --verbose                 log debug lines too, one per packet
+  --help                    show this help and exit
+  --version                 show the version and exit
+`;
+
+interface Options {
+  port: number;
+  host: string;
+  /** --host was not given: listening on loopback only, as Mosquitto 2 does without a config. */
+  defaultHost: boolean;
+  board: string;
+  maxPacketSize: number;
+  verbose: boolean;
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`midge: ${message}\n\n${usage}`);
+  process.exit(EXIT_USAGE);
+}
+
+function integer(text: string, what: string, max: number): number {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value <= max)) usageError(`${what} must be a whole number from 0 to ${max}, not '${text}'`);
+  return value;
+}
+
+function parseOptions(args: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        board: { type: "string" },
+        "max-packet-size": { type: "string" },
+        verbose: { type: "boolean" },
+        help: { type: "boolean" },
+        version: { type: "boolean" },
+      },
+    }));
+  } catch (error) {
+    // parseArgs's messages are long and name no fix; say which argument is wrong.
+    const code = (error as { code?: string }).code;
+    const quoted = /'([^']*)'/.exec(String((error as Error).message))?.[1] ?? "";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") usageError(`unknown option ${quoted}`);
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") usageError(`option ${quoted.split(" ")[0]} needs a value`);
+    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") usageError(`unexpected argument '${quoted}'`);
+    usageError((error as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  if (values.version) {
+    process.stdout.write(`midge ${version}\n`);
+    process.exit(0);
+  }
+  const envPort = process.env.MIDGE_PORT;
+  const port =
+    values.port !== undefined ? integer(values.port, "--port", 65535)
+    : envPort !== undefined && envPort !== "" ? integer(envPort, "MIDGE_PORT", 65535)
+    : 1883;
+  const board = values.board ?? "pi";
+  if (!Object.hasOwn(boards, board)) {
+    process.stderr.write(`midge: unknown board '${board}'; boards: ${Object.keys(boards).join(", ")}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  const maxPacketSize =
+    values["max-packet-size"] !== undefined ? integer(values["max-packet-size"], "--max-packet-size", 0xffffffff) : 0;
+  return {
+    port,
+    host: values.host ?? "127.0.0.1",
+    defaultHost: values.host === undefined,
+    board,
+    maxPacketSize,
+    verbose: values.verbose ?? false,
+  };
+}
+
+const options = parseOptions(process.argv.slice(2));
+const threshold = options.verbose ? Level.Debug : Level.Info;
+
+// Lines logged before the listener is up (the core's, while it initialises) wait, so
+// that the first line is always the one saying where we listen.
+let held: string[] | null = [];
+
+function format(level: number, text: string): string {
+  return `${new Date().toISOString()} ${levelName(level).padEnd(7)} ${text}\n`;
+}
+
+function log(level: number, text: string): void {
+  if (level > threshold && level !== Level.Fatal) return;
+  if (held !== null) held.push(format(level, text));
+  else process.stderr.write(format(level, text));
+}
+
+function releaseHeld(): void {
+  const lines = held ?? [];
+  held = null;
+  for (const line of lines) process.stderr.write(line);
+}
+
+/** A trap in the core: its state is lost, so there is nothing safe left to do. */
+function fatal(error: Error): never {
+  log(Level.Fatal, `core stopped (a bug in the core): ${error.message}`);
+  releaseHeld();
+  process.exit(EXIT_SOFTWARE);
+}
+
+async function main(): Promise<void> {
+  let core: Core;
+  try {
+    core = await Core.load(boards[options.board], {
+      maxPacketSize: options.maxPacketSize,
+      logLevel: threshold,
+      log,
+      fatal,
+    });
+  } catch (error) {
+    if (error instanceof WebAssembly.RuntimeError) fatal(error);
+    log(Level.Error, `cannot start the ${options.board} core: ${(error as Error).message}`);
+    releaseHeld();
+    process.exit(EXIT_SOFTWARE);
+  }
+
+  let listener: TcpListener;
+  try {
+    listener = await listenTcp(core, options.host, options.port, log);
+  } catch (error) {
+    log(Level.Error, `cannot listen on ${formatAddress(options.host, options.port)}: ${(error as Error).message}`);
+    releaseHeld();
+    process.exit(1);
+  }
+  const where = formatAddress(listener.host, listener.port);
+  const note = options.defaultHost
+    ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)"
+    : "";
+  held?.unshift(format(Level.Notice, `midge ${version} listening on ${where}${note}`));
+  releaseHeld();
+  log(
+    Level.Info,
+    `board ${options.board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`,
+  );
+  core.startTicking();
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) process.exit(0); // a second Ctrl-C: do not wait
+    stopping = true;
+    log(Level.Notice, `${signal}: shutting down`);
+    core.stopTicking();
+    const gone = listener.close(); // core.closed for every connection, synchronously
+    const dropped = core.stat(Stat.DroppedQos0Slow) + core.stat(Stat.DroppedQueueFull) + core.stat(Stat.DroppedStoreFull);
+    log(
+      Level.Notice,
+      `stats: messages in ${core.stat(Stat.MessagesReceived)}, out ${core.stat(Stat.MessagesSent)}, ` +
+        `dropped ${dropped}; refused connections ${core.stat(Stat.RefusedConnections)}, ` +
+        `protocol errors ${core.stat(Stat.ProtocolErrors)}`,
+    );
+    // Give peers a moment to see the close, but exit well within 2 s regardless.
+    const exit = () => process.exit(0);
+    gone.then(exit);
+    setTimeout(exit, 1000);
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+await main();

@@ -1,0 +1,358 @@
+// The binding between the host and the core: the only file that knows docs/ABI.md.
+// Listeners hand it connections and bytes; it hands them back bytes to send and
+// connections to close. It never looks inside a packet.
+
+import { setTimeout, clearTimeout } from "node:timers";
+
+/** Log levels of the ABI's `log` import (and of the host's own lines). */
+export const Level = { Error: 0, Warning: 1, Notice: 2, Info: 3, Debug: 4, Fatal: 9 } as const;
+const levelNames: Record<number, string> = { 0: "error", 1: "warning", 2: "notice", 3: "info", 4: "debug", 9: "fatal" };
+export function levelName(level: number): string {
+  return levelNames[level] ?? `level${level}`;
+}
+
+/** Where log lines go: the host's and the core's alike. */
+export type Log = (level: number, text: string) => void;
+
+/** Counters readable with `Core.stat`; mirrors `Stat` in assembly/stats.ts. */
+export const Stat = {
+  ConnectionsOpen: 0,
+  ClientsConnected: 1,
+  SessionsStored: 2,
+  MessagesReceived: 3,
+  MessagesSent: 4,
+  BytesReceived: 5,
+  DroppedQos0Slow: 6,
+  DroppedQueueFull: 7,
+  DroppedStoreFull: 8,
+  Subscriptions: 9,
+  RetainedMessages: 10,
+  StoredMessages: 11,
+  RefusedConnections: 12,
+  ProtocolErrors: 13,
+  StoreChunksUsed: 14,
+  Deliveries: 15,
+} as const;
+
+/** Why a connection is closed: the ABI's `CloseReason` (0..9), then the host's own. */
+export const CloseReason = { HostError: -1, ServerShutdown: 8 } as const;
+const closeReasons = [
+  "client sent DISCONNECT",
+  "protocol error",
+  "malformed packet",
+  "keep-alive timeout",
+  "session taken over by a new connection",
+  "packet too large",
+  "no CONNECT in time",
+  "connection refused in CONNACK",
+  "server shutting down",
+  "outgoing queue full",
+];
+export function closeReasonText(reason: number): string {
+  if (reason === CloseReason.HostError) return "host error";
+  return closeReasons[reason] ?? `close reason ${reason}`;
+}
+
+/** A listener's side of one connection: what the core may ask of its socket. */
+export interface Link {
+  /** Queue bytes for the peer. `bytes` is a fresh copy the callee may keep. */
+  send(bytes: Uint8Array): void;
+  /** Flush what was sent, then close; the listener calls `Core.closed` once it is gone. */
+  close(reason: number): void;
+  /** Bytes sent but not yet written to the network. */
+  backlog(): number;
+}
+
+export interface CoreOptions {
+  /** Largest packet accepted, bytes; 0 or absent means the board's maximum. */
+  maxPacketSize?: number;
+  /** Most detailed level the caller prints (default info): the core does not even
+   *  build lines above it. */
+  logLevel?: number;
+  log: Log;
+  /** The core trapped (a bug in it): its state is gone, so this must not return. */
+  fatal: (error: Error) => never;
+  /** Monotonic milliseconds; `performance.now()` unless a test wants its own clock. */
+  clock?: () => number;
+}
+
+/** The exports of docs/ABI.md, as JavaScript sees them. */
+interface Exports {
+  memory: WebAssembly.Memory;
+  init(maxPacketSize: number, logLevel: number): number;
+  inputBuffer(): number;
+  inputCapacity(): number;
+  open(now: number): number;
+  feed(conn: number, len: number, now: number): number;
+  needed(): number;
+  closed(conn: number, now: number): void;
+  tick(now: number): number;
+  stat(id: number): number;
+}
+
+const exportNames = ["init", "inputBuffer", "inputCapacity", "open", "feed", "needed", "closed", "tick", "stat"];
+// `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
+// declares it still links (the records are dropped until host/persist.ts exists).
+const importNames = ["send", "close", "backlog", "log", "persist"];
+
+/** What is wrong with a module as a core for this host: empty when it fits the ABI. */
+export function checkAbi(module: WebAssembly.Module): string[] {
+  const problems: string[] = [];
+  const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
+  if (exports.get("memory") !== "memory") problems.push("no exported memory");
+  for (const name of exportNames) {
+    if (exports.get(name) !== "function") problems.push(`no exported function ${name}`);
+  }
+  for (const i of WebAssembly.Module.imports(module)) {
+    if (i.module !== "env" || !importNames.includes(i.name) || i.kind !== "function") {
+      problems.push(`imports ${i.module}.${i.name} (${i.kind}), which the host does not provide`);
+    }
+  }
+  return problems;
+}
+
+/** Per-connection state: who owns it, and received bytes not yet consumed. */
+class Connection {
+  /** Unconsumed bytes, oldest first; concatenated only when they are fed. */
+  chunks: Uint8Array[] = [];
+  buffered = 0;
+  /** Size of the incomplete packet at the head of `chunks` (0: unknown yet). */
+  needed = 0;
+  /** The core (or the host) asked to close: further bytes are dropped. */
+  closing = false;
+  constructor(readonly link: Link) {}
+}
+
+const utf8 = new TextDecoder("utf-8");
+const utf16 = new TextDecoder("utf-16le");
+
+export class Core {
+  /** The packet size limit in force (from `init`). */
+  readonly maxPacketSize: number;
+  private readonly x: Exports;
+  private readonly conns: (Connection | undefined)[] = [];
+  private readonly log: Log;
+  private readonly fatal: (error: Error) => never;
+  private readonly now: () => number;
+  private readonly capacity: number;
+  private input: Uint8Array;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Compile `wasm` (one board's core), check it against the ABI, and instantiate it. */
+  static async load(wasm: Uint8Array<ArrayBuffer>, options: CoreOptions): Promise<Core> {
+    return new Core(await WebAssembly.compile(wasm), options);
+  }
+
+  constructor(module: WebAssembly.Module, options: CoreOptions) {
+    const problems = checkAbi(module);
+    if (problems.length > 0) throw new Error(`not a Midge core: ${problems.join("; ")}`);
+    this.log = options.log;
+    this.fatal = options.fatal;
+    this.now = options.clock ?? (() => performance.now());
+    const env = {
+      send: (conn: number, ptr: number, len: number) => this.onSend(conn, ptr, len),
+      close: (conn: number, reason: number) => this.onClose(conn, reason),
+      backlog: (conn: number) => this.onBacklog(conn),
+      log: (level: number, ptr: number, len: number) => this.onLog(level, ptr, len),
+      persist: () => {},
+    };
+    // A trap here (in the start function or in init) is thrown to the caller: nothing
+    // is running yet, so there is nothing to stop.
+    this.x = new WebAssembly.Instance(module, { env }).exports as unknown as Exports;
+    this.maxPacketSize = this.x.init(options.maxPacketSize ?? 0, options.logLevel ?? Level.Info) >>> 0;
+    this.capacity = this.x.inputCapacity() >>> 0;
+    this.input = new Uint8Array(this.x.memory.buffer, this.x.inputBuffer() >>> 0, this.capacity);
+  }
+
+  /** Pages of linear memory the core occupies (fixed: it never grows). */
+  get memoryPages(): number {
+    return this.x.memory.buffer.byteLength / 65536;
+  }
+
+  /** A new connection owned by `link`: its id, or -1 when every slot is taken. */
+  open(link: Link): number {
+    let id: number;
+    try {
+      id = this.x.open(this.now());
+    } catch (error) {
+      this.crash(error);
+    }
+    if (id >= 0) this.conns[id] = new Connection(link);
+    return id;
+  }
+
+  /**
+   * Bytes received on `id`. Whole packets go to the core now; an incomplete one is
+   * kept and offered again, prefixed, once enough bytes have arrived.
+   */
+  feed(id: number, bytes: Uint8Array): void {
+    const conn = this.conns[id];
+    if (conn === undefined || conn.closing || bytes.length === 0) return;
+    conn.chunks.push(bytes);
+    conn.buffered += bytes.length;
+    // The core already said how big the pending packet is: re-offering it before it is
+    // whole would only make the core parse the same fixed header again.
+    if (conn.buffered < conn.needed) return;
+    const data = conn.chunks.length === 1 ? conn.chunks[0] : concat(conn.chunks, conn.buffered);
+    conn.chunks = [];
+    conn.buffered = 0;
+    conn.needed = 0;
+    try {
+      let offset = 0;
+      while (offset < data.length) {
+        const length = Math.min(this.capacity, data.length - offset);
+        const end = offset + length;
+        this.inputView().set(data.subarray(offset, end));
+        const consumed = this.x.feed(id, length, this.now()) >>> 0;
+        if (conn.closing) return; // the core closed it: it ignores the rest anyway
+        if (consumed > length) return this.hostError(id, `feed consumed ${consumed} of ${length} bytes`);
+        offset += consumed;
+        if (offset === end) continue;
+        // An incomplete packet is left. The core must refuse a packet larger than its
+        // window from the fixed header, so a full window without one is its bug.
+        if (consumed === 0 && length === this.capacity) {
+          return this.hostError(id, `a full input window (${length} bytes) held no whole packet`);
+        }
+        if (end < data.length) continue; // more of that packet was beyond the window
+        // Keep the tail for the next bytes; copy it so that a few bytes do not keep a
+        // large received buffer alive (`new Uint8Array(view)` copies; `Buffer#slice` would not).
+        const tail = offset === 0 ? data : new Uint8Array(data.subarray(offset));
+        conn.chunks.push(tail);
+        conn.buffered = tail.length;
+        conn.needed = Math.min(this.x.needed() >>> 0, this.capacity);
+        return;
+      }
+    } catch (error) {
+      this.crash(error);
+    }
+  }
+
+  /** The socket of `id` is gone; the id may be reused by the core. Safe to repeat. */
+  closed(id: number): void {
+    if (this.conns[id] === undefined) return;
+    this.conns[id] = undefined;
+    try {
+      this.x.closed(id, this.now());
+    } catch (error) {
+      this.crash(error);
+    }
+  }
+
+  /** Keep-alive and CONNECT timeouts: returns the milliseconds until the next tick. */
+  tick(): number {
+    try {
+      return this.x.tick(this.now()) >>> 0;
+    } catch (error) {
+      this.crash(error);
+    }
+  }
+
+  /** A counter (see `Stat`). */
+  stat(id: number): number {
+    try {
+      return this.x.stat(id);
+    } catch (error) {
+      this.crash(error);
+    }
+  }
+
+  /** Call `tick` whenever the core asks, at most once per 10 ms and at least once a second. */
+  startTicking(): void {
+    const run = () => {
+      const delay = Math.min(Math.max(this.tick(), 10), 1000);
+      this.timer = setTimeout(run, delay);
+      this.timer.unref(); // the listeners keep the process alive, not the clock
+    };
+    this.stopTicking();
+    run();
+  }
+
+  stopTicking(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  // ---- imports: the core calls these in the middle of feed/tick/closed ----
+  // A JavaScript exception must never unwind through the core (it would leave its
+  // tables half-updated), so each import catches and logs what a listener throws.
+
+  private onSend(id: number, ptr: number, len: number): void {
+    const conn = this.conns[id];
+    if (conn === undefined) return this.log(Level.Error, `core sent ${len} bytes to unknown connection ${id}`);
+    if (conn.closing) return;
+    try {
+      // slice(): the core reuses this memory as soon as we return.
+      conn.link.send(new Uint8Array(this.x.memory.buffer, ptr >>> 0, len >>> 0).slice());
+    } catch (error) {
+      this.log(Level.Error, `sending on connection ${id}: ${String(error)}`);
+    }
+  }
+
+  private onClose(id: number, reason: number): void {
+    const conn = this.conns[id];
+    if (conn === undefined) return this.log(Level.Error, `core closed unknown connection ${id}`);
+    if (conn.closing) return;
+    conn.closing = true;
+    conn.chunks = [];
+    conn.buffered = 0;
+    try {
+      conn.link.close(reason);
+    } catch (error) {
+      this.log(Level.Error, `closing connection ${id}: ${String(error)}`);
+    }
+  }
+
+  private onBacklog(id: number): number {
+    const conn = this.conns[id];
+    if (conn === undefined) return 0;
+    try {
+      return conn.link.backlog();
+    } catch {
+      return 0;
+    }
+  }
+
+  private onLog(level: number, ptr: number, len: number): void {
+    const bytes = new Uint8Array(this.x.memory.buffer, ptr >>> 0, len >>> 0);
+    // Fatal messages are AssemblyScript string literals, hence UTF-16; the trap follows.
+    const text = level === Level.Fatal ? utf16.decode(bytes) : utf8.decode(bytes);
+    try {
+      this.log(level, text);
+    } catch {
+      // nowhere left to report it
+    }
+  }
+
+  // ---- helpers ----
+
+  /** The input window; re-made if the memory's buffer changed (it never grows: defensive). */
+  private inputView(): Uint8Array {
+    if (this.input.buffer !== this.x.memory.buffer) {
+      this.input = new Uint8Array(this.x.memory.buffer, this.x.inputBuffer() >>> 0, this.capacity);
+    }
+    return this.input;
+  }
+
+  /** A host-side inconsistency on one connection: close it, keep the broker running. */
+  private hostError(id: number, what: string): void {
+    this.log(Level.Error, `core bug on connection ${id}: ${what}; closing it`);
+    this.onClose(id, CloseReason.HostError);
+  }
+
+  /** A trap is a bug in the core and leaves it unusable: report and stop. */
+  private crash(error: unknown): never {
+    if (!(error instanceof WebAssembly.RuntimeError)) throw error;
+    this.stopTicking();
+    return this.fatal(error);
+  }
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
