@@ -56,6 +56,7 @@
 /** Milliseconds a new connection has to send CONNECT. */
 // @ts-ignore: decorator
 @inline export const CONNECT_TIMEOUT_MS: f64 = 10000;
-/** Longest topic name (the wire format caps it at 65535). */
+/** Longest topic name: the wire format caps it at 65535, and no topic can be longer
+ *  than the largest packet it arrives in (this keeps small boards' scratch small). */
 // @ts-ignore: decorator
-@inline export const TOPIC_MAX: i32 = 65535;
+@inline export const TOPIC_MAX: i32 = PACKET_MAX < 65535 ? PACKET_MAX : 65535;
