@@ -2,18 +2,20 @@
 // into packets, THE dispatch on packet type, and the clock-driven checks.
 
 import { PACKET_MAX, CONNECT_TIMEOUT_MS } from "./config";
-import { CloseReason } from "./host";
+import { CloseReason, LogLevel } from "./host";
+import { setNow } from "./clock";
 import { decodeVarint, varintSize } from "./codec/reader";
 import { PacketType, requiredFlags } from "./codec/packet";
 import { matcherInit } from "./topics/matcher";
+import { sharedInit } from "./topics/shared";
 import { storeInit } from "./store/messages";
 import { retainedInit } from "./store/retained";
 import { connectionsInit, connection, openConnection, freeConnection, validConnection,
          connectionsHighWater, ConnState } from "./session/connections";
-import { sessionsInit } from "./session/clients";
+import { sessionsInit, session, sessionsHighWater } from "./session/clients";
 import { subscriptionsInit } from "./session/subscriptions";
 import { queueInit } from "./session/queue";
-import { closeConnection, detach } from "./session/lifecycle";
+import { closeConnection, detach, endSession, publishWillNow } from "./session/lifecycle";
 import { handleConnect } from "./handlers/connect";
 import { handlePublish } from "./handlers/publish";
 import { handlePuback } from "./handlers/puback";
@@ -24,15 +26,16 @@ import { handleSubscribe } from "./handlers/subscribe";
 import { handleUnsubscribe } from "./handlers/unsubscribe";
 import { handlePingreq } from "./handlers/pingreq";
 import { handleDisconnect } from "./handlers/disconnect";
+import { handleAuth } from "./handlers/auth";
+import { maxPacketSize, setMaxPacketSize } from "./settings";
 import { statAdd, Stat } from "./stats";
-import { setLogLevel } from "./log";
+import { setLogLevel, logOn, logStart, logText, logInt, logEnd } from "./log";
 
 /** The input window: one whole packet of the largest size fits. */
 // @ts-ignore: decorator
 @inline export const INPUT_CAPACITY: i32 = PACKET_MAX + 5;
 export const INPUT = memory.data(INPUT_CAPACITY, 16);
 
-let maxPacketSize: i32 = PACKET_MAX;
 let initialized = false;
 /** Total size of the incomplete packet left over by the last `feed` (0: unknown yet). */
 export let neededBytes: u32 = 0;
@@ -46,14 +49,16 @@ export function brokerInit(maxPacket: u32, logLevel: i32): u32 {
     storeInit();
     retainedInit();
     matcherInit();
+    sharedInit();
     initialized = true;
   }
-  maxPacketSize = maxPacket == 0 || maxPacket > <u32>PACKET_MAX ? PACKET_MAX : <i32>maxPacket;
+  setMaxPacketSize(maxPacket == 0 || maxPacket > <u32>PACKET_MAX ? PACKET_MAX : <i32>maxPacket);
   setLogLevel(logLevel);
   return <u32>maxPacketSize;
 }
 
 export function brokerOpen(now: f64): i32 {
+  setNow(now);
   const conn = openConnection(now + CONNECT_TIMEOUT_MS);
   if (conn < 0) { statAdd(Stat.RefusedConnections); return -1; }
   statAdd(Stat.ConnectionsOpen);
@@ -62,6 +67,7 @@ export function brokerOpen(now: f64): i32 {
 
 /** Cut the bytes at INPUT into packets and handle each whole one. */
 export function brokerFeed(conn: i32, len: u32, now: f64): u32 {
+  setNow(now);
   neededBytes = 0;
   if (!validConnection(conn) || len > <u32>INPUT_CAPACITY) return len;
   statAdd(Stat.BytesReceived, <f64>len);
@@ -82,25 +88,27 @@ export function brokerFeed(conn: i32, len: u32, now: f64): u32 {
     if (remaining == -1) break; // fixed header incomplete
     const total = 1 + varintSize + remaining;
     // refused as soon as the fixed header says so, before anything is buffered
+    // (MQTT 5 clients get DISCONNECT 0x95 first, §3.1.2.11.4)
     if (total > maxPacketSize) { closeConnection(conn, CloseReason.PacketTooLarge); return len; }
     if (p + <usize>total > stop) { neededBytes = <u32>total; break; }
     const body = p + 1 + <usize>varintSize;
     p += <usize>total;
     // [MQTT-3.1.2-24] any packet resets the keep-alive timer
     if (c.state == ConnState.Connected && c.keepAliveMs > 0) c.deadline = now + c.keepAliveMs * 1.5;
-    dispatch(conn, type, first & 15, body, p, now);
+    if (logOn(LogLevel.Debug)) logPacket(conn, type, total);
+    dispatch(conn, type, first & 15, body, p);
   }
   return <u32>(p - INPUT);
 }
 
-function dispatch(conn: i32, type: i32, flags: i32, body: usize, limit: usize, now: f64): void {
+function dispatch(conn: i32, type: i32, flags: i32, body: usize, limit: usize): void {
   const required = requiredFlags(type);
   if (required >= 0 && flags != required) {        // [MQTT-2.2.2-2] reserved flag bits
     closeConnection(conn, CloseReason.Malformed);
     return;
   }
   switch (type) {
-    case PacketType.CONNECT:     handleConnect(conn, body, limit, now); break;
+    case PacketType.CONNECT:     handleConnect(conn, body, limit); break;
     case PacketType.PUBLISH:     handlePublish(conn, flags, body, limit); break;
     case PacketType.PUBACK:      handlePuback(conn, body, limit); break;
     case PacketType.PUBREC:      handlePubrec(conn, body, limit); break;
@@ -110,23 +118,39 @@ function dispatch(conn: i32, type: i32, flags: i32, body: usize, limit: usize, n
     case PacketType.UNSUBSCRIBE: handleUnsubscribe(conn, body, limit); break;
     case PacketType.PINGREQ:     handlePingreq(conn, body, limit); break;
     case PacketType.DISCONNECT:  handleDisconnect(conn, body, limit); break;
-    // CONNACK, SUBACK, UNSUBACK, PINGRESP only flow to clients; 0 and 15 are reserved
+    case PacketType.AUTH:        handleAuth(conn, body, limit); break;
+    // CONNACK, SUBACK, UNSUBACK, PINGRESP only flow to clients; 0 is reserved
     default: closeConnection(conn, CloseReason.ProtocolError);
   }
+}
+
+function logPacket(conn: i32, type: i32, size: i32): void {
+  logStart();
+  logText("connection ");
+  logInt(conn);
+  logText(" sent packet type ");
+  logInt(type);
+  logText(", ");
+  logInt(size);
+  logText(" bytes");
+  logEnd(LogLevel.Debug);
 }
 
 /** The host's socket is gone. A connection that did not DISCONNECT loses its session
  *  binding and its will is published [MQTT-3.1.2-8]. */
 export function brokerClosed(conn: i32, now: f64): void {
+  setNow(now);
   if (!validConnection(conn)) return;
   const c = connection(conn);
-  if (c.state != ConnState.Closing) detach(conn, -1);
+  if (c.state != ConnState.Closing) detach(conn, CloseReason.Lost, true);
   freeConnection(conn);
   statAdd(Stat.ConnectionsOpen, -1);
 }
 
-/** Keep-alive and CONNECT timeouts. Returns ms until the next deadline (at most 1 s). */
+/** Keep-alive and CONNECT timeouts, delayed wills, session expiry. Returns ms until
+ *  the next deadline (at most 1 s). */
 export function brokerTick(now: f64): u32 {
+  setNow(now);
   let next: f64 = 1000;
   for (let i = 0, n = connectionsHighWater(); i < n; i++) {
     const c = connection(i);
@@ -138,6 +162,18 @@ export function brokerTick(now: f64): u32 {
       continue;
     }
     next = min(next, c.deadline - now);
+  }
+  for (let i = 0, n = sessionsHighWater(); i < n; i++) {
+    const s = session(i);
+    if (s.used == 0 || s.conn >= 0) continue;
+    if (s.willAt > 0) {
+      if (s.willAt <= now) publishWillNow(i);       // [MQTT-3.1.3-9] the delay has passed
+      else next = min(next, s.willAt - now);
+    }
+    if (s.expiresAt > 0) {
+      if (s.expiresAt <= now) endSession(i);        // [MQTT-3.1.2-23] the session expired
+      else next = min(next, s.expiresAt - now);
+    }
   }
   return <u32>max(next, 10);
 }

@@ -53,6 +53,22 @@
 // @ts-ignore: decorator
 @inline export const BACKLOG_MAX: i32 = isDefined(BOARD_BACKLOG_MAX) ? BOARD_BACKLOG_MAX : 65536;
 
+/** MQTT 5 topic aliases a client may use towards us (our Topic Alias Maximum, ≤ 32). */
+// @ts-ignore: decorator
+@inline export const TOPIC_ALIAS_MAX: i32 = isDefined(BOARD_TOPIC_ALIAS_MAX) ? BOARD_TOPIC_ALIAS_MAX : 4;
+/** MQTT 5 topic aliases we use towards one client that allows them. */
+// @ts-ignore: decorator
+@inline export const ALIAS_OUT_MAX: i32 = isDefined(BOARD_ALIAS_OUT_MAX) ? BOARD_ALIAS_OUT_MAX : 4;
+/** Longest topic an alias slot holds (in either direction). */
+// @ts-ignore: decorator
+@inline export const ALIAS_TOPIC_MAX: i32 = isDefined(BOARD_ALIAS_TOPIC_MAX) ? BOARD_ALIAS_TOPIC_MAX : 64;
+/** Shared subscription groups ($share/{group}/{filter}) of all sessions together. */
+// @ts-ignore: decorator
+@inline export const MAX_SHARE_GROUPS: i32 = isDefined(BOARD_MAX_SHARE_GROUPS) ? BOARD_MAX_SHARE_GROUPS : 8;
+
+/** Subscription identifiers kept per queued delivery (MQTT 5, overlapping subscriptions). */
+// @ts-ignore: decorator
+@inline export const SUB_IDS_PER_DELIVERY: i32 = 4;
 /** Milliseconds a new connection has to send CONNECT. */
 // @ts-ignore: decorator
 @inline export const CONNECT_TIMEOUT_MS: f64 = 10000;

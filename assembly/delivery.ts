@@ -1,26 +1,36 @@
 // Outgoing messages: fan-out of one PUBLISH to every matching session, and the
-// per-session flow of QoS 1/2 deliveries (send in order, at most INFLIGHT_MAX
-// unacknowledged, redeliver on reconnect).
+// per-session flow of QoS 1/2 deliveries (send in order, within the client's
+// Receive Maximum, redeliver on reconnect). Every outgoing PUBLISH is encoded here,
+// once per recipient, in that recipient's protocol version.
 
-import { MAX_SESSIONS, INFLIGHT_MAX, BACKLOG_MAX } from "./config";
-import { hostSend, hostBacklog } from "./host";
-import { writerStart, writeBytes, writeU16, flush, wpos, skipWritten } from "./codec/writer";
-import { writePublishHeader } from "./codec/publish";
+import { MAX_SESSIONS, MAX_SUBSCRIPTIONS, INFLIGHT_MAX, BACKLOG_MAX } from "./config";
+import { hostBacklog, LogLevel } from "./host";
+import { now } from "./clock";
+import { writerStart, emit, ensure, flush } from "./codec/writer";
+import { writePublishHeader, writePublishMiddle, publishPropsLength, publishPacketSize } from "./codec/publish";
 import { sendAck, AckByte } from "./codec/ack";
 import { matchTopic, matchedCount, matchedNode, node } from "./topics/matcher";
 import { topicMatches } from "./topics/validate";
-import { subscription, subscriptionFilter } from "./session/subscriptions";
-import { session } from "./session/clients";
+import { shareGroup, pickMember } from "./topics/shared";
+import { subscription, subscriptionFilter, SubOption } from "./session/subscriptions";
+import { session, sessionId } from "./session/clients";
 import { connection, ConnState } from "./session/connections";
-import { enqueue, delivery, DeliveryState } from "./session/queue";
-import { message, storeMessage, freeMessage, copyOut, sendPayload } from "./store/messages";
+import { enqueue, delivery, deliveryIds, removeDelivery, DeliveryState } from "./session/queue";
+import { findOutboundAlias, chooseOutboundAlias, recordOutboundAlias, topicHash } from "./session/aliases";
+import { message, storeMessage, freeMessage, copyOut, emitRange } from "./store/messages";
+import { SEND_TOPIC } from "./memory/scratch";
 import { statAdd, Stat } from "./stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "./log";
-import { LogLevel } from "./host";
-import { sessionId } from "./session/clients";
 
 const TARGETS = memory.data(MAX_SESSIONS * 4, 8);
+// subscription identifiers of the current fan-out, chained per target session
+const MATCH_ID = memory.data(MAX_SUBSCRIPTIONS * 4, 8);
+const MATCH_NEXT = memory.data(MAX_SUBSCRIPTIONS * 4, 8);
+// the identifiers for one recipient, contiguous
+const IDS = memory.data(MAX_SUBSCRIPTIONS * 4, 8);
 let epoch: u32 = 0;
+
+export function deliveryScratchBytes(): i32 { return MAX_SESSIONS * 4 + MAX_SUBSCRIPTIONS * 12; }
 
 /** The connection a session can be sent to now, or -1. */
 export function onlineConnection(s: i32): i32 {
@@ -29,31 +39,81 @@ export function onlineConnection(s: i32): i32 {
   return c;
 }
 
-/** Send a PUBLISH whose topic and payload are in linear memory (the input buffer). */
-export function sendPublishFrom(conn: i32, topic: usize, topicLen: i32, payload: usize, payloadLen: i32,
-                                qos: i32, retain: bool, dup: bool, packetId: i32): void {
-  writerStart();
-  writePublishHeader(qos, dup, retain, topicLen, payloadLen);
-  writeBytes(topic, topicLen);
-  if (qos > 0) writeU16(packetId);
-  if (payloadLen <= 256) { writeBytes(payload, payloadLen); flush(conn); }
-  else { flush(conn); hostSend(conn, payload, <u32>payloadLen); }
-  statAdd(Stat.MessagesSent);
+// ---- the message being encoded: in linear memory (a PUBLISH in the input window,
+// a will topic in scratch) or in the message store ----
+let vMsg: i32 = -1;
+let vTopic: usize = 0;
+let vTopicLen: i32 = 0;
+let vProps: usize = 0;
+let vPropsLen: i32 = 0;
+let vPayload: usize = 0;
+let vPayloadLen: i32 = 0;
+let vExpiresAt: f64 = 0;
+
+function viewRaw(topic: usize, topicLen: i32, props: usize, propsLen: i32, payload: usize, payloadLen: i32,
+                 expiresAt: f64): void {
+  vMsg = -1; vTopic = topic; vTopicLen = topicLen; vProps = props; vPropsLen = propsLen;
+  vPayload = payload; vPayloadLen = payloadLen; vExpiresAt = expiresAt;
 }
 
-/** Send a PUBLISH of a stored message. */
-export function sendPublishStored(conn: i32, m: i32, qos: i32, retain: bool, dup: bool, packetId: i32): void {
+function viewStored(m: i32): void {
   const row = message(m);
-  writerStart();
-  writePublishHeader(qos, dup, retain, row.topicLen, row.payloadLen);
-  copyOut(m, 0, wpos, row.topicLen);
-  skipWritten(row.topicLen);
-  if (qos > 0) writeU16(packetId);
-  flush(conn);
-  sendPayload(conn, m);
-  statAdd(Stat.MessagesSent);
+  vMsg = m; vTopicLen = row.topicLen; vPropsLen = row.propsLen; vPayloadLen = row.payloadLen;
+  vExpiresAt = row.expiresAt;
+  copyOut(m, 0, SEND_TOPIC, row.topicLen); // contiguous, for topic aliases
+  vTopic = SEND_TOPIC;
 }
 
+// @ts-ignore: decorator
+@inline function expired(expiresAt: f64): bool { return expiresAt > 0 && expiresAt <= now; }
+
+/** Encode the viewed message as a PUBLISH for `conn`. False when it was not sent
+ *  because it exceeds the client's Maximum Packet Size: such a message is dropped as
+ *  if it had been sent [MQTT-3.1.2-25]. */
+function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId: i32, ids: usize, idCount: i32): bool {
+  const c = connection(conn);
+  const v5 = c.level == 5;
+  let expiry: i64 = -1;
+  let alias = 0;
+  let newAlias = false;
+  let hash: u64 = 0;
+  let topicLen = vTopicLen;
+  let propsLen = -1;
+  if (v5) {
+    // [MQTT-3.3.2-6] the expiry sent is what is left of it
+    if (vExpiresAt > 0) expiry = <i64>max(Math.ceil((vExpiresAt - now) / 1000), 0);
+    if (c.aliasOutMax > 0) {
+      hash = topicHash(vTopic, vTopicLen);
+      alias = findOutboundAlias(conn, vTopic, vTopicLen, hash);
+      if (alias > 0) topicLen = 0; // the alias alone stands for the topic
+      else { alias = chooseOutboundAlias(conn, vTopicLen); newAlias = alias > 0; }
+    }
+    propsLen = publishPropsLength(expiry, alias, ids, idCount, vPropsLen);
+  } else {
+    idCount = 0;
+  }
+  if (<u32>publishPacketSize(qos, topicLen, propsLen, vPayloadLen) > c.maxPacketOut) {
+    statAdd(Stat.DroppedTooLarge);
+    return false;
+  }
+  if (newAlias) recordOutboundAlias(conn, alias, vTopic, vTopicLen, hash);
+  writerStart(conn);
+  writePublishHeader(qos, dup, retain, topicLen, propsLen, vPayloadLen);
+  emit(vTopic, topicLen);
+  ensure(32 + idCount * 5);
+  writePublishMiddle(qos, packetId, propsLen, expiry, alias, ids, idCount);
+  if (vMsg >= 0) {
+    const row = message(vMsg);
+    if (v5) emitRange(vMsg, row.topicLen, row.propsLen);
+    emitRange(vMsg, row.topicLen + row.propsLen, row.payloadLen);
+  } else {
+    if (v5) emit(vProps, vPropsLen);
+    emit(vPayload, vPayloadLen);
+  }
+  flush();
+  statAdd(Stat.MessagesSent);
+  return true;
+}
 
 /** A packet id for the next outgoing QoS 1/2 PUBLISH, not used by any in-flight one. */
 function nextPacketId(s: i32): i32 {
@@ -74,21 +134,36 @@ function nextPacketId(s: i32): i32 {
   return 1;
 }
 
-/** Send queued deliveries while the in-flight window has room. */
+/** Send queued deliveries while the client's Receive Maximum allows [MQTT-4.9.0-2]. */
 export function pump(s: i32): void {
   const conn = onlineConnection(s);
   if (conn < 0) return;
   const ss = session(s);
+  const window = min(INFLIGHT_MAX, connection(conn).receiveMax);
   // skip the in-flight prefix
+  let prev = -1;
   let d = ss.queueHead;
-  for (let k = 0; k < ss.inflight && d >= 0; k++) d = delivery(d).next;
-  while (d >= 0 && ss.inflight < INFLIGHT_MAX) {
+  for (let k = 0; k < ss.inflight && d >= 0; k++) { prev = d; d = delivery(d).next; }
+  while (d >= 0 && ss.inflight < window) {
     const row = delivery(d);
+    const next = row.next;
+    if (expired(message(row.msg).expiresAt)) {   // [MQTT-3.3.2-5]
+      removeDelivery(s, d, prev);
+      statAdd(Stat.DroppedExpired);
+      d = next;
+      continue;
+    }
     row.packetId = nextPacketId(s);
     row.state = DeliveryState.Sent;
     ss.inflight++;
-    sendPublishStored(conn, row.msg, row.qos, row.retain != 0, false, row.packetId);
-    d = row.next;
+    viewStored(row.msg);
+    if (!sendView(conn, row.qos, row.retain != 0, false, row.packetId, deliveryIds(d), row.idCount)) {
+      removeDelivery(s, d, prev); // too large for this client: done, as if delivered
+      d = next;
+      continue;
+    }
+    prev = d;
+    d = next;
   }
 }
 
@@ -102,7 +177,8 @@ export function redeliver(s: i32): void {
   for (let k = 0; k < ss.inflight && d >= 0; k++) {
     const row = delivery(d);
     if (row.state == DeliveryState.Sent) {
-      sendPublishStored(conn, row.msg, row.qos, row.retain != 0, true, row.packetId);
+      viewStored(row.msg);
+      sendView(conn, row.qos, row.retain != 0, true, row.packetId, deliveryIds(d), row.idCount);
     } else {
       sendAck(conn, AckByte.PUBREL, row.packetId);
     }
@@ -129,8 +205,8 @@ function dropped(s: i32, why: string): void {
 }
 
 /** Queue a QoS 1/2 delivery of stored message `m` to session `s` and send it if possible. */
-export function deliverStored(s: i32, m: i32, qos: i32, retain: bool): void {
-  if (!enqueue(s, m, qos, retain)) {
+export function deliverStored(s: i32, m: i32, qos: i32, retain: bool, ids: usize, idCount: i32): void {
+  if (!enqueue(s, m, qos, retain, ids, idCount)) {
     statAdd(Stat.DroppedQueueFull);
     dropped(s, "queue full");
     return;
@@ -138,9 +214,8 @@ export function deliverStored(s: i32, m: i32, qos: i32, retain: bool): void {
   pump(s);
 }
 
-/** Send a QoS 0 message to `s` now, unless it is offline or not reading. */
-function deliverQos0(s: i32, topic: usize, topicLen: i32, payload: usize, payloadLen: i32,
-                     stored: i32, retain: bool): void {
+/** Send the viewed message at QoS 0 to `s` now, unless it is offline or not reading. */
+function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): void {
   const conn = onlineConnection(s);
   if (conn < 0) return; // QoS 0 is not queued for offline sessions
   if (hostBacklog(conn) > <u32>BACKLOG_MAX) {
@@ -148,60 +223,110 @@ function deliverQos0(s: i32, topic: usize, topicLen: i32, payload: usize, payloa
     dropped(s, "subscriber is not reading (QoS 0)");
     return;
   }
-  if (stored >= 0) sendPublishStored(conn, stored, 0, retain, false, 0);
-  else sendPublishFrom(conn, topic, topicLen, payload, payloadLen, 0, retain, false, 0);
+  sendView(conn, 0, retain, false, 0, ids, idCount);
 }
 
-/** Deliver a retained message to one session that just subscribed (RETAIN=1). */
-export function deliverRetained(s: i32, m: i32, qos: i32): void {
-  if (qos == 0) deliverQos0(s, 0, 0, 0, 0, m, true);
-  else deliverStored(s, m, qos, true);
+/** Deliver a retained message to one session that just subscribed: RETAIN=1
+ *  [MQTT-3.3.1-8], with the new subscription's identifier. False if it has expired. */
+export function deliverRetained(s: i32, m: i32, qos: i32, subId: i32): bool {
+  if (expired(message(m).expiresAt)) return false;
+  store<i32>(IDS, subId);
+  const n = subId > 0 ? 1 : 0;
+  if (qos == 0) { viewStored(m); deliverQos0(s, true, IDS, n); }
+  else deliverStored(s, m, qos, true, IDS, n);
+  return true;
+}
+
+function addTarget(sub: i32, targets: i32, idsUsed: i32): i32 {
+  const row = subscription(sub);
+  const ss = session(row.session);
+  let added = 0;
+  if (ss.matchEpoch != epoch) {
+    ss.matchEpoch = epoch;
+    ss.matchQos = row.qos;
+    ss.matchRetain = (row.options & SubOption.RetainAsPublished) != 0 ? 1 : 0;
+    ss.matchIds = -1;
+    store<i32>(TARGETS + (<usize>targets << 2), row.session);
+    added = 1;
+  } else {
+    if (row.qos > ss.matchQos) ss.matchQos = row.qos;
+    if ((row.options & SubOption.RetainAsPublished) != 0) ss.matchRetain = 1;
+  }
+  if (row.subId > 0) {
+    store<i32>(MATCH_ID + (<usize>idsUsed << 2), row.subId);
+    store<i32>(MATCH_NEXT + (<usize>idsUsed << 2), ss.matchIds);
+    ss.matchIds = idsUsed;
+    added |= 2;
+  }
+  return added;
 }
 
 /** Fan one message out to every session with a matching subscription: one copy per
  *  session at the highest QoS of its matching subscriptions [MQTT-3.3.5-1], delivered
- *  at min(published QoS, granted QoS). `stored` is the message if it is already in the
- *  store (retained, will), else -1 and the topic/payload are in the input buffer. */
-export function route(topic: usize, topicLen: i32, payload: usize, payloadLen: i32,
-                      qos: i32, stored: i32): void {
+ *  at min(published QoS, granted QoS), carrying every matching subscription identifier
+ *  [MQTT-3.3.4-3]; one member per shared subscription group. `stored` is the message
+ *  if it is already in the store (retained, will), else -1 and topic, properties and
+ *  payload are in linear memory. `publisher` is the publishing session (No Local).
+ *  Returns the number of sessions it went to. */
+export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, payload: usize, payloadLen: i32,
+                      qos: i32, retain: bool, expiresAt: f64, stored: i32, publisher: i32): i32 {
   matchTopic(topic, topicLen);
-  if (matchedCount == 0) return;
+  if (matchedCount == 0) return 0;
   epoch++;
   if (epoch == 0) epoch = 1;
   let targets = 0;
+  let idsUsed = 0;
   for (let k = 0; k < matchedCount; k++) {
     let sub = node(matchedNode(k)).subs;
     while (sub >= 0) {
       const row = subscription(sub);
-      if (topicMatches(topic, topicLen, subscriptionFilter(sub), row.filterLen)) {
-        const ss = session(row.session);
-        if (ss.matchEpoch != epoch) {
-          ss.matchEpoch = epoch;
-          ss.matchQos = row.qos;
-          store<i32>(TARGETS + (<usize>targets << 2), row.session);
-          targets++;
-        } else if (row.qos > ss.matchQos) {
-          ss.matchQos = row.qos;
+      const nextSub = row.nodeNext;
+      if (topicMatches(topic, topicLen, subscriptionFilter(sub) + <usize>row.filterOffset,
+                       row.filterLen - row.filterOffset)) {
+        let chosen = sub;
+        if (row.group >= 0) {
+          chosen = pickMember(row.group, epoch); // -1: the group already has this message
+        } else if ((row.options & SubOption.NoLocal) != 0 && row.session == publisher) {
+          chosen = -1;                           // [MQTT-3.8.3-3] No Local
+        }
+        if (chosen >= 0) {
+          const added = addTarget(chosen, targets, idsUsed);
+          targets += added & 1;
+          idsUsed += added >> 1;
         }
       }
-      sub = row.nodeNext;
+      sub = nextSub;
     }
   }
   let m = stored;
   let storeFailed = false;
   for (let k = 0; k < targets; k++) {
     const s = load<i32>(TARGETS + (<usize>k << 2));
-    const q = min(qos, session(s).matchQos);
+    const ss = session(s);
+    const q = min(qos, ss.matchQos);
+    // [MQTT-3.3.1-12] [MQTT-3.3.1-13] live deliveries carry RETAIN only with Retain As Published
+    const retainFlag = retain && ss.matchRetain != 0;
+    let idCount = 0;
+    for (let i = ss.matchIds; i >= 0; i = load<i32>(MATCH_NEXT + (<usize>i << 2))) {
+      store<i32>(IDS + (<usize>idCount << 2), load<i32>(MATCH_ID + (<usize>i << 2)));
+      idCount++;
+    }
     if (q == 0) {
-      deliverQos0(s, topic, topicLen, payload, payloadLen, stored, false);
+      // (re)set the view each time: a QoS 1/2 delivery above may have encoded another message
+      if (stored >= 0) viewStored(stored);
+      else viewRaw(topic, topicLen, props, propsLen, payload, payloadLen, expiresAt);
+      deliverQos0(s, retainFlag, IDS, idCount);
       continue;
     }
     if (m < 0) {
-      if (storeFailed) { statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
-      m = storeMessage(topic, topicLen, payload, payloadLen, qos, 0);
-      if (m < 0) { storeFailed = true; statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
+      if (!storeFailed) {
+        m = storeMessage(topic, topicLen, props, propsLen, payload, payloadLen, qos, retain ? 1 : 0, expiresAt);
+        storeFailed = m < 0;
+      }
+      if (m < 0) { statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
     }
-    deliverStored(s, m, q, false);
+    deliverStored(s, m, q, retainFlag, IDS, idCount);
   }
   if (m >= 0 && stored < 0 && message(m).refs == 0) freeMessage(m);
+  return targets;
 }

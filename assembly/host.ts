@@ -16,6 +16,9 @@
 export const enum CloseReason {
   Normal = 0, ProtocolError = 1, Malformed = 2, KeepAliveTimeout = 3, TakenOver = 4,
   PacketTooLarge = 5, ConnectTimeout = 6, Refused = 7, ServerShutdown = 8, QueueFull = 9,
+  TopicAliasInvalid = 10, ReceiveMaximumExceeded = 11,
+  /** Not sent to the host: the host itself reported the socket gone (`closed`). */
+  Lost = -1,
 }
 
 export const enum LogLevel { Error = 0, Warning = 1, Notice = 2, Info = 3, Debug = 4, Fatal = 9 }

@@ -3,10 +3,14 @@
 
 import { brokerInit, brokerOpen, brokerFeed, brokerClosed, brokerTick, INPUT, INPUT_CAPACITY,
          neededBytes } from "./broker";
+import { configure as configureSetting } from "./settings";
 import { statGet } from "./stats";
+import { tableBytes } from "./budget";
 
 /** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
 export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
+/** A run-time setting (see Setting in settings.ts); returns the value in force, -1 if unknown. */
+export function configure(key: i32, value: f64): f64 { return configureSetting(key, value); }
 /** Where the host writes received bytes before `feed`. */
 export function inputBuffer(): usize { return INPUT; }
 export function inputCapacity(): u32 { return <u32>INPUT_CAPACITY; }
@@ -22,3 +26,5 @@ export function closed(conn: i32, now: f64): void { brokerClosed(conn, now); }
 export function tick(now: f64): u32 { return brokerTick(now); }
 /** A counter (see Stat in stats.ts). */
 export function stat(id: u32): f64 { return statGet(id); }
+/** Bytes of linear memory reserved for table `id` (see Table in budget.ts), -1 past the last. */
+export function budget(id: u32): i32 { return tableBytes(id); }

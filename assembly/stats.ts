@@ -17,7 +17,9 @@ export const enum Stat {
   ProtocolErrors = 13,      // connections closed for a malformed or forbidden packet
   StoreChunksUsed = 14,
   Deliveries = 15,          // queued or in-flight QoS 1/2 deliveries
-  COUNT = 16,
+  DroppedExpired = 16,      // queued messages whose Message Expiry Interval passed
+  DroppedTooLarge = 17,     // messages larger than a client's Maximum Packet Size
+  COUNT = 18,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);

@@ -20,6 +20,9 @@ export function readerStart(ptr: usize, limit: usize): void {
   pos = ptr; end = limit; readError = DecodeError.None;
 }
 
+/** Narrow or restore the limit (a property block inside a packet). */
+export function setEnd(e: usize): void { end = e; }
+
 export function fail(error: i32): void {
   if (readError == DecodeError.None) readError = error;
 }
@@ -101,4 +104,20 @@ export function decodeVarint(p: usize, limit: usize): i32 {
     shift += 7;
   }
   return -2;
+}
+
+export function readU32(): u32 {
+  if (pos + 4 > end) { fail(DecodeError.Malformed); pos = end; return 0; }
+  const v = (<u32>load<u8>(pos) << 24) | (<u32>load<u8>(pos + 1) << 16) |
+            (<u32>load<u8>(pos + 2) << 8) | <u32>load<u8>(pos + 3);
+  pos += 4;
+  return v;
+}
+
+/** A Variable Byte Integer field (properties, MQTT 5 §1.5.5). */
+export function readVarint(): i32 {
+  const v = decodeVarint(pos, end);
+  if (v < 0) { fail(DecodeError.Malformed); pos = end; return 0; }
+  pos += <usize>varintSize;
+  return v;
 }

@@ -1,20 +1,25 @@
 // Wire primitives for encoding, mirroring reader.ts. Packets are built in one
-// static output buffer and handed to the host with `flush(conn)`; the host copies
-// them out, so the buffer is free again as soon as `send` returns.
+// static output buffer for the connection chosen by `writerStart(conn)` and handed
+// to the host with `flush()`; the host copies them out, so the buffer is free again
+// as soon as `send` returns. Large pieces (payloads) bypass the buffer: `emit` sends
+// them straight from where they are (the input window or the message store).
 
-import { PACKET_MAX, TOPIC_MAX } from "../config";
+import { PACKET_MAX } from "../config";
 import { hostSend } from "../host";
 
-/** Big enough for any header plus a full topic, and for the SUBACK of the largest
- *  SUBSCRIBE (at most one return code per 3 bytes of the packet). */
+/** Headers, topics up to a few KiB, acknowledgements; anything bigger is emitted
+ *  directly, and a long SUBACK is flushed in pieces. */
 // @ts-ignore: decorator
-@inline export const OUT_SIZE: i32 = TOPIC_MAX + 64 > PACKET_MAX / 3 + 16 ? TOPIC_MAX + 64 : PACKET_MAX / 3 + 16;
+@inline export const OUT_SIZE: i32 = PACKET_MAX + 64 < 16384 ? PACKET_MAX + 64 : 16384;
 export const OUT = memory.data(OUT_SIZE, 16);
+/** Pieces up to this size are copied into the buffer rather than sent on their own. */
+// @ts-ignore: decorator
+@inline const COPY_LIMIT: i32 = 1024;
 
 export let wpos: usize = OUT;
+let wconn: i32 = -1;
 
-// @ts-ignore: decorator
-@inline export function writerStart(): void { wpos = OUT; }
+export function writerStart(conn: i32): void { wpos = OUT; wconn = conn; }
 
 // @ts-ignore: decorator
 @inline export function writeU8(v: i32): void { store<u8>(wpos, <u8>v); wpos++; }
@@ -22,6 +27,12 @@ export let wpos: usize = OUT;
 // @ts-ignore: decorator
 @inline export function writeU16(v: i32): void {
   store<u8>(wpos, <u8>(v >> 8)); store<u8>(wpos + 1, <u8>v); wpos += 2;
+}
+
+export function writeU32(v: u32): void {
+  store<u8>(wpos, <u8>(v >> 24)); store<u8>(wpos + 1, <u8>(v >> 16));
+  store<u8>(wpos + 2, <u8>(v >> 8)); store<u8>(wpos + 3, <u8>v);
+  wpos += 4;
 }
 
 export function writeVarint(v: i32): void {
@@ -38,9 +49,6 @@ export function writeBytes(ptr: usize, len: i32): void {
   wpos += <usize>len;
 }
 
-/** Account for `n` bytes written at `wpos` by someone else (e.g. copied from the store). */
-export function skipWritten(n: i32): void { wpos += <usize>n; }
-
 /** A two-byte length and the bytes. */
 export function writeBinary(ptr: usize, len: i32): void {
   writeU16(len);
@@ -52,8 +60,35 @@ export function writeBinary(ptr: usize, len: i32): void {
   return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
 }
 
-/** Send what was written since writerStart() to `conn`. */
-export function flush(conn: i32): void {
-  hostSend(conn, OUT, <u32>(wpos - OUT));
+/** Room for `n` more bytes in the buffer, flushing what is there if needed. */
+export function ensure(n: i32): void {
+  if (wpos + <usize>n > OUT + <usize>OUT_SIZE) flush();
+}
+
+/** Append bytes that live elsewhere in memory: small ones are copied, big ones are
+ *  sent in place after flushing what precedes them. */
+export function emit(ptr: usize, len: i32): void {
+  if (len <= 0) return;
+  if (len <= COPY_LIMIT) {
+    ensure(len);
+    writeBytes(ptr, len);
+    return;
+  }
+  flush();
+  hostSend(wconn, ptr, <u32>len);
+}
+
+/** Send what was written since writerStart() or the last flush. */
+export function flush(): void {
+  if (wpos > OUT) hostSend(wconn, OUT, <u32>(wpos - OUT));
+  wpos = OUT;
+}
+
+/** Move the write position (for packets built back to front). */
+export function setWpos(p: usize): void { wpos = p; }
+
+/** Send `len` bytes at `ptr` (inside the buffer) to `conn` and reset the buffer. */
+export function sendRaw(conn: i32, ptr: usize, len: i32): void {
+  hostSend(conn, ptr, <u32>len);
   wpos = OUT;
 }

@@ -1,19 +1,25 @@
 // CONNECT: validate, refuse or accept, bind the connection to a new or resumed
-// session (taking it over from an older connection), store the will.
+// session (taking it over from an older connection), store the will, and answer
+// CONNACK in the client's protocol version.
 
-import { CLIENT_ID_MAX } from "../config";
+import { CLIENT_ID_MAX, INFLIGHT_IN_MAX, INFLIGHT_MAX, TOPIC_ALIAS_MAX, ALIAS_OUT_MAX } from "../config";
 import { CloseReason, LogLevel } from "../host";
+import { now } from "../clock";
 import { DecodeError } from "../codec/reader";
 import { decodeConnect, ConnectRefusal, ConnectFlag, connectLevel, connectFlags, keepAlive,
          clientIdPtr, clientIdLen, willQos, willTopicPtr, willTopicLen, willPayloadPtr,
-         willPayloadLen } from "../codec/connect";
-import { sendConnack, ConnackCode } from "../codec/connack";
+         willPayloadLen, willPropsPtr, willPropsLen, willDelayInterval, willHasExpiry, willExpiry,
+         connSessionExpiry, connReceiveMax, connMaxPacket, connTopicAliasMax, connProblemInfo,
+         connAuthMethod } from "../codec/connect";
+import { sendConnack, sendConnack5, connackCode, Refusal, setConnackLimits, setConnackKeepAlive,
+         setConnackAssignedId } from "../codec/connack";
 import { validTopicName } from "../topics/validate";
 import { connection, ConnState } from "../session/connections";
 import { session, sessionId, findSession, createSession } from "../session/clients";
-import { closeConnection, endSession } from "../session/lifecycle";
-import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
+import { closeConnection, endSession, discardWill } from "../session/lifecycle";
+import { storeMessage, holdMessage, releaseMessage, message } from "../store/messages";
 import { redeliver } from "../delivery";
+import { maxPacketSize, maxKeepAlive } from "../settings";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
@@ -35,57 +41,76 @@ function assignClientId(): void {
   } while (findSession(ASSIGNED_ID, ASSIGNED_ID_LEN) >= 0);
 }
 
-function refuse(conn: i32, code: i32): void {
-  sendConnack(conn, false, code);
+function refuse(conn: i32, level: i32, why: i32): void {
+  const code = connackCode(level, why);
+  if (level == 5) sendConnack5(conn, false, code);
+  else sendConnack(conn, false, code);
   statAdd(Stat.RefusedConnections);
   if (logOn(LogLevel.Notice)) {
     logStart();
     logText("connection refused, CONNACK code ");
     logInt(code);
-    if (code == ConnackCode.IdentifierRejected) logText(" (identifier rejected)");
-    else if (code == ConnackCode.ServerUnavailable) logText(" (server unavailable: table full)");
-    else if (code == ConnackCode.UnacceptableVersion) logText(" (unsupported protocol version)");
+    switch (why) {
+      case Refusal.IdentifierRejected: logText(" (client identifier not valid)"); break;
+      case Refusal.ServerUnavailable: logText(" (server unavailable: a table is full)"); break;
+      case Refusal.UnsupportedVersion: logText(" (unsupported protocol version)"); break;
+      case Refusal.BadAuthMethod: logText(" (unsupported authentication method)"); break;
+      case Refusal.Malformed: logText(" (malformed CONNECT)"); break;
+      case Refusal.ProtocolError: logText(" (protocol error in CONNECT)"); break;
+    }
     logEnd(LogLevel.Notice);
   }
   closeConnection(conn, CloseReason.Refused);
 }
 
-export function handleConnect(conn: i32, body: usize, limit: usize, now: f64): void {
+export function handleConnect(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
-  if (c.state == ConnState.Connected) {            // [MQTT-3.1.0-2] a second CONNECT
+  if (c.state != ConnState.AwaitingConnect) {       // [MQTT-3.1.0-2] a second CONNECT
     closeConnection(conn, CloseReason.ProtocolError);
     return;
   }
   const r = decodeConnect(body, limit);
+  if (r == ConnectRefusal.UnacceptableVersion) { refuse(conn, 4, Refusal.UnsupportedVersion); return; }
   if (r < 0) {
-    closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+    // an MQTT 5 client is told why [MQTT-3.1.4-1]; older ones are just closed
+    if (connectLevel == 5) refuse(conn, 5, r == DecodeError.Malformed ? Refusal.Malformed : Refusal.ProtocolError);
+    else closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
     return;
   }
-  if (r == ConnectRefusal.UnacceptableVersion) { refuse(conn, ConnackCode.UnacceptableVersion); return; }
-  c.level = connectLevel;
-  const clean = (connectFlags & ConnectFlag.CleanSession) != 0;
+  const level = connectLevel;
+  const v5 = level == 5;
+  c.level = level;
+  const cleanStart = (connectFlags & ConnectFlag.CleanStart) != 0;
   const hasWill = (connectFlags & ConnectFlag.Will) != 0;
+
+  // MQTT 5 enhanced authentication: no method is implemented yet
+  if (v5 && connAuthMethod) { refuse(conn, 5, Refusal.BadAuthMethod); return; }
 
   // Client identifier [MQTT-3.1.3-6..9]
   let idPtr = clientIdPtr, idLen = clientIdLen;
+  let assigned = false;
   if (idLen == 0) {
     // MQTT 3.1 requires an id; 3.1.1 allows none only with a clean session [MQTT-3.1.3-8]
-    if (connectLevel == 3 || !clean) { refuse(conn, ConnackCode.IdentifierRejected); return; }
+    if (level == 3 || (level == 4 && !cleanStart)) { refuse(conn, level, Refusal.IdentifierRejected); return; }
     assignClientId();                               // [MQTT-3.1.3-6]
     idPtr = ASSIGNED_ID; idLen = ASSIGNED_ID_LEN;
+    assigned = true;
   }
-  if (idLen > CLIENT_ID_MAX) { refuse(conn, ConnackCode.IdentifierRejected); return; }
+  if (idLen > CLIENT_ID_MAX) { refuse(conn, level, Refusal.IdentifierRejected); return; }
   if (hasWill && !validTopicName(willTopicPtr, willTopicLen)) {
-    closeConnection(conn, CloseReason.ProtocolError);
+    if (v5) refuse(conn, 5, Refusal.ProtocolError);
+    else closeConnection(conn, CloseReason.ProtocolError);
     return;
   }
 
   // The will is stored first: if there is no room, nothing else has changed yet.
   let will = -1;
   if (hasWill) {
-    will = storeMessage(willTopicPtr, willTopicLen, willPayloadPtr, willPayloadLen, willQos,
-                        (connectFlags & ConnectFlag.WillRetain) != 0 ? 1 : 0);
-    if (will < 0) { refuse(conn, ConnackCode.ServerUnavailable); return; }
+    will = storeMessage(willTopicPtr, willTopicLen, willPropsPtr, willPropsLen, willPayloadPtr, willPayloadLen,
+                        willQos, (connectFlags & ConnectFlag.WillRetain) != 0 ? 1 : 0,
+                        // its expiry starts when it is published: kept as -interval until then
+                        willHasExpiry ? -(<f64>willExpiry * 1000) : 0);
+    if (will < 0) { refuse(conn, level, Refusal.ServerUnavailable); return; }
     holdMessage(will);
   }
 
@@ -93,39 +118,70 @@ export function handleConnect(conn: i32, body: usize, limit: usize, now: f64): v
   let s = findSession(idPtr, idLen);
   if (s >= 0 && session(s).conn >= 0) {
     closeConnection(session(s).conn, CloseReason.TakenOver);
-    s = findSession(idPtr, idLen); // a clean session ended with its connection
+    s = findSession(idPtr, idLen); // a session with expiry 0 ended with its connection
   }
   let sessionPresent = false;
-  if (s >= 0 && clean) { endSession(s); s = -1; }   // [MQTT-3.1.2-6]
+  if (s >= 0 && cleanStart) { endSession(s); s = -1; }   // [MQTT-3.1.2-4]
   if (s >= 0) {
-    sessionPresent = true;                          // [MQTT-3.2.2-2]
+    sessionPresent = true;                               // [MQTT-3.2.2-2]
+    discardWill(s); // [MQTT-3.1.3-9] a delayed will is not sent once the client is back
   } else {
-    s = createSession(idPtr, idLen, clean);
+    s = createSession(idPtr, idLen);
     if (s < 0) {
       if (will >= 0) releaseMessage(will);
-      refuse(conn, ConnackCode.ServerUnavailable);
+      refuse(conn, level, Refusal.ServerUnavailable);
       return;
     }
     statAdd(Stat.SessionsStored);
   }
   const ss = session(s);
-  ss.conn = conn; ss.clean = clean ? 1 : 0; ss.dropped = 0;
-  c.session = s; c.will = will; c.state = ConnState.Connected;
-  c.keepAliveMs = <f64>keepAlive * 1000;
+  ss.conn = conn;
+  ss.dropped = 0;
+  ss.expiresAt = 0;
+  // 3.1.1: a clean session ends with the connection, another lives until the client
+  // cleans it; MQTT 5: the Session Expiry Interval says [MQTT-3.1.2-23]
+  ss.expiry = v5 ? connSessionExpiry : cleanStart ? 0 : 0xFFFFFFFF;
+  ss.will = will;
+  ss.willDelay = v5 ? willDelayInterval : 0;
+  ss.willAt = 0;
+  c.session = s;
+  c.state = ConnState.Connected;
+  if (v5) {
+    c.receiveMax = connReceiveMax;
+    c.maxPacketOut = connMaxPacket;
+    c.aliasOutMax = min(connTopicAliasMax, ALIAS_OUT_MAX);
+    c.problemInfo = connProblemInfo;
+  } else {
+    c.receiveMax = INFLIGHT_MAX;
+  }
+
+  // Keep-alive, capped by the server's maximum when one is configured
+  let keep = keepAlive;
+  const cap = maxKeepAlive;
+  if (v5 && cap > 0 && (keep == 0 || keep > cap)) keep = cap;   // told with Server Keep Alive
+  c.keepAliveMs = <f64>keep * 1000;
   // [MQTT-3.1.2-24] close after one and a half keep-alive periods of silence
-  c.deadline = keepAlive > 0 ? now + c.keepAliveMs * 1.5 : 0;
+  c.deadline = keep > 0 ? now + c.keepAliveMs * 1.5 : 0;
   statAdd(Stat.ClientsConnected);
-  sendConnack(conn, sessionPresent, ConnackCode.Accepted);
+
+  if (v5) {
+    setConnackLimits(INFLIGHT_IN_MAX, <u32>maxPacketSize, TOPIC_ALIAS_MAX);
+    if (keep != keepAlive) setConnackKeepAlive(keep);
+    if (assigned) setConnackAssignedId(ASSIGNED_ID, ASSIGNED_ID_LEN);
+    sendConnack5(conn, sessionPresent, 0);
+  } else {
+    sendConnack(conn, sessionPresent, 0);
+  }
 
   if (logOn(LogLevel.Info)) {
     logStart();
     logText("client ");
     logBytes(sessionId(s), idLen);
     logText(" connected (");
-    logText(connectLevel == 3 ? "MQTT 3.1" : "MQTT 3.1.1");
-    logText(clean ? ", clean session" : sessionPresent ? ", session resumed" : ", new persistent session");
+    logText(level == 3 ? "MQTT 3.1" : level == 4 ? "MQTT 3.1.1" : "MQTT 5.0");
+    logText(sessionPresent ? ", session resumed" : ss.expiry == 0 ? ", clean session" : ", new persistent session");
     logText(", keep-alive ");
-    logInt(keepAlive);
+    logInt(keep);
     logText(" s)");
     logEnd(LogLevel.Info);
   }

@@ -1,17 +1,20 @@
-// PUBACK: the client acknowledged a QoS 1 PUBLISH; free it and send what is queued.
+// PUBACK: the client acknowledged a QoS 1 PUBLISH (whatever its MQTT 5 reason code,
+// the exchange is over); free it and send what is queued.
 
 import { CloseReason } from "../host";
 import { decodeAck, ackPacketId } from "../codec/ack";
 import { DecodeError } from "../codec/reader";
+import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
 import { closeConnection } from "../session/lifecycle";
 import { pump } from "../delivery";
 
 export function handlePuback(conn: i32, body: usize, limit: usize): void {
-  const r = decodeAck(body, limit);
+  const c = connection(conn);
+  const r = decodeAck(PacketType.PUBACK, body, limit, c.level == 5);
   if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
-  const s = connection(conn).session;
+  const s = c.session;
   const d = findInflight(s, ackPacketId);
   if (d < 0) return; // unknown id: nothing to do
   const row = delivery(d);

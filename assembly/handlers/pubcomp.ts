@@ -3,15 +3,17 @@
 import { CloseReason } from "../host";
 import { decodeAck, ackPacketId } from "../codec/ack";
 import { DecodeError } from "../codec/reader";
+import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
 import { closeConnection } from "../session/lifecycle";
 import { pump } from "../delivery";
 
 export function handlePubcomp(conn: i32, body: usize, limit: usize): void {
-  const r = decodeAck(body, limit);
+  const c = connection(conn);
+  const r = decodeAck(PacketType.PUBCOMP, body, limit, c.level == 5);
   if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
-  const s = connection(conn).session;
+  const s = c.session;
   const d = findInflight(s, ackPacketId);
   if (d < 0) return;
   if (delivery(d).state != DeliveryState.Released) return;

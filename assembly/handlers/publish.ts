@@ -1,20 +1,27 @@
-// PUBLISH from a client, as a validation ladder: decode, topic, duplicate check,
-// retained store, fan-out, then the acknowledgement for its QoS.
+// PUBLISH from a client, as a validation ladder: decode, topic alias, topic name,
+// duplicate check, retained store, fan-out, then the acknowledgement for its QoS.
 
+import { TOPIC_ALIAS_MAX } from "../config";
 import { CloseReason, LogLevel } from "../host";
+import { now } from "../clock";
 import { DecodeError } from "../codec/reader";
 import { decodePublish, publishQos, publishRetain, publishTopicPtr, publishTopicLen,
-         publishPacketId, publishPayloadPtr, publishPayloadLen } from "../codec/publish";
+         publishPacketId, publishPayloadPtr, publishPayloadLen, publishAlias, publishHasExpiry,
+         publishExpiry, publishPropsPtr, publishPropsLen } from "../codec/publish";
 import { sendAck, AckByte } from "../codec/ack";
 import { validTopicName } from "../topics/validate";
 import { connection } from "../session/connections";
 import { hasReceived, addReceived, session, sessionId } from "../session/clients";
+import { setInboundAlias, inboundAlias, aliasTopicLen } from "../session/aliases";
 import { closeConnection } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logEnd } from "../log";
+
+/** MQTT 5 PUBACK/PUBREC reason code: accepted, but nobody subscribes to it. */
+const NO_MATCHING_SUBSCRIBERS: i32 = 0x10;
 
 function warnClient(s: i32, text: string): void {
   if (!logOn(LogLevel.Warning)) return;
@@ -27,17 +34,39 @@ function warnClient(s: i32, text: string): void {
 }
 
 export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize): void {
-  const r = decodePublish(flags, body, limit);
+  const c = connection(conn);
+  const v5 = c.level == 5;
+  const r = decodePublish(flags, body, limit, v5);
   if (r < 0) {
     closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
     return;
   }
-  const topic = publishTopicPtr, topicLen = publishTopicLen;
+  let topic = publishTopicPtr, topicLen = publishTopicLen;
+  const s = c.session;
+
+  // MQTT 5 topic alias [MQTT-3.3.2-7..12]: 1..our Topic Alias Maximum
+  if (publishAlias >= 0) {
+    if (publishAlias == 0 || publishAlias > TOPIC_ALIAS_MAX) {
+      closeConnection(conn, CloseReason.TopicAliasInvalid);
+      return;
+    }
+    if (topicLen > 0) {
+      if (!validTopicName(topic, topicLen)) { closeConnection(conn, CloseReason.ProtocolError); return; }
+      if (!setInboundAlias(conn, publishAlias, topic, topicLen)) {
+        warnClient(s, "topic too long for a topic alias slot");
+        closeConnection(conn, CloseReason.TopicAliasInvalid);
+        return;
+      }
+    } else {
+      topic = inboundAlias(conn, publishAlias);
+      if (topic == 0) { closeConnection(conn, CloseReason.ProtocolError); return; } // alias never defined
+      topicLen = aliasTopicLen;
+    }
+  }
   if (!validTopicName(topic, topicLen)) {           // [MQTT-3.3.2-2] [MQTT-4.7.3-1]
     closeConnection(conn, CloseReason.ProtocolError);
     return;
   }
-  const s = connection(conn).session;
   const qos = publishQos, packetId = publishPacketId;
   statAdd(Stat.MessagesReceived);
 
@@ -45,18 +74,21 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
     // [MQTT-4.3.3-2] delivered onwards once; a resend before PUBREL only gets PUBREC
     if (hasReceived(s, packetId)) { sendAck(conn, AckByte.PUBREC, packetId); return; }
     if (!addReceived(s, packetId)) {
+      // more unreleased QoS 2 messages than our Receive Maximum [MQTT-3.3.4-9]
       warnClient(s, "too many QoS 2 messages awaiting PUBREL");
-      closeConnection(conn, CloseReason.ProtocolError);
+      closeConnection(conn, CloseReason.ReceiveMaximumExceeded);
       return;
     }
   }
 
+  const expiresAt: f64 = publishHasExpiry ? now + <f64>publishExpiry * 1000 : 0;
   let stored = -1;
   if (publishRetain) {
     if (publishPayloadLen == 0) {
       clearRetained(topic, topicLen);                // [MQTT-3.3.1-10] [MQTT-3.3.1-11]
     } else {
-      stored = storeMessage(topic, topicLen, publishPayloadPtr, publishPayloadLen, qos, 1);
+      stored = storeMessage(topic, topicLen, publishPropsPtr, publishPropsLen, publishPayloadPtr,
+                            publishPayloadLen, qos, 1, expiresAt);
       if (stored < 0) {
         statAdd(Stat.DroppedStoreFull);
         warnClient(s, "retained message not stored: message store full");
@@ -67,9 +99,11 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
     }
   }
 
-  route(topic, topicLen, publishPayloadPtr, publishPayloadLen, qos, stored);
+  const targets = route(topic, topicLen, publishPropsPtr, publishPropsLen, publishPayloadPtr, publishPayloadLen,
+                        qos, publishRetain, expiresAt, stored, s);
   if (stored >= 0) releaseMessage(stored);
 
-  if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId);        // [MQTT-4.3.2-2]
-  else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId);   // [MQTT-4.3.3-2]
+  const reason = v5 && targets == 0 ? NO_MATCHING_SUBSCRIBERS : 0;
+  if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, reason);        // [MQTT-4.3.2-2]
+  else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, reason);   // [MQTT-4.3.3-2]
 }

@@ -1,22 +1,37 @@
 // PUBREC: the client received a QoS 2 PUBLISH. The message itself is no longer
-// needed; keep only the packet id and send PUBREL [MQTT-4.3.3-1].
+// needed; keep only the packet id and send PUBREL [MQTT-4.3.3-1]. An MQTT 5 PUBREC
+// with a failure code (0x80 and up) ends the exchange instead [MQTT-4.3.3-4].
 
 import { CloseReason } from "../host";
-import { decodeAck, ackPacketId, sendAck, AckByte } from "../codec/ack";
+import { decodeAck, ackPacketId, ackReason, sendAck, AckByte } from "../codec/ack";
 import { DecodeError } from "../codec/reader";
+import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
-import { findInflight, delivery, DeliveryState } from "../session/queue";
+import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
 import { closeConnection } from "../session/lifecycle";
 import { releaseMessage } from "../store/messages";
+import { pump } from "../delivery";
+
+/** MQTT 5: PUBREL for a packet id we no longer know. */
+const PACKET_ID_NOT_FOUND: i32 = 0x92;
 
 export function handlePubrec(conn: i32, body: usize, limit: usize): void {
-  const r = decodeAck(body, limit);
+  const c = connection(conn);
+  const v5 = c.level == 5;
+  const r = decodeAck(PacketType.PUBREC, body, limit, v5);
   if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
-  const s = connection(conn).session;
+  const s = c.session;
   const d = findInflight(s, ackPacketId);
-  if (d < 0) return;
+  if (d < 0) {
+    if (v5 && ackReason < 0x80) sendAck(conn, AckByte.PUBREL, ackPacketId, PACKET_ID_NOT_FOUND);
+    return;
+  }
   const row = delivery(d);
   if (row.qos != 2) return;
+  if (ackReason >= 0x80) {
+    if (row.state == DeliveryState.Sent) { removeDelivery(s, d, previousDelivery); pump(s); }
+    return;
+  }
   if (row.state == DeliveryState.Sent) {
     row.state = DeliveryState.Released;
     releaseMessage(row.msg);

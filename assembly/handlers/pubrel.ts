@@ -1,16 +1,24 @@
-// PUBREL: the client releases a QoS 2 packet id; forget it and answer PUBCOMP
-// (also for an id we do not hold, so a client retrying after a reconnect completes).
+// PUBREL: the client releases a QoS 2 packet id; forget it and answer PUBCOMP.
+// For an id we do not hold, 3.1.1 still completes (a client retrying after a
+// reconnect); MQTT 5 says so with reason 0x92.
 
 import { CloseReason } from "../host";
 import { decodeAck, ackPacketId, sendAck, AckByte } from "../codec/ack";
 import { DecodeError } from "../codec/reader";
+import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
-import { removeReceived } from "../session/clients";
+import { hasReceived, removeReceived } from "../session/clients";
 import { closeConnection } from "../session/lifecycle";
 
+const PACKET_ID_NOT_FOUND: i32 = 0x92;
+
 export function handlePubrel(conn: i32, body: usize, limit: usize): void {
-  const r = decodeAck(body, limit);
+  const c = connection(conn);
+  const v5 = c.level == 5;
+  const r = decodeAck(PacketType.PUBREL, body, limit, v5);
   if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
-  removeReceived(connection(conn).session, ackPacketId);
-  sendAck(conn, AckByte.PUBCOMP, ackPacketId);           // [MQTT-4.3.3-2]
+  const s = c.session;
+  const held = hasReceived(s, ackPacketId);
+  if (held) removeReceived(s, ackPacketId);
+  sendAck(conn, AckByte.PUBCOMP, ackPacketId, v5 && !held ? PACKET_ID_NOT_FOUND : 0); // [MQTT-4.3.3-2]
 }

@@ -1,63 +1,104 @@
 // SUBSCRIBE: every pair is validated before any is acted on (a malformed packet
-// changes nothing), then SUBACK, then the retained messages for each filter.
+// changes nothing), then SUBACK, then the retained messages for each filter as its
+// Retain Handling asks.
 
 import { CloseReason } from "../host";
 import { DecodeError } from "../codec/reader";
-import { subscribeBegin, subscribeNext, subscribeError, subscribePacketId, filterPtr, filterLen,
-         requestedQos } from "../codec/subscribe";
-import { subackBegin, subackCode, subackEnd, SUBACK_FAILURE } from "../codec/suback";
+import { subscribeBegin, subscribeNext, subscribeError, subscribePacketId, subscribeId, filterPtr,
+         filterLen, requestedQos, subscribeOptions, retainHandling } from "../codec/subscribe";
+import { subackBegin, subackCode, subackEnd, SUBACK_FAILURE, SUBACK_FILTER_INVALID,
+         SUBACK_QUOTA_EXCEEDED } from "../codec/suback";
 import { validTopicFilter, topicMatches } from "../topics/validate";
+import { sharePrefixLength } from "../topics/shared";
 import { connection } from "../session/connections";
-import { subscribe, subscription, SUBSCRIBE_FAILED } from "../session/subscriptions";
+import { subscribe, subscribedNew, SUBSCRIBE_FAILED, SubOption } from "../session/subscriptions";
 import { closeConnection } from "../session/lifecycle";
-import { retainedHighWater, retainedRow } from "../store/retained";
+import { retainedHighWater, retainedRow, clearRetainedRow } from "../store/retained";
 import { message, copyOut } from "../store/messages";
 import { deliverRetained } from "../delivery";
-import { TOPIC_MAX } from "../config";
-
-const TOPIC_SCRATCH = memory.data(TOPIC_MAX + 1, 8);
+import { ROUTE_TOPIC } from "../memory/scratch";
 
 function fail(conn: i32, r: i32): void {
   closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
 }
 
+/** For a valid filter: where the topic filter proper starts (after "$share/{name}/"),
+ *  else -1. */
+function filterStart(ptr: usize, len: i32): i32 {
+  const offset = sharePrefixLength(ptr, len);
+  if (offset < 0) return -1;
+  if (!validTopicFilter(ptr + <usize>offset, len - offset)) return -1;
+  return offset;
+}
+
+// Which filters of the packet get retained messages: bit k for filter k (the first 64).
+let sendRetainedMask: u64 = 0;
+
 export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
-  let r = subscribeBegin(body, limit);
+  const c = connection(conn);
+  const v5 = c.level == 5;
+  let r = subscribeBegin(body, limit, v5);
   if (r < 0) { fail(conn, r); return; }
   let count = 0;
-  while (subscribeNext()) count++;
+  while (subscribeNext()) {
+    // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error
+    if ((subscribeOptions & SubOption.NoLocal) != 0 && sharePrefixLength(filterPtr, filterLen) > 0) {
+      fail(conn, DecodeError.Protocol);
+      return;
+    }
+    count++;
+  }
   r = subscribeError();
   if (r < 0) { fail(conn, r); return; }
 
-  const s = connection(conn).session;
-  const packetId = subscribePacketId;
-  subackBegin(packetId, count);
-  subscribeBegin(body, limit);
+  const s = c.session;
+  const subId = subscribeId;
+  sendRetainedMask = 0;
+  subackBegin(conn, subscribePacketId, count, v5);
+  subscribeBegin(body, limit, v5);
+  let k = 0;
   while (subscribeNext()) {
-    // an invalid filter or a full table is answered with 0x80 for that filter
-    if (!validTopicFilter(filterPtr, filterLen)) { subackCode(SUBACK_FAILURE); continue; }
-    const row = subscribe(s, filterPtr, filterLen, requestedQos);
-    // [MQTT-3.9.3-1] one code per filter, in order; we grant the QoS asked for
-    subackCode(row == SUBSCRIBE_FAILED ? SUBACK_FAILURE : requestedQos);
+    const offset = filterStart(filterPtr, filterLen);
+    if (offset < 0) {
+      subackCode(v5 ? SUBACK_FILTER_INVALID : SUBACK_FAILURE);
+    } else {
+      const row = subscribe(s, filterPtr, filterLen, offset, requestedQos, subscribeOptions, subId);
+      if (row == SUBSCRIBE_FAILED) {
+        subackCode(v5 ? SUBACK_QUOTA_EXCEEDED : SUBACK_FAILURE);
+      } else {
+        // [MQTT-3.9.3-1] one code per filter, in order; we grant the QoS asked for
+        subackCode(requestedQos);
+        // Retain Handling 0: always, 1: only for a new subscription, 2: never;
+        // none for a shared subscription
+        const wanted = offset == 0 && (retainHandling == 0 || (retainHandling == 1 && subscribedNew));
+        if (wanted && k < 64) sendRetainedMask |= <u64>1 << <u64>k;
+      }
+    }
+    k++;
   }
-  subackEnd(conn);
+  subackEnd();
 
   // [MQTT-3.3.1-6] [MQTT-3.8.4-3] retained messages matching each new filter
-  subscribeBegin(body, limit);
+  if (sendRetainedMask == 0) return;
+  subscribeBegin(body, limit, v5);
+  k = 0;
   while (subscribeNext()) {
-    if (!validTopicFilter(filterPtr, filterLen)) continue;
-    sendRetained(s, filterPtr, filterLen, requestedQos);
+    if (k < 64 && (sendRetainedMask & (<u64>1 << <u64>k)) != 0) {
+      sendRetained(s, filterPtr, filterLen, requestedQos, subId);
+    }
+    k++;
   }
 }
 
-function sendRetained(s: i32, filter: usize, len: i32, granted: i32): void {
+function sendRetained(s: i32, filter: usize, len: i32, granted: i32, subId: i32): void {
   for (let i = 0, n = retainedHighWater(); i < n; i++) {
     const r = retainedRow(i);
     if (r.used == 0) continue;
     const m = r.msg;
     const row = message(m);
-    copyOut(m, 0, TOPIC_SCRATCH, row.topicLen);
-    if (!topicMatches(TOPIC_SCRATCH, row.topicLen, filter, len)) continue;
-    deliverRetained(s, m, min(row.qos, granted));
+    copyOut(m, 0, ROUTE_TOPIC, row.topicLen);
+    if (!topicMatches(ROUTE_TOPIC, row.topicLen, filter, len)) continue;
+    // an expired retained message is removed instead [MQTT-3.3.2-5]
+    if (!deliverRetained(s, m, min(row.qos, granted), subId)) clearRetainedRow(i);
   }
 }

@@ -3,9 +3,9 @@
 // the fixed fields, so a session is one contiguous row.
 //
 //   Session row (MAX_SESSIONS rows, SESSION_STRIDE bytes each)
-//   ┌──────┬──────┬──────┬───────┬──────┬───────┬──────┬─────┬────────────────┬──────────────────────┐
-//   │ link │ used │ conn │ clean │ subs │ queue │ ...  │ ids │ client id bytes│ u16 × INFLIGHT_IN_MAX │
-//   └──────┴──────┴──────┴───────┴──────┴───────┴──────┴─────┴────────────────┴──────────────────────┘
+//   ┌──────┬──────┬──────┬────────┬──────┬──────┬───────┬─────┬─────────────────┬───────────────────────┐
+//   │ link │ used │ conn │ expiry │ will │ subs │ queue │ ... │ client id bytes │ u16 × INFLIGHT_IN_MAX │
+//   └──────┴──────┴──────┴────────┴──────┴──────┴───────┴─────┴─────────────────┴───────────────────────┘
 
 import { MAX_SESSIONS, CLIENT_ID_MAX, INFLIGHT_IN_MAX } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
@@ -15,7 +15,11 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
   link: i32;
   used: i32;
   conn: i32;          // connection row while online, -1 while offline
-  clean: i32;         // ends with its connection (CleanSession = 1)
+  expiry: u32;        // Session Expiry Interval, s: 0 ends with the connection, 0xFFFFFFFF never
+  expiresAt: f64;     // while offline: when it ends (0 = never)
+  will: i32;          // stored will message, -1 if none
+  willDelay: u32;     // Will Delay Interval, s
+  willAt: f64;        // after an abnormal close: when the delayed will is due (0 = not pending)
   subs: i32;          // first subscription of this session, -1 if none
   subCount: i32;
   queueHead: i32;     // deliveries, oldest first: in flight ones, then queued ones
@@ -26,8 +30,10 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
   received: i32;      // QoS 2 packet ids held until PUBREL
   idLen: i32;
   idHash: u32;
-  matchEpoch: u32;    // fan-out: last publish that selected this session
-  matchQos: i32;      //          and the highest QoS among its matching subscriptions
+  matchEpoch: u32;    // fan-out: last publish that selected this session,
+  matchQos: i32;      //   the highest QoS among its matching subscriptions,
+  matchRetain: i32;   //   whether one of them has Retain As Published,
+  matchIds: i32;      //   and the first of its subscription identifiers (-1: none)
   dropped: i32;       // messages dropped for this session since it last connected
 }
 
@@ -59,6 +65,9 @@ export function sessionsInit(): void {
 }
 
 export function sessionsInUse(): i32 { return sessions.used; }
+/** Rows [0, high) have been used at least once: the range `tick` scans for expiry. */
+export function sessionsHighWater(): i32 { return sessions.high; }
+export function sessionTableBytes(): i32 { return MAX_SESSIONS * <i32>SESSION_STRIDE; }
 
 function idHash(ptr: usize, len: i32): u32 {
   let h: u32 = 2166136261;
@@ -78,16 +87,17 @@ export function findSession(id: usize, len: i32): i32 {
 }
 
 /** A new empty session for this client id, or -1 when the table is full. */
-export function createSession(id: usize, len: i32, clean: bool): i32 {
+export function createSession(id: usize, len: i32): i32 {
   const i = poolAlloc(sessions);
   if (i < 0) return -1;
   const s = session(i);
-  s.used = 1; s.conn = -1; s.clean = clean ? 1 : 0;
+  s.used = 1; s.conn = -1; s.expiry = 0; s.expiresAt = 0;
+  s.will = -1; s.willDelay = 0; s.willAt = 0;
   s.subs = -1; s.subCount = 0;
   s.queueHead = -1; s.queueTail = -1; s.queued = 0; s.inflight = 0;
   s.nextPacketId = 0; s.received = 0;
   s.idLen = len; s.idHash = idHash(id, len);
-  s.matchEpoch = 0; s.matchQos = 0; s.dropped = 0;
+  s.matchEpoch = 0; s.matchQos = 0; s.matchRetain = 0; s.matchIds = -1; s.dropped = 0;
   memory.copy(sessionId(i), id, <usize>len);
   return i;
 }

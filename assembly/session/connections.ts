@@ -1,12 +1,16 @@
 // The connection table: one row per open network connection. The row index is the
-// connection id the host uses in every call.
+// connection id the host uses in every call. What the client told us in CONNECT
+// about itself (MQTT 5 limits) lives here; what outlives the connection lives in
+// its session.
 //
 //   Connection row (MAX_CONNECTIONS rows)
-//   ┌──────┬───────┬───────┬─────────┬──────┬─────────────┬──────────┐
-//   │ link │ state │ level │ session │ will │ keepAliveMs │ deadline │
-//   └──────┴───────┴───────┴─────────┴──────┴─────────────┴──────────┘
+//   ┌──────┬───────┬───────┬─────────┬────────────┬──────────────┬─────────────────────┐
+//   │ link │ state │ level │ session │ receiveMax │ maxPacketOut │ alias state ...     │
+//   ├──────┴───────┴───────┴─────────┴────────────┴──────────────┴─────────────────────┤
+//   │ keepAliveMs │ deadline                                                            │
+//   └─────────────┴─────────────────────────────────────────────────────────────────────┘
 
-import { MAX_CONNECTIONS } from "../config";
+import { MAX_CONNECTIONS, INFLIGHT_MAX } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 
 export const enum ConnState {
@@ -14,6 +18,7 @@ export const enum ConnState {
   AwaitingConnect = 1, // accepted, CONNECT not yet received
   Connected = 2,       // CONNECT accepted, bound to a session
   Closing = 3,         // the core asked the host to close it; input is ignored
+  Authenticating = 4,  // MQTT 5 enhanced authentication in progress (AUTH exchange)
 }
 
 // @ts-ignore: decorator
@@ -22,7 +27,13 @@ export const enum ConnState {
   state: i32;        // ConnState
   level: i32;        // protocol level: 3 (MQTT 3.1), 4 (3.1.1), 5
   session: i32;      // session row, -1 before CONNECT and after close
-  will: i32;         // stored will message, -1 if none
+  receiveMax: i32;   // unacknowledged QoS 1/2 PUBLISHes the client accepts (its Receive Maximum)
+  maxPacketOut: u32; // largest packet the client accepts (its Maximum Packet Size)
+  aliasOutMax: i32;  // topic aliases we may use towards it (its Topic Alias Maximum, capped)
+  aliasOutCount: i32;// aliases assigned so far
+  aliasOutNext: i32; // next alias to reassign once all are used
+  aliasInMask: u32;  // bit a-1 set: the client has defined topic alias a
+  problemInfo: i32;  // Request Problem Information (1: reason strings allowed)
   keepAliveMs: f64;  // 0 = no keep-alive
   deadline: f64;     // close when `now` passes this (0 = never)
 }
@@ -42,12 +53,16 @@ export function connectionsInit(): void {
 export function connectionsInUse(): i32 { return connections.used; }
 /** Rows [0, highWater) have been used at least once: the range `tick` scans. */
 export function connectionsHighWater(): i32 { return connections.high; }
+export function connectionTableBytes(): i32 { return MAX_CONNECTIONS * offsetof<Connection>(); }
 
 export function openConnection(deadline: f64): i32 {
   const i = poolAlloc(connections);
   if (i < 0) return -1;
   const c = connection(i);
-  c.state = ConnState.AwaitingConnect; c.level = 0; c.session = -1; c.will = -1;
+  c.state = ConnState.AwaitingConnect; c.level = 0; c.session = -1;
+  c.receiveMax = INFLIGHT_MAX; c.maxPacketOut = 0xFFFFFFFF;
+  c.aliasOutMax = 0; c.aliasOutCount = 0; c.aliasOutNext = 0; c.aliasInMask = 0;
+  c.problemInfo = 1;
   c.keepAliveMs = 0; c.deadline = deadline;
   return i;
 }

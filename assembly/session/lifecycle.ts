@@ -1,7 +1,9 @@
-// How connections and sessions end: closing a connection (with or without its
-// will), ending a session, publishing a will.
+// How connections and sessions end: closing a connection (with a DISCONNECT for an
+// MQTT 5 client), publishing or discarding its will (at once or after the Will Delay
+// Interval), ending a session (at once or after the Session Expiry Interval).
 
 import { hostClose, CloseReason, LogLevel } from "../host";
+import { now } from "../clock";
 import { connection, ConnState } from "./connections";
 import { session, sessionId, freeSession } from "./clients";
 import { unsubscribeAll } from "./subscriptions";
@@ -9,88 +11,133 @@ import { clearQueue } from "./queue";
 import { message, copyOut, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery";
-import { TOPIC_MAX } from "../config";
+import { sendDisconnect, DisconnectReason } from "../codec/disconnect";
+import { ROUTE_TOPIC } from "../memory/scratch";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logEnd } from "../log";
 
-/** A topic copied out of the store, contiguous for matching. */
-const TOPIC_SCRATCH = memory.data(TOPIC_MAX + 1, 8);
+/** Publish a stored will message as if its client had sent it [MQTT-3.1.2-8]; the
+ *  Message Expiry Interval of a will starts now. */
+function publishWill(s: i32): void {
+  const ss = session(s);
+  const m = ss.will;
+  ss.will = -1;
+  ss.willAt = 0;
+  const row = message(m);
+  if (row.expiresAt < 0) row.expiresAt = now + -row.expiresAt; // stored as -interval (ms)
+  copyOut(m, 0, ROUTE_TOPIC, row.topicLen);
+  if (row.retain != 0) {
+    if (row.payloadLen == 0) clearRetained(ROUTE_TOPIC, row.topicLen);
+    else setRetained(ROUTE_TOPIC, row.topicLen, m);
+  }
+  route(ROUTE_TOPIC, row.topicLen, 0, row.propsLen, 0, row.payloadLen, row.qos, row.retain != 0,
+        row.expiresAt, m, s);
+  statAdd(Stat.MessagesReceived);
+  releaseMessage(m);
+}
 
-/** Remove a session with its subscriptions and queued deliveries. */
+/** Drop a will without publishing it. */
+export function discardWill(s: i32): void {
+  const ss = session(s);
+  if (ss.will < 0) return;
+  releaseMessage(ss.will);
+  ss.will = -1;
+  ss.willAt = 0;
+}
+
+/** Remove a session with its subscriptions and queued deliveries. A will still
+ *  waiting for its delay is published now: the session ending comes first. */
 export function endSession(s: i32): void {
+  if (session(s).will >= 0) publishWill(s);
   unsubscribeAll(s);
   clearQueue(s);
   freeSession(s);
   statAdd(Stat.SessionsStored, -1);
 }
 
-/** Publish a stored will message as if its client had sent it [MQTT-3.1.2-8]. */
-function publishWill(m: i32): void {
-  const row = message(m);
-  copyOut(m, 0, TOPIC_SCRATCH, row.topicLen);
-  if (row.retain != 0) {
-    if (row.payloadLen == 0) clearRetained(TOPIC_SCRATCH, row.topicLen);
-    else setRetained(TOPIC_SCRATCH, row.topicLen, m);
-  }
-  route(TOPIC_SCRATCH, row.topicLen, 0, row.payloadLen, row.qos, m);
-  statAdd(Stat.MessagesReceived);
-}
-
 function reasonText(reason: i32): string {
   switch (reason) {
     case CloseReason.Normal: return "disconnected";
-    case CloseReason.ProtocolError: return "protocol error";
-    case CloseReason.Malformed: return "malformed packet";
-    case CloseReason.KeepAliveTimeout: return "keep-alive timeout";
-    case CloseReason.TakenOver: return "session taken over by a new connection";
-    case CloseReason.PacketTooLarge: return "packet too large";
-    case CloseReason.ConnectTimeout: return "no CONNECT in time";
-    case CloseReason.Refused: return "connection refused";
-    case CloseReason.ServerShutdown: return "server shutting down";
-    case CloseReason.QueueFull: return "queue full";
-    case -1: return "connection lost";
+    case CloseReason.ProtocolError: return "closed: protocol error";
+    case CloseReason.Malformed: return "closed: malformed packet";
+    case CloseReason.KeepAliveTimeout: return "closed: keep-alive timeout";
+    case CloseReason.TakenOver: return "closed: session taken over by a new connection";
+    case CloseReason.PacketTooLarge: return "closed: packet too large";
+    case CloseReason.ConnectTimeout: return "closed: no CONNECT in time";
+    case CloseReason.Refused: return "refused";
+    case CloseReason.ServerShutdown: return "closed: server shutting down";
+    case CloseReason.QueueFull: return "closed: queue full";
+    case CloseReason.TopicAliasInvalid: return "closed: invalid topic alias";
+    case CloseReason.ReceiveMaximumExceeded: return "closed: receive maximum exceeded";
+    case CloseReason.Lost: return "connection lost";
   }
   return "closed";
 }
 
-/** Unbind a connection from its session: publish or discard the will, end a clean
- *  session, keep a persistent one for the client's return. `reason` -1 = the socket
- *  went away without DISCONNECT. */
-export function detach(conn: i32, reason: i32): void {
+/** The MQTT 5 DISCONNECT reason code for a close the server decides, or -1 for none. */
+function disconnectCode(reason: i32): i32 {
+  switch (reason) {
+    case CloseReason.ProtocolError: return DisconnectReason.ProtocolError;
+    case CloseReason.Malformed: return DisconnectReason.Malformed;
+    case CloseReason.KeepAliveTimeout: return DisconnectReason.KeepAliveTimeout;
+    case CloseReason.TakenOver: return DisconnectReason.SessionTakenOver;
+    case CloseReason.PacketTooLarge: return DisconnectReason.PacketTooLarge;
+    case CloseReason.ServerShutdown: return DisconnectReason.ShuttingDown;
+    case CloseReason.QueueFull: return DisconnectReason.QuotaExceeded;
+    case CloseReason.TopicAliasInvalid: return DisconnectReason.TopicAliasInvalid;
+    case CloseReason.ReceiveMaximumExceeded: return DisconnectReason.ReceiveMaximumExceeded;
+  }
+  return -1;
+}
+
+/** Unbind a connection from its session. The will is discarded after a normal
+ *  DISCONNECT [MQTT-3.1.2-10] unless `publishWill` (MQTT 5 reason 0x04), and published
+ *  otherwise: now, or after its delay while the session lives [MQTT-3.1.3-9]. A
+ *  session with expiry 0 ends now; others wait for the client [MQTT-3.1.2-23]. */
+export function detach(conn: i32, reason: i32, publishWill: bool): void {
   const c = connection(conn);
   const wasConnected = c.state == ConnState.Connected;
   const s = c.session;
-  if (s >= 0 && logOn(reason == CloseReason.Normal ? LogLevel.Info : LogLevel.Notice)) {
+  c.session = -1;
+  if (wasConnected) statAdd(Stat.ClientsConnected, -1);
+  if (s < 0) return;
+  const ss = session(s);
+  const level = reason == CloseReason.Normal || reason == CloseReason.Lost ? LogLevel.Info : LogLevel.Notice;
+  if (logOn(level)) {
     logStart();
     logText("client ");
-    logBytes(sessionId(s), session(s).idLen);
+    logBytes(sessionId(s), ss.idLen);
     logText(" ");
     logText(reasonText(reason));
-    logEnd(reason == CloseReason.Normal ? LogLevel.Info : LogLevel.Notice);
+    logEnd(level);
   }
-  const will = c.will;
-  c.will = -1;
-  c.session = -1;
-  if (s >= 0) {
-    session(s).conn = -1;
-    if (session(s).clean != 0) endSession(s);
+  ss.conn = -1;
+  if (ss.will >= 0) {
+    if (!publishWill) discardWill(s);
+    else if (ss.willDelay == 0 || ss.expiry == 0) publishWillNow(s);
+    else ss.willAt = now + <f64>ss.willDelay * 1000;
   }
-  // [MQTT-3.1.2-10] a will is discarded on DISCONNECT and published otherwise
-  if (will >= 0) {
-    if (reason != CloseReason.Normal) publishWill(will);
-    releaseMessage(will);
-  }
-  if (wasConnected) statAdd(Stat.ClientsConnected, -1);
+  if (ss.expiry == 0) endSession(s);
+  else ss.expiresAt = ss.expiry == 0xFFFFFFFF ? 0 : now + <f64>ss.expiry * 1000;
 }
 
-/** The core decides to close a connection: detach it and ask the host to close the
- *  socket. Bytes that still arrive for it are ignored until the host calls `closed`. */
+export function publishWillNow(s: i32): void { publishWill(s); }
+
+/** The core decides to close a connection: tell an MQTT 5 client why, detach it, and
+ *  ask the host to close the socket. Bytes that still arrive for it are ignored until
+ *  the host calls `closed`. */
 export function closeConnection(conn: i32, reason: i32): void {
   const c = connection(conn);
   if (c.state == ConnState.Closing || c.state == ConnState.Free) return;
   if (reason == CloseReason.ProtocolError || reason == CloseReason.Malformed ||
-      reason == CloseReason.PacketTooLarge) statAdd(Stat.ProtocolErrors);
-  detach(conn, reason);
+      reason == CloseReason.PacketTooLarge || reason == CloseReason.TopicAliasInvalid ||
+      reason == CloseReason.ReceiveMaximumExceeded) statAdd(Stat.ProtocolErrors);
+  // [MQTT-4.13.2-1] a DISCONNECT with a reason code, only once CONNACK was sent
+  if (c.level == 5 && c.state == ConnState.Connected) {
+    const code = disconnectCode(reason);
+    if (code >= 0) sendDisconnect(conn, code);
+  }
+  detach(conn, reason, reason != CloseReason.Normal);
   c.state = ConnState.Closing;
   hostClose(conn, reason);
 }

@@ -5,11 +5,11 @@
 // itself is no longer needed (PUBACK, or PUBREC for QoS 2).
 //
 //   Delivery row (MAX_DELIVERIES rows)
-//   ┌──────┬──────┬─────┬──────────┬─────┬───────┬────────┐
-//   │ link │ next │ msg │ packetId │ qos │ state │ retain │
-//   └──────┴──────┴─────┴──────────┴─────┴───────┴────────┘
+//   ┌──────┬──────┬─────┬──────────┬─────┬───────┬────────┬───────┬──────────────────────────┐
+//   │ link │ next │ msg │ packetId │ qos │ state │ retain │ nIds  │ subscription ids × 4     │
+//   └──────┴──────┴─────┴──────────┴─────┴───────┴────────┴───────┴──────────────────────────┘
 
-import { MAX_DELIVERIES, QUEUE_MAX } from "../config";
+import { MAX_DELIVERIES, QUEUE_MAX, SUB_IDS_PER_DELIVERY } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { session } from "./clients";
 import { holdMessage, releaseMessage } from "../store/messages";
@@ -28,7 +28,9 @@ export const enum DeliveryState {
   packetId: i32;
   qos: i32;
   state: i32;
-  retain: i32;    // deliver with RETAIN=1 (a retained message for a new subscription)
+  retain: i32;    // the RETAIN flag to deliver with
+  idCount: i32;   // MQTT 5 subscription identifiers to send with it
+  id0: i32; id1: i32; id2: i32; id3: i32;
 }
 
 const deliveries: Pool = poolDescriptor();
@@ -44,9 +46,17 @@ export function queueInit(): void {
 }
 
 export function deliveriesInUse(): i32 { return deliveries.used; }
+export function deliveryTableBytes(): i32 { return MAX_DELIVERIES * offsetof<Delivery>(); }
 
-/** Append a delivery; false when the session's queue or the pool is full. */
-export function enqueue(s: i32, msg: i32, qos: i32, retain: bool): bool {
+/** Address of the subscription identifiers of a delivery (`idCount` i32s). */
+// @ts-ignore: decorator
+@inline export function deliveryIds(d: i32): usize {
+  return DELIVERY_BASE + <usize>d * offsetof<Delivery>() + offsetof<Delivery>("id0");
+}
+
+/** Append a delivery; false when the session's queue or the pool is full. Up to
+ *  SUB_IDS_PER_DELIVERY subscription identifiers are copied from `ids`. */
+export function enqueue(s: i32, msg: i32, qos: i32, retain: bool, ids: usize, idCount: i32): bool {
   const ss = session(s);
   if (ss.queued >= QUEUE_MAX) return false;
   const d = poolAlloc(deliveries);
@@ -54,6 +64,8 @@ export function enqueue(s: i32, msg: i32, qos: i32, retain: bool): bool {
   const row = delivery(d);
   row.next = -1; row.msg = msg; row.packetId = 0; row.qos = qos;
   row.state = DeliveryState.Queued; row.retain = retain ? 1 : 0;
+  row.idCount = min(idCount, SUB_IDS_PER_DELIVERY);
+  if (row.idCount > 0) memory.copy(deliveryIds(d), ids, <usize>row.idCount << 2);
   holdMessage(msg);
   if (ss.queueTail >= 0) delivery(ss.queueTail).next = d; else ss.queueHead = d;
   ss.queueTail = d;

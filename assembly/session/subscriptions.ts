@@ -1,17 +1,23 @@
 // Subscriptions: one row per (session, filter). A row sits in two doubly linked
 // lists: the subscribers of its trie node (for fan-out) and the subscriptions of its
-// session (for clean-up). The whole filter is kept inline to confirm matches.
+// session (for clean-up). The whole filter is kept inline to confirm matches; for a
+// shared subscription ("$share/{group}/{filter}") the trie node is that of {filter}
+// and the row also sits in the member list of its share group.
 //
 //   Subscription row (MAX_SUBSCRIPTIONS rows, SUB_STRIDE bytes each)
-//   ┌──────┬─────────┬──────┬─────┬──────────────────┬──────────────────────┬───────────┬──────────────┐
-//   │ link │ session │ node │ qos │ nodeNext/nodePrev│ sessionNext/Prev     │ filterLen │ filter bytes │
-//   └──────┴─────────┴──────┴─────┴──────────────────┴──────────────────────┴───────────┴──────────────┘
+//   ┌──────┬─────────┬──────┬─────┬─────────┬───────┬───────┬─────────────────┬──────────────────┬──────────────┐
+//   │ link │ session │ node │ qos │ options │ subId │ group │ node/session/   │ filterLen/Offset │ filter bytes │
+//   │      │         │      │     │         │       │       │ group links     │                  │              │
+//   └──────┴─────────┴──────┴─────┴─────────┴───────┴───────┴─────────────────┴──────────────────┴──────────────┘
 
 import { MAX_SUBSCRIPTIONS, FILTER_MAX } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { node, nodeForFilter, prune } from "../topics/matcher";
 import { session } from "./clients";
+import { joinGroup, leaveGroup, groupNameMatches } from "../topics/shared";
 import { statAdd, Stat } from "../stats";
+
+export const enum SubOption { NoLocal = 4, RetainAsPublished = 8 }
 
 // @ts-ignore: decorator
 @unmanaged @final export class Subscription {
@@ -19,11 +25,17 @@ import { statAdd, Stat } from "../stats";
   session: i32;
   node: i32;
   qos: i32;          // maximum QoS granted
+  options: i32;      // SubOption bits (MQTT 5)
+  subId: i32;        // Subscription Identifier, 0 = none (MQTT 5)
+  group: i32;        // share group row, -1 for an ordinary subscription
   nodeNext: i32;
   nodePrev: i32;
   sessionNext: i32;
   sessionPrev: i32;
-  filterLen: i32;
+  groupNext: i32;
+  groupPrev: i32;
+  filterLen: i32;    // the whole filter as subscribed, "$share/g/" included
+  filterOffset: i32; // where the topic filter proper starts (after "$share/g/")
 }
 
 // @ts-ignore: decorator
@@ -43,10 +55,13 @@ export function subscriptionsInit(): void {
   return changetype<Subscription>(SUB_BASE + <usize>i * SUB_STRIDE);
 }
 
+/** The whole filter as subscribed. */
 // @ts-ignore: decorator
 @inline export function subscriptionFilter(i: i32): usize { return SUB_BASE + <usize>i * SUB_STRIDE + FILTER_OFFSET; }
 
 export function subscriptionsInUse(): i32 { return subscriptions.used; }
+export function subscriptionTableBytes(): i32 { return MAX_SUBSCRIPTIONS * <i32>SUB_STRIDE; }
+export function subscriptionRowBytes(): i32 { return <i32>SUB_STRIDE; }
 
 /** The session's subscription on the node with exactly this filter, or -1. */
 function findOnNode(n: i32, s: i32, filter: usize, len: i32): i32 {
@@ -61,20 +76,35 @@ function findOnNode(n: i32, s: i32, filter: usize, len: i32): i32 {
 }
 
 export const SUBSCRIBE_FAILED: i32 = -1;
+/** Set by `subscribe`: whether the subscription did not exist before (Retain Handling 1). */
+export let subscribedNew: bool = false;
 
-/** Add or replace [MQTT-3.8.4-3] a subscription. Returns the row, or SUBSCRIBE_FAILED
- *  when a table is full or the filter is longer than FILTER_MAX. */
-export function subscribe(s: i32, filter: usize, len: i32, qos: i32): i32 {
+/** Add or replace [MQTT-3.8.4-3] a subscription. `offset` is where the topic filter
+ *  starts inside `filter` (after "$share/{group}/", else 0). Returns the row, or
+ *  SUBSCRIBE_FAILED when a table is full or the filter is longer than FILTER_MAX. */
+export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32, options: i32, subId: i32): i32 {
+  subscribedNew = false;
   if (len > FILTER_MAX) return SUBSCRIBE_FAILED;
-  const n = nodeForFilter(filter, len, true);
+  const n = nodeForFilter(filter + <usize>offset, len - offset, true);
   if (n < 0) return SUBSCRIBE_FAILED;
   const existing = findOnNode(n, s, filter, len);
-  if (existing >= 0) { subscription(existing).qos = qos; return existing; }
+  if (existing >= 0) {
+    const row = subscription(existing);
+    row.qos = qos; row.options = options; row.subId = subId;
+    return existing;
+  }
   const i = poolAlloc(subscriptions);
   if (i < 0) { prune(n); return SUBSCRIBE_FAILED; }
   const row = subscription(i);
-  row.session = s; row.node = n; row.qos = qos; row.filterLen = len;
+  row.session = s; row.node = n; row.qos = qos; row.options = options; row.subId = subId;
+  row.filterLen = len; row.filterOffset = offset; row.group = -1;
+  row.groupNext = -1; row.groupPrev = -1;
   memory.copy(subscriptionFilter(i), filter, <usize>len);
+  if (offset > 0 && !joinGroup(i, n, filter, offset)) {
+    poolFree(subscriptions, i);
+    prune(n);
+    return SUBSCRIBE_FAILED;
+  }
   // link into the node's list
   const nd = node(n);
   row.nodePrev = -1; row.nodeNext = nd.subs;
@@ -87,11 +117,13 @@ export function subscribe(s: i32, filter: usize, len: i32, qos: i32): i32 {
   ss.subs = i;
   ss.subCount++;
   statAdd(Stat.Subscriptions);
+  subscribedNew = true;
   return i;
 }
 
 function unlink(i: i32): void {
   const row = subscription(i);
+  if (row.group >= 0) leaveGroup(i);
   if (row.nodePrev >= 0) subscription(row.nodePrev).nodeNext = row.nodeNext;
   else node(row.node).subs = row.nodeNext;
   if (row.nodeNext >= 0) subscription(row.nodeNext).nodePrev = row.nodePrev;
@@ -107,9 +139,9 @@ function unlink(i: i32): void {
 }
 
 /** Remove the session's subscription with exactly this filter; false if it had none. */
-export function unsubscribe(s: i32, filter: usize, len: i32): bool {
+export function unsubscribe(s: i32, filter: usize, len: i32, offset: i32): bool {
   if (len > FILTER_MAX) return false;
-  const n = nodeForFilter(filter, len, false);
+  const n = nodeForFilter(filter + <usize>offset, len - offset, false);
   if (n < 0) return false;
   const i = findOnNode(n, s, filter, len);
   if (i < 0) return false;
@@ -119,4 +151,15 @@ export function unsubscribe(s: i32, filter: usize, len: i32): bool {
 
 export function unsubscribeAll(s: i32): void {
   while (session(s).subs >= 0) unlink(session(s).subs);
+}
+
+/** A shared subscription on node `n` of the same group as `filter`, or -1. */
+export function groupMemberOnNode(n: i32, filter: usize, offset: i32): i32 {
+  let i = node(n).subs;
+  while (i >= 0) {
+    const row = subscription(i);
+    if (row.group >= 0 && groupNameMatches(i, filter, offset)) return i;
+    i = row.nodeNext;
+  }
+  return -1;
 }

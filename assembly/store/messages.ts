@@ -6,13 +6,13 @@
 //
 //   Message row                                       chunk (CHUNK_SIZE bytes)
 //   ┌──────┬──────┬─────┬────────┬──────────┬───────┐ ┌──────┬──────────────────────┐
-//   │ link │ refs │ qos │ retain │ topicLen │ ...   │ │ next │ topic, then payload  │
+//   │ link │ refs │ qos │ retain │ topicLen │ ...   │ │ next │ topic, props, payload│
 //   └──────┴──────┴─────┴────────┴──────────┴───────┘ └──────┴──────────────────────┘
-//   ... payloadLen, first chunk                        next = -1 ends the chain
+//   ... propsLen, payloadLen, first chunk, expiresAt   next = -1 ends the chain
 
 import { MAX_MESSAGES, CHUNK_SIZE, STORE_BYTES } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
-import { hostSend } from "../host";
+import { emit } from "../codec/writer";
 
 // @ts-ignore: decorator
 @unmanaged @final export class Message {
@@ -21,8 +21,10 @@ import { hostSend } from "../host";
   qos: i32;
   retain: i32;      // the RETAIN flag it was published with
   topicLen: i32;
+  propsLen: i32;    // MQTT 5 properties that travel with the message (between topic and payload)
   payloadLen: i32;
   first: i32;       // first chunk, -1 if none
+  expiresAt: f64;   // Message Expiry: when it must no longer be delivered (0 = never)
 }
 
 // @ts-ignore: decorator
@@ -49,6 +51,8 @@ export function storeInit(): void {
 @inline function chunkAt(i: i32): usize { return CHUNK_BASE + <usize>i * CHUNK_SIZE; }
 
 export function messagesInUse(): i32 { return messages.used; }
+export function messageTableBytes(): i32 { return MAX_MESSAGES * offsetof<Message>(); }
+export function chunkTableBytes(): i32 { return MAX_CHUNKS * CHUNK_SIZE; }
 export function chunksInUse(): i32 { return chunks.used; }
 
 /** Copy bytes from `src` into the chain starting at byte `offset` of the message. */
@@ -64,9 +68,9 @@ function writeInto(first: i32, offset: i32, src: usize, len: i32): void {
 }
 
 /** Store a message; returns its index with refs = 0, or -1 when the store is full. */
-export function storeMessage(topic: usize, topicLen: i32, payload: usize, payloadLen: i32,
-                             qos: i32, retain: i32): i32 {
-  const total = topicLen + payloadLen;
+export function storeMessage(topic: usize, topicLen: i32, props: usize, propsLen: i32,
+                             payload: usize, payloadLen: i32, qos: i32, retain: i32, expiresAt: f64): i32 {
+  const total = topicLen + propsLen + payloadLen;
   const need = (total + CHUNK_DATA - 1) / CHUNK_DATA;
   if (need > chunks.max - chunks.used) return -1;
   const m = poolAlloc(messages);
@@ -80,9 +84,11 @@ export function storeMessage(topic: usize, topicLen: i32, payload: usize, payloa
   }
   const row = message(m);
   row.refs = 0; row.qos = qos; row.retain = retain;
-  row.topicLen = topicLen; row.payloadLen = payloadLen; row.first = first;
+  row.topicLen = topicLen; row.propsLen = propsLen; row.payloadLen = payloadLen; row.first = first;
+  row.expiresAt = expiresAt;
   writeInto(first, 0, topic, topicLen);
-  writeInto(first, topicLen, payload, payloadLen);
+  if (propsLen > 0) writeInto(first, topicLen, props, propsLen);
+  writeInto(first, topicLen + propsLen, payload, payloadLen);
   return m;
 }
 
@@ -119,16 +125,14 @@ export function copyOut(m: i32, offset: i32, dst: usize, len: i32): void {
   }
 }
 
-/** Send the payload straight from the chunks, without copying it in the core. */
-export function sendPayload(conn: i32, m: i32): void {
-  const row = message(m);
-  let offset = row.topicLen;
-  let len = row.payloadLen;
-  let c = row.first;
+/** Emit bytes [offset, offset+len) of the message through the writer, straight from
+ *  the chunks (no copy in the core for large pieces). */
+export function emitRange(m: i32, offset: i32, len: i32): void {
+  let c = message(m).first;
   while (offset >= CHUNK_DATA) { c = load<i32>(chunkAt(c)); offset -= CHUNK_DATA; }
   while (len > 0) {
     const n = min(len, CHUNK_DATA - offset);
-    hostSend(conn, chunkAt(c) + 4 + <usize>offset, <u32>n);
+    emit(chunkAt(c) + 4 + <usize>offset, n);
     len -= n; offset = 0;
     if (len > 0) c = load<i32>(chunkAt(c));
   }

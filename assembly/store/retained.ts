@@ -68,7 +68,13 @@ export function setRetained(topic: usize, len: i32, msg: i32): bool {
 /** A zero-length retained PUBLISH removes the retained message [MQTT-3.3.1-10]. */
 export function clearRetained(topic: usize, len: i32): void {
   const i = find(topic, len, <u32>levelHash(topic, len));
-  if (i < 0) return;
+  if (i >= 0) clearRetainedRow(i);
+}
+
+export function retainedTableBytes(): i32 { return MAX_RETAINED * offsetof<Retained>(); }
+
+/** Remove one retained entry (cleared, or its message expired). */
+export function clearRetainedRow(i: i32): void {
   const r = retainedRow(i);
   r.used = 0;
   releaseMessage(r.msg);

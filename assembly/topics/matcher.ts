@@ -67,6 +67,9 @@ export function matcherInit(): void {
 }
 
 export function nodesInUse(): i32 { return nodes.used; }
+export function trieBytes(): i32 {
+  return MAX_TOPIC_NODES * offsetof<TopicNode>() + CHILD_SLOTS * 4 + MAX_TOPIC_NODES * 4;
+}
 
 /** FNV-1a, 64 bits, over one topic level. */
 export function levelHash(ptr: usize, len: i32): u64 {

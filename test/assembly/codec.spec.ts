@@ -43,7 +43,7 @@ describe("Remaining Length varint", () => {
     const values: i32[] = [0, 127, 128, 16383, 16384, 2097151, 2097152, 268435455];
     const sizes: i32[] = [1, 1, 2, 2, 3, 3, 4, 4];
     for (let i = 0; i < values.length; i++) {
-      writerStart();
+      writerStart(0);
       writeVarint(values[i]);
       expect(<i32>(wpos - OUT)).toBe(sizes[i]);
       expect(decodeVarint(OUT, wpos)).toBe(values[i]);
@@ -120,7 +120,7 @@ describe("CONNECT", () => {
 describe("PUBLISH", () => {
   it("decodes QoS 1 with packet id and payload", () => {
     begin(); str("a/b"); word(42); ascii("hello");
-    expect(decodePublish(0x0B, bodyPtr(), bodyEnd())).toBe(0); // DUP, QoS 1, RETAIN
+    expect(decodePublish(0x0B, bodyPtr(), bodyEnd(), false)).toBe(0); // DUP, QoS 1, RETAIN
     expect(publishQos).toBe(1);
     expect(publishDup).toBe(true);
     expect(publishRetain).toBe(true);
@@ -130,53 +130,53 @@ describe("PUBLISH", () => {
   });
   it("decodes QoS 0 without packet id and with an empty payload", () => {
     begin(); str("a");
-    expect(decodePublish(0, bodyPtr(), bodyEnd())).toBe(0);
+    expect(decodePublish(0, bodyPtr(), bodyEnd(), false)).toBe(0);
     expect(publishPayloadLen).toBe(0);
   });
   it("[MQTT-3.3.1-4] rejects QoS 3", () => {
     begin(); str("a"); word(1);
-    expect(decodePublish(6, bodyPtr(), bodyEnd())).toBe(DecodeError.Malformed);
+    expect(decodePublish(6, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Malformed);
   });
   it("[MQTT-2.3.1-1] rejects packet id 0 at QoS 1", () => {
     begin(); str("a"); word(0);
-    expect(decodePublish(2, bodyPtr(), bodyEnd())).toBe(DecodeError.Protocol);
+    expect(decodePublish(2, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Protocol);
   });
   it("[MQTT-3.3.1-2] rejects DUP at QoS 0", () => {
     begin(); str("a");
-    expect(decodePublish(8, bodyPtr(), bodyEnd())).toBe(DecodeError.Protocol);
+    expect(decodePublish(8, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Protocol);
   });
   it("rejects a truncated topic or packet id", () => {
     begin(); word(10); ascii("abc");
-    expect(decodePublish(0, bodyPtr(), bodyEnd())).toBe(DecodeError.Malformed);
+    expect(decodePublish(0, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Malformed);
     begin(); str("abc"); byte(1);
-    expect(decodePublish(2, bodyPtr(), bodyEnd())).toBe(DecodeError.Malformed);
+    expect(decodePublish(2, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Malformed);
   });
   it("[MQTT-3.3.2-1] rejects a topic that is not UTF-8", () => {
     begin(); word(1); byte(0xFF);
-    expect(decodePublish(0, bodyPtr(), bodyEnd())).toBe(DecodeError.BadUtf8);
+    expect(decodePublish(0, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.BadUtf8);
   });
 });
 
 describe("acknowledgements", () => {
   it("decodes a packet id", () => {
     begin(); word(513);
-    expect(decodeAck(bodyPtr(), bodyEnd())).toBe(0);
+    expect(decodeAck(4, bodyPtr(), bodyEnd(), false)).toBe(0);
     expect(ackPacketId).toBe(513);
   });
   it("rejects a short or long body and id 0", () => {
     begin(); byte(1);
-    expect(decodeAck(bodyPtr(), bodyEnd())).toBe(DecodeError.Malformed);
+    expect(decodeAck(4, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Malformed);
     begin(); word(1); byte(0);
-    expect(decodeAck(bodyPtr(), bodyEnd())).toBe(DecodeError.Malformed);
+    expect(decodeAck(4, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Malformed);
     begin(); word(0);
-    expect(decodeAck(bodyPtr(), bodyEnd())).toBe(DecodeError.Protocol);
+    expect(decodeAck(4, bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Protocol);
   });
 });
 
 describe("SUBSCRIBE", () => {
   it("iterates every (filter, QoS) pair", () => {
     begin(); word(7); str("a/#"); byte(1); str("+/b"); byte(2);
-    expect(subscribeBegin(bodyPtr(), bodyEnd())).toBe(0);
+    expect(subscribeBegin(bodyPtr(), bodyEnd(), false)).toBe(0);
     expect(subscribePacketId).toBe(7);
     expect(subscribeNext()).toBe(true);
     expect(filterLen).toBe(3);
@@ -188,32 +188,32 @@ describe("SUBSCRIBE", () => {
   });
   it("[MQTT-3.8.3-3] rejects a SUBSCRIBE with no pair", () => {
     begin(); word(7);
-    expect(subscribeBegin(bodyPtr(), bodyEnd())).toBe(DecodeError.Protocol);
+    expect(subscribeBegin(bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Protocol);
   });
   it("[MQTT-3.8.3-4] rejects reserved option bits and QoS 3", () => {
     begin(); word(7); str("a"); byte(4);
-    subscribeBegin(bodyPtr(), bodyEnd());
+    subscribeBegin(bodyPtr(), bodyEnd(), false);
     expect(subscribeNext()).toBe(false);
     expect(subscribeError()).toBe(DecodeError.Protocol);
     begin(); word(7); str("a"); byte(3);
-    subscribeBegin(bodyPtr(), bodyEnd());
+    subscribeBegin(bodyPtr(), bodyEnd(), false);
     expect(subscribeNext()).toBe(false);
     expect(subscribeError()).toBe(DecodeError.Protocol);
   });
   it("rejects a pair without its options byte, and packet id 0", () => {
     begin(); word(7); str("a");
-    subscribeBegin(bodyPtr(), bodyEnd());
+    subscribeBegin(bodyPtr(), bodyEnd(), false);
     expect(subscribeNext()).toBe(false);
     expect(subscribeError()).toBe(DecodeError.Malformed);
     begin(); word(0); str("a"); byte(0);
-    expect(subscribeBegin(bodyPtr(), bodyEnd())).toBe(DecodeError.Protocol);
+    expect(subscribeBegin(bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Protocol);
   });
 });
 
 describe("UNSUBSCRIBE", () => {
   it("iterates filters", () => {
     begin(); word(9); str("a"); str("b/c");
-    expect(unsubscribeBegin(bodyPtr(), bodyEnd())).toBe(0);
+    expect(unsubscribeBegin(bodyPtr(), bodyEnd(), false)).toBe(0);
     expect(unsubscribeNext()).toBe(true);
     expect(unsubscribeNext()).toBe(true);
     expect(unsubscribeNext()).toBe(false);
@@ -221,9 +221,9 @@ describe("UNSUBSCRIBE", () => {
   });
   it("[MQTT-3.10.3-2] rejects no filter; rejects a truncated filter", () => {
     begin(); word(9);
-    expect(unsubscribeBegin(bodyPtr(), bodyEnd())).toBe(DecodeError.Protocol);
+    expect(unsubscribeBegin(bodyPtr(), bodyEnd(), false)).toBe(DecodeError.Protocol);
     begin(); word(9); word(5); ascii("ab");
-    unsubscribeBegin(bodyPtr(), bodyEnd());
+    unsubscribeBegin(bodyPtr(), bodyEnd(), false);
     expect(unsubscribeNext()).toBe(false);
     expect(unsubscribeError()).toBe(DecodeError.Malformed);
   });

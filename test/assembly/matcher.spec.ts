@@ -76,12 +76,12 @@ describe("trie", () => {
   it("finds every matching node and prunes back to the root on unsubscribe", () => {
     sessionsInit(); subscriptionsInit(); matcherInit();
     begin(); ascii("s1");
-    const s = createSession(bodyPtr(), 2, true);
+    const s = createSession(bodyPtr(), 2);
     const base = nodesInUse();
     const filters: string[] = ["a/b", "a/+", "a/#", "#", "+/b", "a/b/c", "$SYS/#"];
     for (let i = 0; i < filters.length; i++) {
       begin(); ascii(filters[i]);
-      expect(subscribe(s, bodyPtr(), len(), 1)).toBeGreaterThanOrEqual(0);
+      expect(subscribe(s, bodyPtr(), len(), 0, 1, 0, 0)).toBeGreaterThanOrEqual(0);
     }
     begin(); ascii("a/b");
     matchTopic(bodyPtr(), len());
@@ -93,8 +93,8 @@ describe("trie", () => {
     matchTopic(bodyPtr(), len());
     expect(matchedCount).toBe(1); // $SYS/# only
     begin(); ascii("a/+");
-    expect(unsubscribe(s, bodyPtr(), len())).toBe(true);
-    expect(unsubscribe(s, bodyPtr(), len())).toBe(false);
+    expect(unsubscribe(s, bodyPtr(), len(), 0)).toBe(true);
+    expect(unsubscribe(s, bodyPtr(), len(), 0)).toBe(false);
     unsubscribeAll(s);
     expect(nodesInUse()).toBe(base);
   });
