@@ -147,6 +147,16 @@ export function brokerClosed(conn: i32, now: f64): void {
   statAdd(Stat.ConnectionsOpen, -1);
 }
 
+/** The host is shutting down: close every connection, telling MQTT 5 clients why
+ *  (DISCONNECT 0x8B). The host still calls `closed` for each. */
+export function brokerShutdown(now: f64): void {
+  setNow(now);
+  for (let i = 0, n = connectionsHighWater(); i < n; i++) {
+    const st = connection(i).state;
+    if (st == ConnState.AwaitingConnect || st == ConnState.Connected) closeConnection(i, CloseReason.ServerShutdown);
+  }
+}
+
 /** Keep-alive and CONNECT timeouts, delayed wills, session expiry. Returns ms until
  *  the next deadline (at most 1 s). */
 export function brokerTick(now: f64): u32 {

@@ -81,7 +81,7 @@ function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId: i32, i
   let propsLen = -1;
   if (v5) {
     // [MQTT-3.3.2-6] the expiry sent is what is left of it
-    if (vExpiresAt > 0) expiry = <i64>max(Math.ceil((vExpiresAt - now) / 1000), 0);
+    if (vExpiresAt > 0) expiry = <i64><u32>max(Math.ceil((vExpiresAt - now) / 1000), 0);
     if (c.aliasOutMax > 0) {
       hash = topicHash(vTopic, vTopicLen);
       alias = findOutboundAlias(conn, vTopic, vTopicLen, hash);

@@ -1,7 +1,7 @@
 // The exported ABI of the Midge core, and nothing else. docs/ABI.md documents every
 // export and import, who owns which memory, and the call order.
 
-import { brokerInit, brokerOpen, brokerFeed, brokerClosed, brokerTick, INPUT, INPUT_CAPACITY,
+import { brokerInit, brokerOpen, brokerFeed, brokerClosed, brokerTick, brokerShutdown, INPUT, INPUT_CAPACITY,
          neededBytes } from "./broker";
 import { configure as configureSetting } from "./settings";
 import { statGet } from "./stats";
@@ -24,6 +24,8 @@ export function needed(): u32 { return neededBytes; }
 export function closed(conn: i32, now: f64): void { brokerClosed(conn, now); }
 /** Timeouts; returns ms until it wants to be called again. */
 export function tick(now: f64): u32 { return brokerTick(now); }
+/** The host is shutting down: every connection is closed (MQTT 5 clients get DISCONNECT 0x8B). */
+export function shutdown(now: f64): void { brokerShutdown(now); }
 /** A counter (see Stat in stats.ts). */
 export function stat(id: u32): f64 { return statGet(id); }
 /** Bytes of linear memory reserved for table `id` (see Table in budget.ts), -1 past the last. */

@@ -5,7 +5,7 @@ import { setTimeout } from "node:timers";
 import { parseArgs } from "node:util";
 import { boards } from "midge:boards";
 import { version } from "../package.json";
-import { Core, Level, Stat, levelName } from "./core";
+import { Core, Level, Setting, Stat, levelName } from "./core";
 import { type TcpListener, formatAddress, listenTcp } from "./listeners/tcp";
 
 /** EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
@@ -18,6 +18,8 @@ const usage = `Usage: midge [options]
   --host ADDR               address to listen on (default 127.0.0.1: this machine only)
   --board NAME              board profile: ${Object.keys(boards).join(", ")} (default pi)
   --max-packet-size BYTES   largest packet accepted (default: the board's maximum)
+  --max-keepalive SECONDS   longest keep-alive allowed; MQTT 5 clients asking for more (or 0)
+                            are told this one (Server Keep Alive). Default: no limit
   --verbose                 log debug lines too, one per packet
   --help                    show this help and exit
   --version                 show the version and exit
@@ -30,6 +32,7 @@ interface Options {
   defaultHost: boolean;
   board: string;
   maxPacketSize: number;
+  maxKeepAlive: number;
   verbose: boolean;
 }
 
@@ -56,6 +59,7 @@ function parseOptions(args: string[]): Options {
         host: { type: "string" },
         board: { type: "string" },
         "max-packet-size": { type: "string" },
+        "max-keepalive": { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean" },
         version: { type: "boolean" },
@@ -90,7 +94,10 @@ function parseOptions(args: string[]): Options {
   }
   const maxPacketSize =
     values["max-packet-size"] !== undefined ? integer(values["max-packet-size"], "--max-packet-size", 0xffffffff) : 0;
+  const maxKeepAlive =
+    values["max-keepalive"] !== undefined ? integer(values["max-keepalive"], "--max-keepalive", 65535) : 0;
   return {
+    maxKeepAlive,
     port,
     host: values.host ?? "127.0.0.1",
     defaultHost: values.host === undefined,
@@ -146,6 +153,8 @@ async function main(): Promise<void> {
     process.exit(EXIT_SOFTWARE);
   }
 
+  if (options.maxKeepAlive > 0) core.configure(Setting.MaxKeepAlive, options.maxKeepAlive);
+
   let listener: TcpListener;
   try {
     listener = await listenTcp(core, options.host, options.port, log);
@@ -172,8 +181,10 @@ async function main(): Promise<void> {
     stopping = true;
     log(Level.Notice, `${signal}: shutting down`);
     core.stopTicking();
+    core.shutdown(); // MQTT 5 clients get DISCONNECT 0x8B; every socket is flushed and ended
     const gone = listener.close(); // core.closed for every connection, synchronously
-    const dropped = core.stat(Stat.DroppedQos0Slow) + core.stat(Stat.DroppedQueueFull) + core.stat(Stat.DroppedStoreFull);
+    const dropped = core.stat(Stat.DroppedQos0Slow) + core.stat(Stat.DroppedQueueFull) + core.stat(Stat.DroppedStoreFull) +
+      core.stat(Stat.DroppedExpired) + core.stat(Stat.DroppedTooLarge);
     log(
       Level.Notice,
       `stats: messages in ${core.stat(Stat.MessagesReceived)}, out ${core.stat(Stat.MessagesSent)}, ` +

@@ -32,7 +32,18 @@ export const Stat = {
   ProtocolErrors: 13,
   StoreChunksUsed: 14,
   Deliveries: 15,
+  DroppedExpired: 16,
+  DroppedTooLarge: 17,
 } as const;
+
+/** Run-time settings of the core (`configure`); mirrors `Setting` in assembly/settings.ts. */
+export const Setting = { MaxKeepAlive: 1 } as const;
+
+/** The tables whose sizes `budget(id)` reports; mirrors `Table` in assembly/budget.ts. */
+export const tableNames = [
+  "input window", "output buffer", "connections", "sessions", "subscriptions", "topic trie",
+  "message rows", "message store", "retained", "deliveries", "topic aliases", "share groups", "scratch",
+];
 
 /** Why a connection is closed: the ABI's `CloseReason` (0..9), then the host's own. */
 export const CloseReason = { HostError: -1, ServerShutdown: 8 } as const;
@@ -47,6 +58,8 @@ const closeReasons = [
   "connection refused in CONNACK",
   "server shutting down",
   "outgoing queue full",
+  "invalid topic alias",
+  "receive maximum exceeded",
 ];
 export function closeReasonText(reason: number): string {
   if (reason === CloseReason.HostError) return "host error";
@@ -88,9 +101,13 @@ interface Exports {
   closed(conn: number, now: number): void;
   tick(now: number): number;
   stat(id: number): number;
+  configure(key: number, value: number): number;
+  shutdown(now: number): void;
+  budget(id: number): number;
 }
 
-const exportNames = ["init", "inputBuffer", "inputCapacity", "open", "feed", "needed", "closed", "tick", "stat"];
+const exportNames = ["init", "configure", "inputBuffer", "inputCapacity", "open", "feed", "needed", "closed", "tick",
+  "shutdown", "stat", "budget"];
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
 const importNames = ["send", "close", "backlog", "log", "persist"];
@@ -233,6 +250,35 @@ export class Core {
     this.conns[id] = undefined;
     try {
       this.x.closed(id, this.now());
+    } catch (error) {
+      this.crash(error);
+    }
+  }
+
+  /** A run-time setting (see `Setting`); returns the value in force, -1 if unknown. */
+  configure(key: number, value: number): number {
+    try {
+      return this.x.configure(key, value);
+    } catch (error) {
+      this.crash(error);
+    }
+  }
+
+  /** Bytes of linear memory of each fixed table, by name. */
+  budget(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (let id = 0; ; id++) {
+      const bytes = this.x.budget(id);
+      if (bytes < 0) break;
+      out.set(tableNames[id] ?? `table ${id}`, bytes);
+    }
+    return out;
+  }
+
+  /** Close every connection as the server goes down (MQTT 5 clients are told why). */
+  shutdown(): void {
+    try {
+      this.x.shutdown(this.now());
     } catch (error) {
       this.crash(error);
     }

@@ -137,7 +137,8 @@ export function closeConnection(conn: i32, reason: i32): void {
     const code = disconnectCode(reason);
     if (code >= 0) sendDisconnect(conn, code);
   }
-  detach(conn, reason, reason != CloseReason.Normal);
+  // a server shutting down is not the client failing: its will is not published
+  detach(conn, reason, reason != CloseReason.Normal && reason != CloseReason.ServerShutdown);
   c.state = ConnState.Closing;
   hostClose(conn, reason);
 }
