@@ -1,7 +1,7 @@
 // The broker's table of contents: start-up, the byte stream of each connection cut
 // into packets, THE dispatch on packet type, and the clock-driven checks.
 
-import { PACKET_MAX, CONNECT_TIMEOUT_MS } from "./config";
+import { PACKET_MAX } from "./config";
 import { CloseReason, LogLevel } from "./host";
 import { setNow } from "./clock";
 import { decodeVarint, varintSize } from "./codec/reader";
@@ -11,7 +11,7 @@ import { sharedInit } from "./topics/shared";
 import { storeInit } from "./store/messages";
 import { retainedInit } from "./store/retained";
 import { connectionsInit, connection, openConnection, freeConnection, validConnection,
-         connectionsHighWater, ConnState } from "./session/connections";
+         connectionsHighWater, connectionsInUse, ConnState } from "./session/connections";
 import { sessionsInit, session, sessionsHighWater } from "./session/clients";
 import { subscriptionsInit } from "./session/subscriptions";
 import { queueInit } from "./session/queue";
@@ -27,7 +27,7 @@ import { handleUnsubscribe } from "./handlers/unsubscribe";
 import { handlePingreq } from "./handlers/pingreq";
 import { handleDisconnect } from "./handlers/disconnect";
 import { handleAuth } from "./handlers/auth";
-import { maxPacketSize, setMaxPacketSize } from "./settings";
+import { maxPacketSize, setMaxPacketSize, connectTimeoutMs, maxConnections } from "./settings";
 import { statAdd, Stat } from "./stats";
 import { setLogLevel, logOn, logStart, logText, logInt, logEnd } from "./log";
 
@@ -57,10 +57,25 @@ export function brokerInit(maxPacket: u32, logLevel: i32): u32 {
   return <u32>maxPacketSize;
 }
 
+let refusedForLimit: i32 = 0;
+
 export function brokerOpen(now: f64): i32 {
   setNow(now);
-  const conn = openConnection(now + CONNECT_TIMEOUT_MS);
-  if (conn < 0) { statAdd(Stat.RefusedConnections); return -1; }
+  const conn = connectionsInUse() < maxConnections ? openConnection(now + connectTimeoutMs) : -1;
+  if (conn < 0) {
+    statAdd(Stat.RefusedConnections);
+    // the first refusal and every 1000th after it, so a flood cannot flood the log
+    if (refusedForLimit++ % 1000 == 0 && logOn(LogLevel.Warning)) {
+      logStart();
+      logText("connection refused: the limit of ");
+      logInt(maxConnections);
+      logText(" connections is reached (");
+      logInt(refusedForLimit);
+      logText(" refused so far)");
+      logEnd(LogLevel.Warning);
+    }
+    return -1;
+  }
   statAdd(Stat.ConnectionsOpen);
   return conn;
 }
@@ -167,8 +182,17 @@ export function brokerTick(now: f64): u32 {
     if (c.state != ConnState.AwaitingConnect && c.state != ConnState.Connected) continue;
     if (c.deadline <= 0) continue;
     if (c.deadline <= now) {
-      closeConnection(i, c.state == ConnState.AwaitingConnect ? CloseReason.ConnectTimeout
-                                                             : CloseReason.KeepAliveTimeout);
+      if (c.state == ConnState.AwaitingConnect) {
+        statAdd(Stat.ConnectTimeouts);
+        if (logOn(LogLevel.Notice)) {
+          logStart(); logText("connection "); logInt(i); logText(" closed: no CONNECT within ");
+          logInt(<i64><u32>connectTimeoutMs); logText(" ms"); logEnd(LogLevel.Notice);
+        }
+        closeConnection(i, CloseReason.ConnectTimeout);
+      } else {
+        statAdd(Stat.KeepAliveTimeouts);
+        closeConnection(i, CloseReason.KeepAliveTimeout);
+      }
       continue;
     }
     next = min(next, c.deadline - now);

@@ -3,7 +3,8 @@
 // Receive Maximum, redeliver on reconnect). Every outgoing PUBLISH is encoded here,
 // once per recipient, in that recipient's protocol version.
 
-import { MAX_SESSIONS, MAX_SUBSCRIPTIONS, INFLIGHT_MAX, BACKLOG_MAX } from "./config";
+import { MAX_SESSIONS, MAX_SUBSCRIPTIONS } from "./config";
+import { maxInflight, maxBacklog } from "./settings";
 import { hostBacklog, LogLevel } from "./host";
 import { now } from "./clock";
 import { writerStart, emit, ensure, flush } from "./codec/writer";
@@ -139,7 +140,7 @@ export function pump(s: i32): void {
   const conn = onlineConnection(s);
   if (conn < 0) return;
   const ss = session(s);
-  const window = min(INFLIGHT_MAX, connection(conn).receiveMax);
+  const window = min(maxInflight, connection(conn).receiveMax);
   // skip the in-flight prefix
   let prev = -1;
   let d = ss.queueHead;
@@ -218,7 +219,7 @@ export function deliverStored(s: i32, m: i32, qos: i32, retain: bool, ids: usize
 function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): void {
   const conn = onlineConnection(s);
   if (conn < 0) return; // QoS 0 is not queued for offline sessions
-  if (hostBacklog(conn) > <u32>BACKLOG_MAX) {
+  if (hostBacklog(conn) > <u32>maxBacklog) {
     statAdd(Stat.DroppedQos0Slow);
     dropped(s, "subscriber is not reading (QoS 0)");
     return;

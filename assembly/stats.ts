@@ -19,7 +19,9 @@ export const enum Stat {
   Deliveries = 15,          // queued or in-flight QoS 1/2 deliveries
   DroppedExpired = 16,      // queued messages whose Message Expiry Interval passed
   DroppedTooLarge = 17,     // messages larger than a client's Maximum Packet Size
-  COUNT = 18,
+  ConnectTimeouts = 18,     // connections closed for not sending CONNECT in time
+  KeepAliveTimeouts = 19,   // connections closed for keep-alive silence
+  COUNT = 20,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);

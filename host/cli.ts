@@ -20,6 +20,13 @@ const usage = `Usage: midge [options]
   --max-packet-size BYTES   largest packet accepted (default: the board's maximum)
   --max-keepalive SECONDS   longest keep-alive allowed; MQTT 5 clients asking for more (or 0)
                             are told this one (Server Keep Alive). Default: no limit
+  --max-connections N       network connections at once (default and maximum: the board's)
+  --connect-timeout MS      time a new connection has to send CONNECT (default 10000)
+  --max-inflight N          unacknowledged QoS 1/2 messages towards one client (default: board's)
+  --max-queued N            QoS 1/2 messages queued per client; more are dropped and counted
+                            (default: the board's)
+  --max-backlog BYTES       unsent bytes for one subscriber above which QoS 0 messages to it
+                            are dropped and counted (default: the board's)
   --verbose                 log debug lines too, one per packet
   --help                    show this help and exit
   --version                 show the version and exit
@@ -33,6 +40,8 @@ interface Options {
   board: string;
   maxPacketSize: number;
   maxKeepAlive: number;
+  /** Run-time limits passed to the core's `configure` (only those given). */
+  limits: Array<[number, number, string]>;
   verbose: boolean;
 }
 
@@ -60,6 +69,11 @@ function parseOptions(args: string[]): Options {
         board: { type: "string" },
         "max-packet-size": { type: "string" },
         "max-keepalive": { type: "string" },
+        "max-connections": { type: "string" },
+        "connect-timeout": { type: "string" },
+        "max-inflight": { type: "string" },
+        "max-queued": { type: "string" },
+        "max-backlog": { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean" },
         version: { type: "boolean" },
@@ -96,8 +110,21 @@ function parseOptions(args: string[]): Options {
     values["max-packet-size"] !== undefined ? integer(values["max-packet-size"], "--max-packet-size", 0xffffffff) : 0;
   const maxKeepAlive =
     values["max-keepalive"] !== undefined ? integer(values["max-keepalive"], "--max-keepalive", 65535) : 0;
+  const limits: Array<[number, number, string]> = [];
+  const limitFlags: Array<[string, number]> = [
+    ["max-connections", Setting.MaxConnections],
+    ["connect-timeout", Setting.ConnectTimeout],
+    ["max-inflight", Setting.MaxInflight],
+    ["max-queued", Setting.MaxQueued],
+    ["max-backlog", Setting.MaxBacklog],
+  ];
+  for (const [flag, key] of limitFlags) {
+    const text = (values as Record<string, string | boolean | undefined>)[flag];
+    if (typeof text === "string") limits.push([key, integer(text, `--${flag}`, 0xffffffff), flag]);
+  }
   return {
     maxKeepAlive,
+    limits,
     port,
     host: values.host ?? "127.0.0.1",
     defaultHost: values.host === undefined,
@@ -154,6 +181,10 @@ async function main(): Promise<void> {
   }
 
   if (options.maxKeepAlive > 0) core.configure(Setting.MaxKeepAlive, options.maxKeepAlive);
+  for (const [key, value, flag] of options.limits) {
+    const inForce = core.configure(key, value);
+    if (inForce !== value) log(Level.Warning, `--${flag} ${value} is outside what the ${options.board} board allows; using ${inForce}`);
+  }
 
   let listener: TcpListener;
   try {

@@ -34,10 +34,19 @@ export const Stat = {
   Deliveries: 15,
   DroppedExpired: 16,
   DroppedTooLarge: 17,
+  ConnectTimeouts: 18,
+  KeepAliveTimeouts: 19,
 } as const;
 
 /** Run-time settings of the core (`configure`); mirrors `Setting` in assembly/settings.ts. */
-export const Setting = { MaxKeepAlive: 1 } as const;
+export const Setting = {
+  MaxKeepAlive: 1,
+  ConnectTimeout: 2,
+  MaxInflight: 3,
+  MaxQueued: 4,
+  MaxConnections: 5,
+  MaxBacklog: 6,
+} as const;
 
 /** The tables whose sizes `budget(id)` reports; mirrors `Table` in assembly/budget.ts. */
 export const tableNames = [

@@ -76,7 +76,7 @@ export function sendConnack5(conn: i32, sessionPresent: bool, code: i32): void {
     return;
   }
   // properties first, at a fixed offset, then the header in front of them
-  const HEADER: usize = 8; // room for 0x20, remaining length, flags, code, props length
+  const HEADER: usize = 16; // room for 0x20, remaining length, flags, code, props length
   const start = OUT + HEADER;
   wposSet(start);
   writeU8(Prop.ReceiveMaximum); writeU16(ackReceiveMaximum);

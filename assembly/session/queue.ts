@@ -9,7 +9,8 @@
 //   │ link │ next │ msg │ packetId │ qos │ state │ retain │ nIds  │ subscription ids × 4     │
 //   └──────┴──────┴─────┴──────────┴─────┴───────┴────────┴───────┴──────────────────────────┘
 
-import { MAX_DELIVERIES, QUEUE_MAX, SUB_IDS_PER_DELIVERY } from "../config";
+import { MAX_DELIVERIES, SUB_IDS_PER_DELIVERY } from "../config";
+import { maxQueued } from "../settings";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { session } from "./clients";
 import { holdMessage, releaseMessage } from "../store/messages";
@@ -58,7 +59,7 @@ export function deliveryTableBytes(): i32 { return MAX_DELIVERIES * offsetof<Del
  *  SUB_IDS_PER_DELIVERY subscription identifiers are copied from `ids`. */
 export function enqueue(s: i32, msg: i32, qos: i32, retain: bool, ids: usize, idCount: i32): bool {
   const ss = session(s);
-  if (ss.queued >= QUEUE_MAX) return false;
+  if (ss.queued >= maxQueued) return false;
   const d = poolAlloc(deliveries);
   if (d < 0) return false;
   const row = delivery(d);

@@ -109,7 +109,8 @@ export function listenTcp(core: Core, host: string, port: number, log: Log): Pro
     const link = new TcpLink(socket, peer, log);
     link.id = core.open(link);
     if (link.id < 0) {
-      log(Level.Warning, `connection refused: connection table full (${peer})`);
+      // the core has logged why (connection limit), rate-limited
+      log(Level.Debug, `connection from ${peer} refused: no connection slot`);
       socket.destroy();
       return;
     }
