@@ -72,7 +72,7 @@ export function decodeConnect(ptr: usize, limit: usize): i32 {
   connectFlags = readU8();
   keepAlive = readU16();
   if (readError != DecodeError.None) return readError;
-  if ((connectFlags & ConnectFlag.Reserved) != 0) return DecodeError.Protocol; // [MQTT-3.1.2-3]
+  if ((connectFlags & ConnectFlag.Reserved) != 0) return DecodeError.Malformed; // [MQTT-3.1.2-3]
   const will = (connectFlags & ConnectFlag.Will) != 0;
   willQos = (connectFlags >> 3) & 3;
   if (!will && (willQos != 0 || (connectFlags & ConnectFlag.WillRetain) != 0)) {

@@ -86,7 +86,7 @@ describe("CONNECT", () => {
   });
   it("[MQTT-3.1.2-3] rejects the reserved flag", () => {
     begin(); str("MQTT"); byte(4); byte(3); word(10); str("a");
-    expect(decodeConnect(bodyPtr(), bodyEnd())).toBe(DecodeError.Protocol);
+    expect(decodeConnect(bodyPtr(), bodyEnd())).toBe(DecodeError.Malformed);
   });
   it("[MQTT-3.1.2-13] [MQTT-3.1.2-15] rejects will QoS or retain without the will flag", () => {
     begin(); str("MQTT"); byte(4); byte(2 | 8); word(10); str("a");

@@ -1,0 +1,524 @@
+// Helpers for the conformance suite: everything in test/host/helpers.ts (the broker
+// launcher, the raw-socket client and the 3.1.1 packet builders), plus the checks the
+// suite repeats (nothing arrives, the connection closes, a packet has exactly these
+// bytes) and a small MQTT 5.0 encoder/decoder (properties, reason codes).
+//
+// Conformance tests talk bytes only: no client library smooths anything over.
+// Every wait is bounded; a negative check ("no PUBACK", "no delivery") waits a short,
+// fixed time and then asserts that nothing of that kind arrived.
+import assert from "node:assert/strict";
+import {
+  PacketType,
+  RawClient,
+  connectPacket,
+  packet,
+  rawConnect,
+  str,
+  subscribePacket,
+  u16,
+  uid,
+  varint,
+  type Broker,
+  type ConnectFields,
+  type RawPacket,
+} from "../host/helpers.js";
+
+export * from "../host/helpers.js";
+
+/** How long a negative check waits for something that must not happen. */
+export const QUIET_MS = 300;
+
+/** Per-test timeout for node:test (every await inside is bounded far below this). */
+export const T = { timeout: 15_000 };
+
+// ---------------------------------------------------------------------------------
+// checks over raw connections
+
+/** Asserts that no packet (of `type`, if given) arrives within `ms`. */
+export async function expectNothing(raw: RawClient, ms = QUIET_MS, type?: number, what = "no packet"): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  const got = raw.unread.filter((p) => type === undefined || p.type === type);
+  assert.deepEqual(
+    got.map(describePacket),
+    [],
+    `${what}: expected nothing${type !== undefined ? ` of type ${typeName(type)}` : ""} within ${ms} ms`,
+  );
+}
+
+/** Asserts the broker closes the connection within `ms` and returns the packets it sent first. */
+export async function expectClose(raw: RawClient, ms = 5000, what = "the broker to close the connection"): Promise<RawPacket[]> {
+  await raw.waitClose(ms, what);
+  const left = [...raw.unread];
+  raw.unread.length = 0;
+  return left;
+}
+
+/** Asserts the connection is still open after `ms` (a PINGREQ still gets its PINGRESP). */
+export async function expectOpen(raw: RawClient, ms = QUIET_MS): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  assert.equal(raw.isClosed, false, "the connection must stay open");
+  raw.write(packet(PacketType.PINGREQ, 0));
+  const p = await nextOfType(raw, PacketType.PINGRESP, 3000);
+  assert.equal(p.type, PacketType.PINGRESP);
+}
+
+/** Waits for the next packet of `type`, keeping any other packets (in order) for later. */
+export async function nextOfType(raw: RawClient, type: number, ms = 5000): Promise<RawPacket> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const i = raw.unread.findIndex((p) => p.type === type);
+    if (i >= 0) return raw.unread.splice(i, 1)[0];
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${typeName(type)} (have: ${raw.unread.map(describePacket).join(", ") || "nothing"}${raw.isClosed ? "; connection closed" : ""})`);
+    if (raw.isClosed) throw new Error(`connection closed while waiting for ${typeName(type)} (have: ${raw.unread.map(describePacket).join(", ") || "nothing"})`);
+    await waitAny(raw, left);
+  }
+}
+
+/** Resolves when another packet arrives or the connection closes (or `ms` pass). */
+function waitAny(raw: RawClient, ms: number): Promise<void> {
+  const n = raw.unread.length;
+  return new Promise<void>((resolve) => {
+    const start = Date.now();
+    const tick = () => {
+      if (raw.unread.length !== n || raw.isClosed || Date.now() - start >= ms) resolve();
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+/** Collects every packet of `type` that arrives within `ms` (removing them from the queue). */
+export async function collect(raw: RawClient, type: number, ms = QUIET_MS): Promise<RawPacket[]> {
+  await new Promise((r) => setTimeout(r, ms));
+  const out: RawPacket[] = [];
+  for (let i = 0; i < raw.unread.length; ) {
+    if (raw.unread[i].type === type) out.push(raw.unread.splice(i, 1)[0]);
+    else i++;
+  }
+  return out;
+}
+
+export function typeName(type: number): string {
+  return Object.entries(PacketType).find(([, v]) => v === type)?.[0] ?? (type === 15 ? "AUTH" : `type ${type}`);
+}
+
+export function describePacket(p: RawPacket): string {
+  return `${typeName(p.type)}(flags ${p.flags}, ${p.body.toString("hex")})`;
+}
+
+/** Every packet type in a byte stream (the whole of what a connection received). */
+export function packetTypes(buf: Buffer): number[] {
+  const out: number[] = [];
+  let off = 0;
+  while (off + 2 <= buf.length) {
+    let len = 0;
+    let mul = 1;
+    let i = off + 1;
+    for (; i < buf.length && i < off + 5; i++) {
+      len += (buf[i] & 0x7f) * mul;
+      mul *= 128;
+      if ((buf[i] & 0x80) === 0) break;
+    }
+    out.push(buf[off] >> 4);
+    off = i + 1 + len;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// 3.1.1 conveniences
+
+/** Connects (3.1.1 unless `f` says otherwise), insists on CONNACK 0, returns the client. */
+export async function online(broker: Broker, f: ConnectFields = {}): Promise<RawClient> {
+  const r = await rawConnect(broker, f);
+  assert.equal(r.returnCode, 0, `CONNACK return code for ${String(f.clientId ?? "")}`);
+  return r.raw;
+}
+
+/** SUBSCRIBE and return the SUBACK return codes (checks the packet id). */
+export async function sub(raw: RawClient, filters: Array<[string | Buffer, number]>, id = 1): Promise<number[]> {
+  raw.write(subscribePacket(id, filters));
+  const ack = await nextOfType(raw, PacketType.SUBACK);
+  assert.equal(ack.body.readUInt16BE(0), id, "[MQTT-2.3.1-7] SUBACK packet id");
+  return [...ack.body.subarray(2)];
+}
+
+export function unsubscribePacket(id: number, filters: Array<string | Buffer>, flags = 0x02): Buffer {
+  return packet(PacketType.UNSUBSCRIBE, flags, Buffer.concat([u16(id), ...filters.map((f) => str(f))]));
+}
+
+export async function unsub(raw: RawClient, filters: Array<string | Buffer>, id = 2): Promise<RawPacket> {
+  raw.write(unsubscribePacket(id, filters));
+  const ack = await nextOfType(raw, PacketType.UNSUBACK);
+  assert.equal(ack.body.readUInt16BE(0), id, "[MQTT-2.3.1-7] UNSUBACK packet id");
+  return ack;
+}
+
+/** A fresh topic prefix for one test. */
+export function topicBase(prefix = "conf"): string {
+  return uid(prefix).replace(/[^A-Za-z0-9-]/g, "");
+}
+
+/** Opens a raw connection and sends bytes as the first thing (no CONNECT sent by us). */
+export async function openRaw(broker: Broker, first?: Buffer): Promise<RawClient> {
+  const raw = await RawClient.open(broker);
+  if (first) raw.write(first);
+  return raw;
+}
+
+export { connectPacket, subscribePacket, varint };
+
+// ---------------------------------------------------------------------------------
+// MQTT 5.0: properties and packets
+
+/** Property identifiers (MQTT 5.0 section 2.2.2.2). */
+export const Prop = {
+  PayloadFormatIndicator: 0x01,
+  MessageExpiryInterval: 0x02,
+  ContentType: 0x03,
+  ResponseTopic: 0x08,
+  CorrelationData: 0x09,
+  SubscriptionIdentifier: 0x0b,
+  SessionExpiryInterval: 0x11,
+  AssignedClientIdentifier: 0x12,
+  ServerKeepAlive: 0x13,
+  AuthenticationMethod: 0x15,
+  AuthenticationData: 0x16,
+  RequestProblemInformation: 0x17,
+  WillDelayInterval: 0x18,
+  RequestResponseInformation: 0x19,
+  ResponseInformation: 0x1a,
+  ServerReference: 0x1c,
+  ReasonString: 0x1f,
+  ReceiveMaximum: 0x21,
+  TopicAliasMaximum: 0x22,
+  TopicAlias: 0x23,
+  MaximumQoS: 0x24,
+  RetainAvailable: 0x25,
+  UserProperty: 0x26,
+  MaximumPacketSize: 0x27,
+  WildcardSubscriptionAvailable: 0x28,
+  SubscriptionIdentifierAvailable: 0x29,
+  SharedSubscriptionAvailable: 0x2a,
+} as const;
+
+type PropKind = "byte" | "u16" | "u32" | "varint" | "string" | "binary" | "pair";
+
+const PROP_KIND: Record<number, PropKind> = {
+  0x01: "byte", 0x02: "u32", 0x03: "string", 0x08: "string", 0x09: "binary", 0x0b: "varint",
+  0x11: "u32", 0x12: "string", 0x13: "u16", 0x15: "string", 0x16: "binary", 0x17: "byte",
+  0x18: "u32", 0x19: "byte", 0x1a: "string", 0x1c: "string", 0x1f: "string", 0x21: "u16",
+  0x22: "u16", 0x23: "u16", 0x24: "byte", 0x25: "byte", 0x26: "pair", 0x27: "u32",
+  0x28: "byte", 0x29: "byte", 0x2a: "byte",
+};
+
+export type PropValue = number | string | Buffer | [string, string];
+/** A property list in wire order: [identifier, value] pairs (repeats allowed). */
+export type Props = Array<[number, PropValue]>;
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+/** Encodes a property list with its length prefix; `raw` bytes are appended as is (for malformed tests). */
+export function encodeProps(props: Props = [], raw?: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (const [id, v] of props) {
+    parts.push(varint(id));
+    switch (PROP_KIND[id] ?? "byte") {
+      case "byte": parts.push(Buffer.from([v as number])); break;
+      case "u16": parts.push(u16(v as number)); break;
+      case "u32": parts.push(u32(v as number)); break;
+      case "varint": parts.push(varint(v as number)); break;
+      case "string": parts.push(str(v as string | Buffer)); break;
+      case "binary": parts.push(str(v as Buffer)); break;
+      case "pair": {
+        const [k, val] = v as [string, string];
+        parts.push(str(k), str(val));
+        break;
+      }
+    }
+  }
+  if (raw) parts.push(raw);
+  const body = Buffer.concat(parts);
+  return Buffer.concat([varint(body.length), body]);
+}
+
+/** Reads a variable byte integer at `off`; returns [value, bytes used]. */
+export function readVarint(buf: Buffer, off: number): [number, number] {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 4; i++) {
+    if (off + i >= buf.length) throw new Error("truncated variable byte integer");
+    const b = buf[off + i];
+    v += (b & 0x7f) * mul;
+    mul *= 128;
+    if ((b & 0x80) === 0) return [v, i + 1];
+  }
+  throw new Error("variable byte integer longer than 4 bytes");
+}
+
+/** Decodes a property list at `off`; returns the properties and the offset after them. */
+export function decodeProps(buf: Buffer, off: number): { props: Props; end: number } {
+  const [len, n] = readVarint(buf, off);
+  let p = off + n;
+  const end = p + len;
+  if (end > buf.length) throw new Error("property length runs past the packet");
+  const props: Props = [];
+  while (p < end) {
+    const [id, m] = readVarint(buf, p);
+    p += m;
+    const kind = PROP_KIND[id];
+    if (!kind) throw new Error(`unknown property 0x${id.toString(16)}`);
+    switch (kind) {
+      case "byte": props.push([id, buf[p]]); p += 1; break;
+      case "u16": props.push([id, buf.readUInt16BE(p)]); p += 2; break;
+      case "u32": props.push([id, buf.readUInt32BE(p)]); p += 4; break;
+      case "varint": { const [v, k] = readVarint(buf, p); props.push([id, v]); p += k; break; }
+      case "string": { const l = buf.readUInt16BE(p); props.push([id, buf.subarray(p + 2, p + 2 + l).toString("utf8")]); p += 2 + l; break; }
+      case "binary": { const l = buf.readUInt16BE(p); props.push([id, Buffer.from(buf.subarray(p + 2, p + 2 + l))]); p += 2 + l; break; }
+      case "pair": {
+        const kl = buf.readUInt16BE(p);
+        const k = buf.subarray(p + 2, p + 2 + kl).toString("utf8");
+        p += 2 + kl;
+        const vl = buf.readUInt16BE(p);
+        const v = buf.subarray(p + 2, p + 2 + vl).toString("utf8");
+        p += 2 + vl;
+        props.push([id, [k, v]]);
+        break;
+      }
+    }
+  }
+  if (p !== end) throw new Error("property list overruns its length");
+  return { props, end };
+}
+
+export function prop(props: Props, id: number): PropValue | undefined {
+  return props.find(([k]) => k === id)?.[1];
+}
+
+export function props(props: Props, id: number): PropValue[] {
+  return props.filter(([k]) => k === id).map(([, v]) => v);
+}
+
+export interface Connect5Fields {
+  clientId?: string | Buffer;
+  clean?: boolean;
+  keepalive?: number;
+  props?: Props;
+  rawProps?: Buffer;
+  will?: { topic: string | Buffer; payload: string | Buffer; qos?: number; retain?: boolean; props?: Props };
+  username?: string | Buffer;
+  password?: string | Buffer;
+  extraFlags?: number;
+  protocolLevel?: number;
+}
+
+export function connect5(f: Connect5Fields = {}): Buffer {
+  let flags = f.extraFlags ?? 0;
+  if (f.clean ?? true) flags |= 0x02;
+  const payload: Buffer[] = [str(f.clientId ?? "")];
+  if (f.will) {
+    flags |= 0x04 | ((f.will.qos ?? 0) << 3) | (f.will.retain ? 0x20 : 0);
+    payload.push(encodeProps(f.will.props ?? []));
+    payload.push(str(f.will.topic));
+    const wp = typeof f.will.payload === "string" ? Buffer.from(f.will.payload) : f.will.payload;
+    payload.push(u16(wp.length), wp);
+  }
+  if (f.username !== undefined) {
+    flags |= 0x80;
+    payload.push(str(f.username));
+  }
+  if (f.password !== undefined) {
+    flags |= 0x40;
+    payload.push(str(f.password));
+  }
+  const body = Buffer.concat([
+    str("MQTT"),
+    Buffer.from([f.protocolLevel ?? 5, flags]),
+    u16(f.keepalive ?? 60),
+    encodeProps(f.props ?? [], f.rawProps),
+    ...payload,
+  ]);
+  return packet(PacketType.CONNECT, 0, body);
+}
+
+export interface Connack5 {
+  sessionPresent: boolean;
+  flags: number;
+  reason: number;
+  props: Props;
+}
+
+export function parseConnack5(p: RawPacket): Connack5 {
+  assert.equal(p.type, PacketType.CONNACK, `expected CONNACK, got ${describePacket(p)}`);
+  const { props } = p.body.length > 2 ? decodeProps(p.body, 2) : { props: [] as Props };
+  return { sessionPresent: (p.body[0] & 1) === 1, flags: p.body[0], reason: p.body[1], props };
+}
+
+export interface Session5 {
+  raw: RawClient;
+  connack: Connack5;
+}
+
+/** Opens a connection, sends an MQTT 5.0 CONNECT and reads the CONNACK (any reason code). */
+export async function connect5Raw(broker: Broker, f: Connect5Fields = {}): Promise<Session5> {
+  const raw = await RawClient.open(broker);
+  raw.write(connect5({ clientId: uid("v5"), ...f }));
+  const p = await raw.next(5000, "CONNACK");
+  return { raw, connack: parseConnack5(p) };
+}
+
+/** connect5Raw that insists on reason code 0. */
+export async function online5(broker: Broker, f: Connect5Fields = {}): Promise<Session5> {
+  const s = await connect5Raw(broker, f);
+  assert.equal(s.connack.reason, 0, "CONNACK reason code");
+  return s;
+}
+
+export interface Publish5Fields {
+  topic: string | Buffer;
+  payload?: string | Buffer;
+  qos?: number;
+  retain?: boolean;
+  dup?: boolean;
+  id?: number;
+  props?: Props;
+  rawProps?: Buffer;
+}
+
+export function publish5(f: Publish5Fields): Buffer {
+  const qos = f.qos ?? 0;
+  const flags = (f.dup ? 0x08 : 0) | ((qos & 3) << 1) | (f.retain ? 1 : 0);
+  const payload = typeof f.payload === "string" ? Buffer.from(f.payload) : (f.payload ?? Buffer.alloc(0));
+  const parts = [str(f.topic)];
+  if (qos > 0) parts.push(u16(f.id ?? 1));
+  parts.push(encodeProps(f.props ?? [], f.rawProps), payload);
+  return packet(PacketType.PUBLISH, flags, Buffer.concat(parts));
+}
+
+export interface Publish5 {
+  topic: string;
+  topicBytes: Buffer;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  dup: boolean;
+  id: number;
+  props: Props;
+}
+
+export function parsePublish5(p: RawPacket): Publish5 {
+  assert.equal(p.type, PacketType.PUBLISH, `expected PUBLISH, got ${describePacket(p)}`);
+  const qos = (p.flags >> 1) & 3;
+  const tlen = p.body.readUInt16BE(0);
+  const topicBytes = p.body.subarray(2, 2 + tlen);
+  let off = 2 + tlen;
+  let id = 0;
+  if (qos > 0) {
+    id = p.body.readUInt16BE(off);
+    off += 2;
+  }
+  const { props, end } = decodeProps(p.body, off);
+  return {
+    topic: topicBytes.toString("utf8"),
+    topicBytes: Buffer.from(topicBytes),
+    payload: p.body.subarray(end),
+    qos,
+    retain: (p.flags & 1) === 1,
+    dup: (p.flags & 8) === 8,
+    id,
+    props,
+  };
+}
+
+/** Subscription options byte: QoS, No Local, Retain As Published, Retain Handling. */
+export function subOpts(qos: number, o: { nl?: boolean; rap?: boolean; rh?: number } = {}): number {
+  return (qos & 3) | (o.nl ? 0x04 : 0) | (o.rap ? 0x08 : 0) | (((o.rh ?? 0) & 3) << 4);
+}
+
+export function subscribe5(id: number, filters: Array<[string | Buffer, number]>, props: Props = [], flags = 0x02): Buffer {
+  const parts: Buffer[] = [u16(id), encodeProps(props)];
+  for (const [f, o] of filters) parts.push(str(f), Buffer.from([o]));
+  return packet(PacketType.SUBSCRIBE, flags, Buffer.concat(parts));
+}
+
+export function unsubscribe5(id: number, filters: Array<string | Buffer>, props: Props = [], flags = 0x02): Buffer {
+  return packet(PacketType.UNSUBSCRIBE, flags, Buffer.concat([u16(id), encodeProps(props), ...filters.map((f) => str(f))]));
+}
+
+export interface Ack5 {
+  type: number;
+  id: number;
+  reasons: number[];
+  props: Props;
+}
+
+/** SUBACK / UNSUBACK: packet id, properties, one reason code per filter. */
+export function parseSubAck5(p: RawPacket): Ack5 {
+  const id = p.body.readUInt16BE(0);
+  const { props, end } = decodeProps(p.body, 2);
+  return { type: p.type, id, reasons: [...p.body.subarray(end)], props };
+}
+
+/** PUBACK / PUBREC / PUBREL / PUBCOMP: packet id, reason code (0 when omitted), properties. */
+export function parsePubAck5(p: RawPacket): Ack5 {
+  const id = p.body.readUInt16BE(0);
+  const reason = p.body.length > 2 ? p.body[2] : 0;
+  const props = p.body.length > 3 ? decodeProps(p.body, 3).props : [];
+  return { type: p.type, id, reasons: [reason], props };
+}
+
+/** DISCONNECT (or AUTH): reason code (0 when omitted) and properties. */
+export function parseDisconnect5(p: RawPacket): { reason: number; props: Props } {
+  const reason = p.body.length > 0 ? p.body[0] : 0;
+  const props = p.body.length > 1 ? decodeProps(p.body, 1).props : [];
+  return { reason, props };
+}
+
+export function sub5(raw: RawClient, filters: Array<[string | Buffer, number]>, id = 1, props: Props = []): Promise<Ack5> {
+  raw.write(subscribe5(id, filters, props));
+  return nextOfType(raw, PacketType.SUBACK).then(parseSubAck5);
+}
+
+export function unsub5(raw: RawClient, filters: Array<string | Buffer>, id = 2, props: Props = []): Promise<Ack5> {
+  raw.write(unsubscribe5(id, filters, props));
+  return nextOfType(raw, PacketType.UNSUBACK).then(parseSubAck5);
+}
+
+/** An ack packet with a reason code and properties (MQTT 5.0 form). */
+export function ack5(type: number, id: number, reason = 0, props: Props = []): Buffer {
+  const flags = type === PacketType.PUBREL ? 0x02 : 0;
+  if (reason === 0 && props.length === 0) return packet(type, flags, u16(id));
+  return packet(type, flags, Buffer.concat([u16(id), Buffer.from([reason]), encodeProps(props)]));
+}
+
+export function disconnect5(reason = 0, props: Props = []): Buffer {
+  if (reason === 0 && props.length === 0) return packet(PacketType.DISCONNECT, 0);
+  return packet(PacketType.DISCONNECT, 0, Buffer.concat([Buffer.from([reason]), encodeProps(props)]));
+}
+
+export const AUTH = 15;
+
+export function auth5(reason: number, props: Props = [], flags = 0): Buffer {
+  return packet(AUTH, flags, Buffer.concat([Buffer.from([reason]), encodeProps(props)]));
+}
+
+/**
+ * After a protocol error on an MQTT 5.0 connection the server closes it, and MAY send a
+ * DISCONNECT with a reason code >= 0x80 first ([MQTT-4.13.1-1], [MQTT-4.13.2-1]).
+ * Returns that reason code, or null when the server closed without one.
+ */
+export async function expectClose5(raw: RawClient, ms = 5000, what = "the broker to close the connection"): Promise<number | null> {
+  const left = await expectClose(raw, ms, what);
+  const d = left.filter((p) => p.type === PacketType.DISCONNECT);
+  if (d.length === 0) return null;
+  const { reason } = parseDisconnect5(d[0]);
+  assert.ok(reason >= 0x80, `[MQTT-4.13.2-1] a server DISCONNECT before closing carries a reason >= 0x80, got 0x${reason.toString(16)}`);
+  return reason;
+}
+
+export { u16, str, packet };
