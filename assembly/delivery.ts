@@ -18,7 +18,7 @@ import { session, sessionId } from "./session/clients";
 import { connection, ConnState } from "./session/connections";
 import { enqueue, delivery, deliveryIds, removeDelivery, DeliveryState } from "./session/queue";
 import { findOutboundAlias, chooseOutboundAlias, recordOutboundAlias, topicHash } from "./session/aliases";
-import { message, storeMessage, freeMessage, copyOut, emitRange } from "./store/messages";
+import { message, storeMessage, holdMessage, releaseMessage, copyOut, emitRange } from "./store/messages";
 import { SEND_TOPIC } from "./memory/scratch";
 import { statAdd, Stat } from "./stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "./log";
@@ -323,11 +323,13 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
       if (!storeFailed) {
         m = storeMessage(topic, topicLen, props, propsLen, payload, payloadLen, qos, retain ? 1 : 0, expiresAt);
         storeFailed = m < 0;
+        // held for the rest of the fan-out: a delivery may complete (and release it) at once
+        if (m >= 0) holdMessage(m);
       }
       if (m < 0) { statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
     }
     deliverStored(s, m, q, retainFlag, IDS, idCount);
   }
-  if (m >= 0 && stored < 0 && message(m).refs == 0) freeMessage(m);
+  if (m >= 0 && stored < 0) releaseMessage(m);
   return targets;
 }

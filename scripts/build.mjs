@@ -5,18 +5,23 @@
 //
 // Shared compiler options live in ./asconfig.json (asc loads it on its own); the
 // per-board limits are passed here as `--use BOARD_<KEY>=<value>`, because a
-// command-line --use cannot override a value an asconfig target sets.
+// command-line --use cannot override a value an asconfig target sets. A board may
+// also set a few compiler options ("compiler": stackSize, memoryBase, ...).
+//
+// The memory budget is read from the compiler itself (scripts/budget.mjs: an asc
+// transform that records every static region of linear memory under the name of the
+// constant holding its address), printed as one table and written to build/budget.json.
 
+import { execFileSync } from "node:child_process";
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import * as asc from "assemblyscript/asc";
 import * as esbuild from "esbuild";
+import { COMPILER_OPTIONS, budgetRecord, compile, compilerArgs, printBudget } from "./budget.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(root); // asc resolves asconfig.json, the entry and the runtime from here
 
-const PAGE = 65536;
 const entry = "assembly/index.ts";
 const started = performance.now();
 
@@ -31,11 +36,9 @@ let failed = false;
 for (const board of boards) {
   const outFile = `build/midge-${board.name}.wasm`;
   const t0 = performance.now();
-  const args = [entry, "--outFile", outFile, "--maximumMemory", String(board.maxPages)];
+  const args = [entry, "--outFile", outFile, "--maximumMemory", String(board.maxPages), ...compilerArgs(board)];
   for (const [key, value] of Object.entries(board.limits)) args.push("--use", `BOARD_${key}=${value}`);
-  const stderr = asc.createMemoryStream();
-  const { error } = await asc.main(args, { stdout: asc.createMemoryStream(), stderr });
-  const output = stderr.toString();
+  const { error, output, memory } = await compile(args);
   if (error) {
     // asc refuses a module whose static memory exceeds --maximumMemory (AS106).
     const over = /requires at least '(\d+)' pages/.exec(output);
@@ -46,8 +49,12 @@ for (const board of boards) {
     board.pages = Number(over[1]);
     failed = true;
     console.log(`${board.name.padEnd(8)} OVER BUDGET: needs ${board.pages} pages, maxPages is ${board.maxPages}`);
+    // Compile again without the limit (to a scratch file), only to see what takes the space.
+    const unbounded = args.map((a, i) => (args[i - 1] === "--maximumMemory" ? "0" : args[i - 1] === "--outFile" ? `build/over-${board.name}.wasm` : a));
+    board.memory = (await compile(unbounded)).memory;
     continue;
   }
+  board.memory = memory;
   printOnce(output); // warnings: the same ones for every board, so show them once
   const wasm = await readFile(outFile);
   board.wasmBytes = wasm.length;
@@ -70,7 +77,39 @@ for (const board of boards) {
 }
 
 printBudget(boards);
+await writeFile("build/budget.json", JSON.stringify(boards.map(budgetRecord), null, 2) + "\n");
 if (failed) fail("a board needs more memory than its maxPages");
+
+// Boards marked "wasm2js": the core turned into plain JavaScript over one ArrayBuffer
+// (binaryen's wasm2js, shipped with assemblyscript), bundled with the small Espruino-style
+// host (boards/espruino/) into one ES5-friendly script for runtimes without WebAssembly.
+for (const board of boards.filter((b) => b.wasm2js)) {
+  const t0 = performance.now();
+  const coreJs = `build/midge-${board.name}.wasm2js.mjs`;
+  const wasm2js = path.join("node_modules", ".bin", "wasm2js");
+  // Not --enable-nontrapping-float-to-int: this binaryen's wasm2js emits invalid code for
+  // i32.trunc_sat (its validator says so), hence "disable": "nontrapping-f2i" in the board.
+  const features = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals"];
+  execFileSync(wasm2js, [`build/midge-${board.name}.wasm`, ...features, "-O3", "-o", coreJs], { stdio: ["ignore", "ignore", "inherit"] });
+  // .cjs: a plain script (Espruino's `require("net")`), not an ES module, whatever package.json says
+  const script = `dist/midge-${board.name}-espruino.cjs`;
+  const modules = { "midge:core": path.resolve(coreJs), env: path.resolve("boards/espruino/env.js") };
+  await esbuild.build({
+    entryPoints: ["boards/espruino/main.js"],
+    outfile: script,
+    bundle: true,
+    format: "iife",
+    target: "es5",
+    minify: true,
+    platform: "neutral",
+    external: ["net"],
+    plugins: [{ name: "midge-espruino", setup: (b) => b.onResolve({ filter: /^(midge:core|env)$/ }, (a) => ({ path: modules[a.path] })) }],
+    legalComments: "none",
+    logLevel: "warning",
+  });
+  board.espruinoBytes = (await stat(script)).size;
+  console.log(`${board.name.padEnd(8)} ${script}  ${kib(board.espruinoBytes)}  (wasm2js, no WebAssembly)  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
 
 // The generated module that embeds every core (esbuild's binary loader turns each
 // import into a Uint8Array); host/cli.ts imports it as "midge:boards".
@@ -124,6 +163,9 @@ async function readBoards() {
         if (!/^[A-Z][A-Z0-9_]*$/.test(key)) fail(`${where}: limit "${key}" must be UPPER_SNAKE_CASE`);
         if (!Number.isSafeInteger(value) || value < 0) fail(`${where}: limit ${key} must be a whole number`);
       }
+      for (const key of Object.keys(board.compiler ?? {})) {
+        if (!COMPILER_OPTIONS.includes(key)) fail(`${where}: compiler option "${key}" is not one of ${COMPILER_OPTIONS.join(", ")}`);
+      }
       return { ...board, limits: board.limits ?? {} };
     }),
   );
@@ -133,25 +175,6 @@ async function readBoards() {
 async function importTs(file) {
   const { outputFiles } = await esbuild.build({ entryPoints: [file], bundle: true, write: false, format: "esm", platform: "node" });
   return import(`data:text/javascript;base64,${Buffer.from(outputFiles[0].contents).toString("base64")}`);
-}
-
-/** One table, boards as columns: what each profile costs and the limits it was built with. */
-function printBudget(boards) {
-  const keys = [...new Set(boards.flatMap((b) => Object.keys(b.limits)))];
-  const rows = [
-    ["", ...boards.map((b) => b.name)],
-    ["pages used / max", ...boards.map((b) => `${b.pages} / ${b.maxPages}`)],
-    ["linear memory, bytes", ...boards.map((b) => size(b.pages * PAGE))],
-    [".wasm", ...boards.map((b) => (b.wasmBytes === undefined ? "-" : kib(b.wasmBytes)))],
-    ...keys.map((k) => [k, ...boards.map((b) => (k in b.limits ? size(b.limits[k]) : "-"))]),
-  ];
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  for (const row of rows) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
-}
-
-/** Limits verbatim, grouped by thousands so that 67108864 reads as 67,108,864. */
-function size(n) {
-  return n.toLocaleString("en-US");
 }
 
 function kib(n) {

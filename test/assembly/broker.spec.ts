@@ -169,3 +169,30 @@ describe("subscriptions and delivery", () => {
     expect(messagesInUse()).toBe(0);
   });
 });
+
+describe("MQTT 5 maximum packet size of the client [MQTT-3.1.2-25]", () => {
+  it("drops a QoS 1 message too large for two subscribers without losing the message store", () => {
+    const small1 = brokerOpen(now);
+    begin(); str("MQTT"); byte(5); byte(2); word(60); byte(5); byte(0x27); word(0); word(20); str("small1");
+    send(small1, 0x10); take(small1);
+    const small2 = brokerOpen(now);
+    begin(); str("MQTT"); byte(5); byte(2); word(60); byte(5); byte(0x27); word(0); word(20); str("small2");
+    send(small2, 0x10); take(small2);
+    begin(); word(1); byte(0); str("big/#"); byte(1); send(small1, 0x82); take(small1);
+    begin(); word(1); byte(0); str("big/#"); byte(1); send(small2, 0x82); take(small2);
+    const big = connected("big-reader");
+    subscribe1(big, 1, "big/#", 1); take(big);
+    const pub = connected("big-pub");
+    publish(pub, "big/x", "a payload longer than twenty bytes", 1, false, 9);
+    expect(take(small1)).toBe(0);
+    expect(take(small2)).toBe(0);
+    expect(ackAll(big)).toBe(1);
+    expect(messagesInUse()).toBe(0);
+    expect(deliveriesInUse()).toBe(0);
+    publish(pub, "big/y", "short", 1, false, 10);
+    expect(ackAll(small1)).toBe(1);
+    expect(ackAll(big)).toBe(1);
+    brokerClosed(small1, now); brokerClosed(small2, now); brokerClosed(big, now); brokerClosed(pub, now);
+    expect(messagesInUse()).toBe(0);
+  });
+});

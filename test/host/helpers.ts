@@ -11,7 +11,7 @@
 //
 // The tests themselves may encode and decode MQTT (the small codec below); only the
 // broker's host must not.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes as cryptoRandomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -111,6 +111,14 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
     host: m[1],
     port: Number(m[2]),
   }));
+}
+
+/**
+ * Starts any broker command that logs `listening on <ip>:<port>` on stderr (the Node host
+ * under Deno or Bun, the C build of the mcu board, the wasm2js script), 10 s at most.
+ */
+export function startCommand(cmd: string, args: string[]): Promise<Broker> {
+  return launch(cmd, args, /listening on ([\d.]+):(\d+)/, (m) => ({ host: m[1], port: Number(m[2]) }));
 }
 
 async function startMosquitto(opts: BrokerOptions): Promise<Broker> {
@@ -261,6 +269,8 @@ export interface Received {
   retain: boolean;
   dup: boolean;
   messageId?: number;
+  /** MQTT 5 properties as the `mqtt` client decoded them */
+  properties?: IPublishPacket["properties"];
 }
 
 /** Every message a client received, in order, with waits bounded by a timeout. */
@@ -360,6 +370,7 @@ export async function connect(
       retain: packet.retain,
       dup: packet.dup,
       messageId: packet.messageId,
+      properties: packet.properties,
     });
   });
   let isClosed = false;
@@ -771,4 +782,356 @@ export async function rawSubscribe(raw: RawClient, id: number, filters: Array<[s
 /** n random bytes (every byte value occurs, including 0x00 and 0xFF). */
 export function randomBytes(n: number): Buffer {
   return cryptoRandomBytes(n);
+}
+
+// ---------------------------------------------------------------------------------
+// raw MQTT 5 bytes: properties, and the v5 forms of CONNECT, PUBLISH, SUBSCRIBE,
+// UNSUBSCRIBE, the acks and DISCONNECT, for what the MQTT 5 tests must see on the wire
+// (topic aliases, the order of user properties, reason codes, both forms of an ack).
+
+/** AUTH, the packet type MQTT 5 adds. */
+export const AUTH = 15;
+
+/** MQTT 5 property identifiers (§2.2.2.2). */
+export const Prop = {
+  PayloadFormat: 0x01,
+  MessageExpiry: 0x02,
+  ContentType: 0x03,
+  ResponseTopic: 0x08,
+  CorrelationData: 0x09,
+  SubscriptionId: 0x0b,
+  SessionExpiry: 0x11,
+  AssignedClientId: 0x12,
+  ServerKeepAlive: 0x13,
+  AuthMethod: 0x15,
+  AuthData: 0x16,
+  RequestProblemInfo: 0x17,
+  WillDelay: 0x18,
+  RequestResponseInfo: 0x19,
+  ResponseInfo: 0x1a,
+  ServerReference: 0x1c,
+  ReasonString: 0x1f,
+  ReceiveMaximum: 0x21,
+  TopicAliasMaximum: 0x22,
+  TopicAlias: 0x23,
+  MaximumQos: 0x24,
+  RetainAvailable: 0x25,
+  UserProperty: 0x26,
+  MaximumPacketSize: 0x27,
+  WildcardAvailable: 0x28,
+  SubscriptionIdAvailable: 0x29,
+  SharedAvailable: 0x2a,
+} as const;
+
+type PropKind = "byte" | "u16" | "u32" | "varint" | "utf8" | "binary" | "pair";
+const PROP_KIND: Record<number, PropKind> = {
+  0x01: "byte", 0x02: "u32", 0x03: "utf8", 0x08: "utf8", 0x09: "binary", 0x0b: "varint",
+  0x11: "u32", 0x12: "utf8", 0x13: "u16", 0x15: "utf8", 0x16: "binary", 0x17: "byte",
+  0x18: "u32", 0x19: "byte", 0x1a: "utf8", 0x1c: "utf8", 0x1f: "utf8", 0x21: "u16",
+  0x22: "u16", 0x23: "u16", 0x24: "byte", 0x25: "byte", 0x26: "pair", 0x27: "u32",
+  0x28: "byte", 0x29: "byte", 0x2a: "byte",
+};
+
+export type PropValue = number | string | Buffer | [string, string];
+/** One property as it sits on the wire: identifier and value, in order (repeats allowed). */
+export type Prop5 = [id: number, value: PropValue];
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+/** A property block: its Variable Byte Integer length, then every property in order. */
+export function props(list: Prop5[] = []): Buffer {
+  const parts: Buffer[] = [];
+  for (const [id, v] of list) {
+    parts.push(varint(id));
+    switch (PROP_KIND[id]) {
+      case "byte": parts.push(Buffer.from([v as number])); break;
+      case "u16": parts.push(u16(v as number)); break;
+      case "u32": parts.push(u32(v as number)); break;
+      case "varint": parts.push(varint(v as number)); break;
+      case "utf8": case "binary": parts.push(str(v as string | Buffer)); break;
+      case "pair": parts.push(str((v as [string, string])[0]), str((v as [string, string])[1])); break;
+      default: throw new Error(`props: unknown property 0x${id.toString(16)}`);
+    }
+  }
+  const body = Buffer.concat(parts);
+  return Buffer.concat([varint(body.length), body]);
+}
+
+/** Properties read from a packet, in wire order. */
+export class Props {
+  constructor(readonly list: Prop5[] = []) {}
+  has(id: number): boolean {
+    return this.list.some(([i]) => i === id);
+  }
+  get(id: number): PropValue | undefined {
+    return this.list.find(([i]) => i === id)?.[1];
+  }
+  all(id: number): PropValue[] {
+    return this.list.filter(([i]) => i === id).map(([, v]) => v);
+  }
+  /** the user properties, in order */
+  get user(): Array<[string, string]> {
+    return this.all(Prop.UserProperty) as Array<[string, string]>;
+  }
+}
+
+function readVarintAt(buf: Buffer, off: number): { value: number; next: number } {
+  let value = 0;
+  let mul = 1;
+  for (let k = 0; k < 4; k++) {
+    if (off >= buf.length) throw new Error("varint runs past the packet");
+    const b = buf[off++];
+    value += (b & 0x7f) * mul;
+    mul *= 128;
+    if ((b & 0x80) === 0) return { value, next: off };
+  }
+  throw new Error("varint longer than 4 bytes");
+}
+
+/** Decodes the property block at `off`; throws on anything malformed (a broker bug). */
+export function decodeProps(buf: Buffer, off: number): { props: Props; next: number } {
+  const { value: len, next: start } = readVarintAt(buf, off);
+  const stop = start + len;
+  if (stop > buf.length) throw new Error(`property length ${len} runs past the packet`);
+  const list: Prop5[] = [];
+  let p = start;
+  const readStr = () => {
+    const n = buf.readUInt16BE(p);
+    const s = buf.subarray(p + 2, p + 2 + n);
+    p += 2 + n;
+    return s;
+  };
+  while (p < stop) {
+    const { value: id, next } = readVarintAt(buf, p);
+    p = next;
+    switch (PROP_KIND[id]) {
+      case "byte": list.push([id, buf[p]]); p += 1; break;
+      case "u16": list.push([id, buf.readUInt16BE(p)]); p += 2; break;
+      case "u32": list.push([id, buf.readUInt32BE(p)]); p += 4; break;
+      case "varint": { const v = readVarintAt(buf, p); list.push([id, v.value]); p = v.next; break; }
+      case "utf8": list.push([id, readStr().toString("utf8")]); break;
+      case "binary": list.push([id, Buffer.from(readStr())]); break;
+      case "pair": { const k = readStr().toString("utf8"); const v = readStr().toString("utf8"); list.push([id, [k, v]]); break; }
+      default: throw new Error(`unknown property identifier 0x${id.toString(16)}`);
+    }
+  }
+  if (p !== stop) throw new Error("properties overrun their length");
+  return { props: new Props(list), next: stop };
+}
+
+export interface Connect5Fields extends Omit<ConnectFields, "will" | "protocolLevel"> {
+  properties?: Prop5[];
+  will?: { topic: string | Buffer; payload: string | Buffer; qos?: number; retain?: boolean; properties?: Prop5[] };
+  /** raw bytes instead of the encoded property block (malformed-input tests) */
+  rawProperties?: Buffer;
+}
+
+/** An MQTT 5 CONNECT (protocol level 5). */
+export function connect5Packet(f: Connect5Fields = {}): Buffer {
+  let flags = f.extraFlags ?? 0;
+  if (f.clean ?? true) flags |= 0x02;
+  const payload: Buffer[] = [str(f.clientId ?? "")];
+  if (f.will) {
+    flags |= 0x04 | ((f.will.qos ?? 0) << 3) | (f.will.retain ? 0x20 : 0);
+    payload.push(props(f.will.properties), str(f.will.topic));
+    const wp = typeof f.will.payload === "string" ? Buffer.from(f.will.payload) : f.will.payload;
+    payload.push(u16(wp.length), wp);
+  }
+  if (f.username !== undefined) {
+    flags |= 0x80;
+    payload.push(str(f.username));
+  }
+  if (f.password !== undefined) {
+    flags |= 0x40;
+    payload.push(str(f.password));
+  }
+  const body = Buffer.concat([
+    str(f.protocolName ?? "MQTT"),
+    Buffer.from([5, flags]),
+    u16(f.keepalive ?? 60),
+    f.rawProperties ?? props(f.properties),
+    ...payload,
+  ]);
+  return packet(PacketType.CONNECT, 0, body);
+}
+
+export interface Publish5Fields extends PublishFields {
+  properties?: Prop5[];
+}
+
+/** An MQTT 5 PUBLISH: topic (may be empty with a Topic Alias), [packet id], properties, payload. */
+export function publish5Packet(f: Publish5Fields): Buffer {
+  const qos = f.qos ?? 0;
+  const flags = (f.dup ? 0x08 : 0) | ((qos & 3) << 1) | (f.retain ? 1 : 0);
+  const payload = typeof f.payload === "string" ? Buffer.from(f.payload) : (f.payload ?? Buffer.alloc(0));
+  const parts = [str(f.topic)];
+  if (qos > 0) parts.push(u16(f.id ?? 1));
+  parts.push(props(f.properties), payload);
+  return packet(PacketType.PUBLISH, flags, Buffer.concat(parts));
+}
+
+/** Subscription options byte (§3.8.3.1). */
+export function subOptions(o: { qos?: number; nl?: boolean; rap?: boolean; rh?: number } = {}): number {
+  return (o.qos ?? 0) | (o.nl ? 0x04 : 0) | (o.rap ? 0x08 : 0) | ((o.rh ?? 0) << 4);
+}
+
+/** An MQTT 5 SUBSCRIBE: (filter, options byte) pairs, with properties (Subscription Identifier). */
+export function subscribe5Packet(id: number, filters: Array<[string | Buffer, number]>, properties: Prop5[] = []): Buffer {
+  const parts: Buffer[] = [u16(id), props(properties)];
+  for (const [f, o] of filters) parts.push(str(f), Buffer.from([o]));
+  return packet(PacketType.SUBSCRIBE, 0x02, Buffer.concat(parts));
+}
+
+export function unsubscribe5Packet(id: number, filters: Array<string | Buffer>, properties: Prop5[] = []): Buffer {
+  return packet(10, 0x02, Buffer.concat([u16(id), props(properties), ...filters.map((f) => str(f))]));
+}
+
+/**
+ * An MQTT 5 PUBACK/PUBREC/PUBREL/PUBCOMP. `form`: "short" = packet id only (reason 0
+ * implied), "reason" = id + reason code, "full" = id + reason + property block.
+ */
+export function ack5(type: number, id: number, reason = 0, form: "short" | "reason" | "full" = "reason", properties: Prop5[] = []): Buffer {
+  const flags = type === PacketType.PUBREL ? 0x02 : 0;
+  if (form === "short") return packet(type, flags, u16(id));
+  if (form === "reason") return packet(type, flags, Buffer.concat([u16(id), Buffer.from([reason])]));
+  return packet(type, flags, Buffer.concat([u16(id), Buffer.from([reason]), props(properties)]));
+}
+
+/** An MQTT 5 DISCONNECT; no reason and no properties gives the two-byte form. */
+export function disconnect5(reason?: number, properties?: Prop5[]): Buffer {
+  if (reason === undefined && !properties) return packet(PacketType.DISCONNECT, 0);
+  const parts: Buffer[] = [Buffer.from([reason ?? 0])];
+  if (properties) parts.push(props(properties));
+  return packet(PacketType.DISCONNECT, 0, Buffer.concat(parts));
+}
+
+export interface Connack5 {
+  sessionPresent: boolean;
+  reasonCode: number;
+  props: Props;
+}
+
+export function parseConnack5(p: RawPacket): Connack5 {
+  if (p.type !== PacketType.CONNACK) throw new Error(`not a CONNACK: type ${p.type}`);
+  if (p.body.length < 3) throw new Error(`MQTT 5 CONNACK with ${p.body.length} body bytes: ${p.body.toString("hex")}`);
+  const { props: pr, next } = decodeProps(p.body, 2);
+  if (next !== p.body.length) throw new Error("CONNACK: bytes after the properties");
+  return { sessionPresent: (p.body[0] & 1) === 1, reasonCode: p.body[1], props: pr };
+}
+
+export interface RawPublish5 extends RawPublish {
+  props: Props;
+}
+
+export function parsePublish5(p: RawPacket): RawPublish5 {
+  if (p.type !== PacketType.PUBLISH) throw new Error(`not a PUBLISH: type ${p.type} body ${p.body.toString("hex")}`);
+  const qos = (p.flags >> 1) & 3;
+  const tlen = p.body.readUInt16BE(0);
+  const topic = p.body.subarray(2, 2 + tlen).toString("utf8");
+  let off = 2 + tlen;
+  let id = 0;
+  if (qos > 0) {
+    id = p.body.readUInt16BE(off);
+    off += 2;
+  }
+  const { props: pr, next } = decodeProps(p.body, off);
+  return { topic, payload: p.body.subarray(next), qos, retain: (p.flags & 1) === 1, dup: (p.flags & 8) === 8, id, props: pr };
+}
+
+/** A PUBACK/PUBREC/PUBREL/PUBCOMP (either form): packet id, reason code (0 when omitted), properties. */
+export function parseAck5(p: RawPacket): { id: number; reasonCode: number; props: Props } {
+  const id = p.body.readUInt16BE(0);
+  const reasonCode = p.body.length > 2 ? p.body[2] : 0;
+  const pr = p.body.length > 3 ? decodeProps(p.body, 3).props : new Props();
+  return { id, reasonCode, props: pr };
+}
+
+/** SUBACK or UNSUBACK: packet id, properties, one reason code per filter. */
+export function parseSuback5(p: RawPacket): { id: number; props: Props; codes: number[] } {
+  const id = p.body.readUInt16BE(0);
+  const { props: pr, next } = decodeProps(p.body, 2);
+  return { id, props: pr, codes: [...p.body.subarray(next)] };
+}
+
+export function parseDisconnect5(p: RawPacket): { reasonCode: number; props: Props } {
+  if (p.type !== PacketType.DISCONNECT) throw new Error(`not a DISCONNECT: type ${p.type} body ${p.body.toString("hex")}`);
+  const reasonCode = p.body.length > 0 ? p.body[0] : 0;
+  const pr = p.body.length > 1 ? decodeProps(p.body, 1).props : new Props();
+  return { reasonCode, props: pr };
+}
+
+export interface Raw5ConnectResult {
+  raw: RawClient;
+  connack: Connack5;
+}
+
+/** Opens a raw connection, sends an MQTT 5 CONNECT, reads the CONNACK (any reason code). */
+export async function rawConnect5(broker: Broker, f: Connect5Fields = {}): Promise<Raw5ConnectResult> {
+  const raw = await RawClient.open(broker);
+  raw.write(connect5Packet({ clientId: uid("raw5"), ...f }));
+  const connack = parseConnack5(await raw.expect(PacketType.CONNACK));
+  return { raw, connack };
+}
+
+/** rawConnect5 that insists on reason code 0. */
+export async function rawSession5(broker: Broker, f: Connect5Fields = {}): Promise<Raw5ConnectResult> {
+  const r = await rawConnect5(broker, f);
+  if (r.connack.reasonCode !== 0) throw new Error(`CONNACK reason code 0x${r.connack.reasonCode.toString(16)}`);
+  return r;
+}
+
+/** MQTT 5 SUBSCRIBE over a raw connection; returns the SUBACK reason codes. */
+export async function rawSubscribe5(
+  raw: RawClient,
+  id: number,
+  filters: Array<[string, number]>,
+  properties: Prop5[] = [],
+): Promise<number[]> {
+  raw.write(subscribe5Packet(id, filters, properties));
+  const ack = parseSuback5(await raw.expect(PacketType.SUBACK));
+  if (ack.id !== id) throw new Error(`SUBACK for packet id ${ack.id}, not ${id}`);
+  return ack.codes;
+}
+
+/**
+ * Waits for the broker's DISCONNECT (skipping nothing: any other packet first is an
+ * error) and then for the close; returns the reason code.
+ */
+export async function expectDisconnect5(raw: RawClient, ms = 5000): Promise<number> {
+  const pk = await raw.next(ms, "a DISCONNECT");
+  const { reasonCode } = parseDisconnect5(pk);
+  await raw.waitClose(ms, "the broker to close the connection after DISCONNECT");
+  return reasonCode;
+}
+
+/** The next PUBLISH on a raw MQTT 5 connection, decoded. */
+export async function nextPublish5(raw: RawClient, ms = 5000): Promise<RawPublish5> {
+  return parsePublish5(await raw.expect(PacketType.PUBLISH, ms));
+}
+
+/** Connects an `mqtt` client speaking MQTT 5 (see connect). */
+export function connect5(broker: Broker, opts: IClientOptions = {}, o: { keep?: boolean } = {}): Promise<TestClient> {
+  return connect(broker, { protocolVersion: 5, ...opts }, o);
+}
+
+/** The Debian python3 with paho-mqtt (python3-paho-mqtt), or null when it is not installed. */
+export function pahoPython(): string | null {
+  for (const py of ["/usr/bin/python3", which("python3")]) {
+    if (!py || !existsSync(py)) continue;
+    const r = spawnSync(py, ["-c", "import paho.mqtt.client"], { stdio: "ignore", timeout: 10_000 });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+/** Whether `node dist/midge.mjs --help` lists a flag (for features still landing in the host). */
+export function brokerHasFlag(flag: string): boolean {
+  if (BROKER_KIND !== "midge") return false;
+  const bin = process.env.MIDGE_BIN ?? path.join(ROOT, "dist", "midge.mjs");
+  const r = spawnSync(process.execPath, [bin, "--help"], { encoding: "utf8", timeout: 10_000 });
+  return `${r.stdout}${r.stderr}`.includes(flag);
 }

@@ -1,0 +1,343 @@
+/*
+ * Midge with no JavaScript: the mcu core (build/midge-mcu.wasm) compiled ahead of time
+ * to C by wasm2c, hosted by this file over POSIX sockets and one poll() loop. The same
+ * calls exist in lwIP (ESP-IDF) and Zephyr; see README.md beside this file.
+ *
+ * This file is the host of docs/ABI.md in C: it owns sockets, time and output buffers,
+ * and knows nothing about MQTT. Memory is fixed at start-up: the core's 64 KiB linear
+ * memory (allocated by wasm-rt-impl.c) plus, per connection slot, one output buffer
+ * and one buffer for the unconsumed tail of a partial packet.
+ *
+ *   midge-mcu [--host ADDR] [--port N] [--verbose]      (default 127.0.0.1:1883; port 0: any)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "midge_core.h"
+#include "wasm-rt-impl.h"
+
+/* Connection slots: the board's MAX_CONNECTIONS (build.sh passes it from boards/mcu.json). */
+#ifndef MIDGE_MAX_CONNECTIONS
+#define MIDGE_MAX_CONNECTIONS 16
+#endif
+/* Bytes queued for one peer before it is written. Must hold a whole packet plus the
+ * board's BACKLOG_MAX (above which the core drops QoS 0 messages to that peer). */
+#ifndef MIDGE_OUT_BUFFER
+#define MIDGE_OUT_BUFFER 3072
+#endif
+
+enum { LOG_ERROR = 0, LOG_WARNING = 1, LOG_NOTICE = 2, LOG_INFO = 3, LOG_DEBUG = 4, LOG_FATAL = 9 };
+enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
+
+/* One accepted socket, at the index of its core connection id. */
+typedef struct {
+  int fd;            /* -1: free */
+  int closing;       /* the core asked to close: flush, then close */
+  uint32_t out_len;  /* bytes waiting in out */
+  uint32_t tail_len; /* unconsumed bytes of a partial packet, in tail */
+  uint8_t out[MIDGE_OUT_BUFFER];
+  uint8_t* tail;     /* inputCapacity bytes, allocated once at start */
+} Link;
+
+/* The core's imports receive this (wasm2c passes the "env" instance to every import). */
+struct Z_env_instance_t {
+  Z_midge_instance_t core;
+  int log_level;
+};
+
+static struct Z_env_instance_t env;
+static Link links[MIDGE_MAX_CONNECTIONS];
+static uint32_t input_ptr, input_capacity;
+static volatile sig_atomic_t stopping = 0;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static uint8_t* memory_at(uint32_t ptr) { return env.core.w2c_memory.data + ptr; }
+
+static void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(int level, const char* fmt, ...) {
+  static const char* names[] = {"error", "warning", "notice", "info", "debug"};
+  if (level > env.log_level && level != LOG_FATAL) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+          tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level <= 4 ? names[level] : "fatal");
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+/* ---- the core's imports (docs/ABI.md, module env) ---- */
+
+/* Write what is queued for `id` without blocking; false if the socket failed. */
+static int flush_link(uint32_t id) {
+  Link* l = &links[id];
+  uint32_t done = 0;
+  while (done < l->out_len) {
+    ssize_t n = send(l->fd, l->out + done, l->out_len - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += (uint32_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    l->out_len = 0;
+    return 0;
+  }
+  memmove(l->out, l->out + done, l->out_len - done);
+  l->out_len -= done;
+  return 1;
+}
+
+void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
+  (void)e;
+  if (id >= MIDGE_MAX_CONNECTIONS || links[id].fd < 0 || links[id].closing) return;
+  Link* l = &links[id];
+  if (l->out_len + len > sizeof l->out) flush_link(id); /* make room if the kernel takes it */
+  if (l->out_len + len > sizeof l->out) {
+    /* a peer that does not read while QoS 1/2 messages wait: drop it, not the others */
+    logf_(LOG_WARNING, "connection %u: output buffer full (%u bytes), closing it", id, (unsigned)sizeof l->out);
+    l->closing = 1;
+    l->out_len = 0;
+    return;
+  }
+  memcpy(l->out + l->out_len, memory_at(ptr), len); /* copy now: the core reuses the memory */
+  l->out_len += len;
+}
+
+void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
+  (void)e;
+  if (id >= MIDGE_MAX_CONNECTIONS || links[id].fd < 0) return;
+  logf_(LOG_DEBUG, "connection %u: closing (reason %u)", id, reason);
+  links[id].closing = 1; /* flushed and closed by the loop, which then calls closed() */
+  links[id].tail_len = 0;
+}
+
+u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
+  (void)e;
+  return id < MIDGE_MAX_CONNECTIONS && links[id].fd >= 0 ? links[id].out_len : 0;
+}
+
+void Z_envZ_log(struct Z_env_instance_t* e, u32 level, u32 ptr, u32 len) {
+  (void)e;
+  const uint8_t* p = memory_at(ptr);
+  if (level == LOG_FATAL) { /* a static UTF-16 string; ASCII is all it holds */
+    char text[256];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i + 1 < len && n < sizeof text - 1; i += 2) text[n++] = (char)p[i];
+    text[n] = 0;
+    logf_(LOG_FATAL, "core: %s", text);
+    return;
+  }
+  logf_((int)level, "%.*s", (int)len, (const char*)p);
+}
+
+/* ---- the loop ---- */
+
+static void trap(const char* where) {
+  logf_(LOG_FATAL, "core trapped in %s (a bug in the core); stopping", where);
+  exit(EXIT_SOFTWARE);
+}
+
+/* Calls into the core: a trap longjmps back here and is fatal (its state is gone). */
+#define CORE_CALL(where, expr)                  \
+  do {                                          \
+    if (wasm_rt_impl_try() != 0) trap(where);   \
+    expr;                                       \
+  } while (0)
+
+/* One function per core call, so that the setjmp of CORE_CALL never shares a frame
+ * with the loop's variables. */
+static u32 core_open(void) { u32 id; CORE_CALL("open", id = Z_midgeZ_open(&env.core, now_ms())); return id; }
+static u32 core_feed(u32 id, u32 len) { u32 n; CORE_CALL("feed", n = Z_midgeZ_feed(&env.core, id, len, now_ms())); return n; }
+static void core_closed(u32 id) { CORE_CALL("closed", Z_midgeZ_closed(&env.core, id, now_ms())); }
+static u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.core, now_ms())); return ms; }
+
+/* Instantiate the core (its start function runs here) and call init; returns the packet limit. */
+static u32 core_start(void) {
+  u32 packet_max;
+  wasm_rt_init();
+  Z_midge_init_module();
+  CORE_CALL("start", Z_midge_instantiate(&env.core, &env));
+  CORE_CALL("init", packet_max = Z_midgeZ_init(&env.core, 0, (u32)env.log_level));
+  CORE_CALL("inputBuffer", input_ptr = Z_midgeZ_inputBuffer(&env.core));
+  CORE_CALL("inputCapacity", input_capacity = Z_midgeZ_inputCapacity(&env.core));
+  return packet_max;
+}
+
+static void link_gone(uint32_t id) {
+  Link* l = &links[id];
+  close(l->fd);
+  l->fd = -1;
+  l->closing = 0;
+  l->out_len = 0;
+  l->tail_len = 0;
+  core_closed(id);
+}
+
+static void accept_one(int server) {
+  int fd = accept(server, NULL, NULL);
+  if (fd < 0) return;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  u32 id = core_open();
+  if ((int32_t)id < 0 || id >= MIDGE_MAX_CONNECTIONS) {
+    if ((int32_t)id >= 0) core_closed(id);
+    logf_(LOG_WARNING, "connection refused: connection table full");
+    close(fd);
+    return;
+  }
+  links[id].fd = fd;
+  logf_(LOG_DEBUG, "connection %u accepted", id);
+}
+
+/* Bytes arrived on `id`: the kept tail, then straight from the socket into the core's
+ * input window, fed; whatever the core did not consume is kept for next time. */
+static void read_one(uint32_t id) {
+  Link* l = &links[id];
+  uint8_t* input = memory_at(input_ptr);
+  memcpy(input, l->tail, l->tail_len);
+  ssize_t n = recv(l->fd, input + l->tail_len, input_capacity - l->tail_len, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    link_gone(id);
+    return;
+  }
+  uint32_t len = l->tail_len + (uint32_t)n;
+  u32 consumed = core_feed(id, len);
+  if (l->closing) return;
+  if (consumed > len || (consumed == 0 && len == input_capacity)) {
+    logf_(LOG_ERROR, "core bug on connection %u: consumed %u of %u bytes; closing it", id, consumed, len);
+    l->closing = 1;
+    l->tail_len = 0;
+    return;
+  }
+  l->tail_len = len - consumed;
+  memcpy(l->tail, input + consumed, l->tail_len);
+}
+
+static void on_signal(int sig) {
+  (void)sig;
+  stopping = 1;
+}
+
+static int listen_on(const char* host, int port) {
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+    fprintf(stderr, "midge-mcu: --host must be an IPv4 address, not '%s'\n", host);
+    exit(EXIT_USAGE);
+  }
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0 || listen(fd, 8) < 0) {
+    logf_(LOG_ERROR, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+    exit(1);
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+int main(int argc, char** argv) {
+  const char* host = "127.0.0.1";
+  int port = 1883;
+  env.log_level = LOG_INFO;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) host = argv[++i];
+    else if (strcmp(argv[i], "--verbose") == 0) env.log_level = LOG_DEBUG;
+    else {
+      fprintf(stderr, "usage: midge-mcu [--host ADDR] [--port N] [--verbose]\n");
+      return EXIT_USAGE;
+    }
+  }
+
+  u32 packet_max = core_start();
+  for (int i = 0; i < MIDGE_MAX_CONNECTIONS; i++) {
+    links[i].fd = -1;
+    links[i].tail = malloc(input_capacity); /* once, at start: nothing is allocated later */
+    if (links[i].tail == NULL) return EXIT_SOFTWARE;
+  }
+
+  int server = listen_on(host, port);
+  struct sockaddr_in bound;
+  socklen_t bound_len = sizeof bound;
+  getsockname(server, (struct sockaddr*)&bound, &bound_len);
+  logf_(LOG_NOTICE, "midge (mcu core, wasm2c, no JavaScript) listening on %s:%d", host, ntohs(bound.sin_port));
+  logf_(LOG_INFO, "board mcu: packets up to %u bytes, %u bytes of linear memory, %d connection slots",
+        packet_max, (unsigned)env.core.w2c_memory.size, MIDGE_MAX_CONNECTIONS);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  struct pollfd fds[MIDGE_MAX_CONNECTIONS + 1];
+  uint32_t ids[MIDGE_MAX_CONNECTIONS + 1];
+  u32 wait_ms = 0;
+  while (!stopping) {
+    /* everything the core sent during the last turn goes out now, one write per socket;
+     * connections the core closed are closed once their bytes are out */
+    for (uint32_t id = 0; id < MIDGE_MAX_CONNECTIONS; id++) {
+      Link* l = &links[id];
+      if (l->fd < 0) continue;
+      if (l->out_len > 0 && !flush_link(id)) l->closing = 1, l->out_len = 0;
+      if (l->closing && l->out_len == 0) link_gone(id);
+    }
+    nfds_t n = 0;
+    fds[n].fd = server, fds[n].events = POLLIN, ids[n++] = UINT32_MAX;
+    for (uint32_t id = 0; id < MIDGE_MAX_CONNECTIONS; id++) {
+      if (links[id].fd < 0) continue;
+      fds[n].fd = links[id].fd;
+      fds[n].events = (short)((links[id].closing ? 0 : POLLIN) | (links[id].out_len > 0 ? POLLOUT : 0));
+      ids[n++] = id;
+    }
+    int ready = poll(fds, n, (int)wait_ms);
+    if (ready < 0 && errno != EINTR) break;
+    for (nfds_t i = 0; ready > 0 && i < n; i++) {
+      if (fds[i].revents == 0) continue;
+      if (ids[i] == UINT32_MAX) accept_one(server);
+      else if (links[ids[i]].fd == fds[i].fd && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) read_one(ids[i]);
+    }
+    wait_ms = core_tick();
+    if (wait_ms < 10) wait_ms = 10;
+    if (wait_ms > 1000) wait_ms = 1000;
+  }
+
+  logf_(LOG_NOTICE, "shutting down");
+  for (uint32_t id = 0; id < MIDGE_MAX_CONNECTIONS; id++) {
+    if (links[id].fd < 0) continue;
+    flush_link(id);
+    link_gone(id);
+  }
+  close(server);
+  Z_midge_free(&env.core);
+  return 0;
+}
