@@ -1,0 +1,198 @@
+// Starting and stopping the brokers under test, each on its own loopback port, pinned
+// to the broker core; and reading their RSS and CPU time from /proc.
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p)) ?? "mosquitto";
+
+/** Whether `taskset` exists, and the cores: broker on the first, generator on the last. */
+export const taskset = spawnSync("taskset", ["--version"]).status === 0;
+export const cores = os.cpus().length;
+export const BROKER_CPU = 0;
+export const GEN_CPU = Math.max(0, cores - 1);
+
+/** Pin this process (all its threads) to the generator core. */
+export function pinSelf() {
+  if (!taskset || cores < 2) return false;
+  return spawnSync("taskset", ["-a", "-p", "-c", String(GEN_CPU), String(process.pid)]).status === 0;
+}
+
+/** Install mosquitto with apt-get when it is missing (needs root or sudo). */
+export function ensureMosquitto() {
+  if (existsSync(MOSQUITTO)) return true;
+  process.stderr.write("bench: mosquitto missing; installing it with apt-get\n");
+  const sudo = process.getuid?.() === 0 ? [] : ["sudo"];
+  const run = (args) => spawnSync(sudo.length ? "sudo" : args[0], sudo.length ? args : args.slice(1), { stdio: "inherit" });
+  run(["apt-get", "update"]);
+  run(["apt-get", "install", "-y", "--no-install-recommends", "mosquitto"]);
+  return existsSync("/usr/sbin/mosquitto");
+}
+
+export function mosquittoVersion() {
+  const r = spawnSync(MOSQUITTO, ["-h"], { encoding: "utf8" });
+  return /mosquitto version ([\d.]+)/.exec(r.stdout + r.stderr)?.[1] ?? "?";
+}
+
+/** RSS of `pid` in bytes (VmRSS), or NaN. */
+export function rss(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+const TICK = 100; // USER_HZ; Linux reports /proc/<pid>/stat times in clock ticks of 1/100 s
+/** CPU seconds (user + system) used so far by `pid`. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICK;
+  } catch {
+    return NaN;
+  }
+}
+
+function pinned(cmd, args) {
+  return taskset && cores >= 2 ? ["taskset", ["-c", String(BROKER_CPU), cmd, ...args]] : [cmd, args];
+}
+
+/** Wait for a line of `stream` matching `re`; resolve with the match. */
+function waitFor(proc, re, what, timeoutMs = 15000) {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(() => done(new Error(`${what}: not ready within ${timeoutMs} ms:\n${text.slice(-2000)}`)), timeoutMs);
+    const onData = (d) => {
+      text += d.toString();
+      const m = re.exec(text);
+      if (m) done(null, m);
+    };
+    const onExit = (code) => done(new Error(`${what} exited (${code}) before it was ready:\n${text.slice(-2000)}`));
+    const done = (err, m) => {
+      clearTimeout(timer);
+      proc.stdout?.off("data", onData);
+      proc.stderr?.off("data", onData);
+      proc.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(m);
+    };
+    proc.stdout?.on("data", onData);
+    proc.stderr?.on("data", onData);
+    proc.once("exit", onExit);
+  });
+}
+
+/** A free loopback port (bound and released; good enough for a broker started right after). */
+async function freePort() {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const started = new Set();
+
+/**
+ * Start broker `kind` (midge | mosquitto | aedes | relay); resolve with
+ * { kind, pid, port, stop(), output() }. `extraNodeArgs` go to node (e.g. --cpu-prof).
+ */
+export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [] } = {}) {
+  let cmd;
+  let args;
+  let ready;
+  let tmp = null;
+  if (kind === "midge") {
+    [cmd, args] = pinned(process.execPath, [...extraNodeArgs, path.join(ROOT, "dist/midge.mjs"), "--port", "0", ...midgeArgs]);
+    ready = /listening on [^\s]*:(\d+)/;
+  } else if (kind === "aedes" || kind === "relay") {
+    [cmd, args] = pinned(process.execPath, [...extraNodeArgs, path.join(ROOT, `bench/${kind}-server.mjs`)]);
+    ready = /listening on [^\s]*:(\d+)/;
+  } else if (kind === "mosquitto") {
+    const port = await freePort();
+    tmp = mkdtempSync(path.join(os.tmpdir(), "midge-bench-"));
+    const conf = path.join(tmp, "mosquitto.conf");
+    writeFileSync(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        "allow_anonymous true",
+        "persistence false",
+        // The packaged default (1000) silently drops QoS 1 messages under load.
+        "max_queued_messages 1000000",
+        "max_queued_bytes 0",
+        // The same unacknowledged window per subscriber as Midge's pi board (INFLIGHT_MAX 32).
+        "max_inflight_messages 32",
+        "max_connections -1",
+        ...(process.env.BENCH_MOSQ_NODELAY === "1" ? ["set_tcp_nodelay true"] : []),
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "log_type information",
+        "",
+      ].join("\n"),
+    );
+    [cmd, args] = pinned(MOSQUITTO, ["-c", conf]);
+    ready = new RegExp(`Opening ipv4 listen socket on port (${port})`);
+  } else {
+    throw new Error(`unknown broker ${kind}`);
+  }
+  const proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  proc.stdout.on("data", (d) => { output = (output + d).slice(-20000); });
+  proc.stderr.on("data", (d) => { output = (output + d).slice(-20000); });
+  const exited = new Promise((r) => proc.once("exit", r));
+  let m;
+  try {
+    m = await waitFor(proc, ready, kind);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const broker = {
+    proc,
+    kind,
+    pid: proc.pid, // taskset execs the broker: same pid
+    port: Number(m[1]),
+    output: () => output,
+    async stop() {
+      started.delete(broker);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+  started.add(broker);
+  // mosquitto prints its ready line just before it can accept: give it a moment
+  if (kind === "mosquitto") await new Promise((r) => setTimeout(r, 50));
+  return broker;
+}
+
+/** Stop every broker still running (on exit or error). */
+export async function stopAll() {
+  await Promise.all([...started].map((b) => b.stop()));
+}
+
+// Whatever happens to the driver (an exception, Ctrl-C), no broker outlives it.
+process.on("exit", () => {
+  for (const b of started) {
+    if (b.proc.exitCode === null && b.proc.signalCode === null) b.proc.kill("SIGKILL");
+  }
+});
