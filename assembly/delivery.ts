@@ -5,9 +5,9 @@
 
 import { MAX_SESSIONS, MAX_SUBSCRIPTIONS } from "./config";
 import { maxInflight, maxBacklog } from "./settings";
-import { hostBacklog, LogLevel } from "./host";
+import { hostBacklog, hostSendAgain, LogLevel } from "./host";
 import { now } from "./clock";
-import { writerStart, emit, ensure, flush } from "./codec/writer";
+import { writerStart, emit, ensure, flush, sendsSinceStart } from "./codec/writer";
 import { writePublishHeader, writePublishMiddle, publishPropsLength, publishPacketSize } from "./codec/publish";
 import { sendAck, AckByte } from "./codec/ack";
 import { matchTopic, matchedCount, matchedNode, node } from "./topics/matcher";
@@ -215,6 +215,20 @@ export function deliverStored(s: i32, m: i32, qos: i32, retain: bool, ids: usize
   pump(s);
 }
 
+// Encode once per wire form [DESIGN §1]: during one fan-out, a QoS 0 PUBLISH that went
+// out whole as one `send` is handed to the next recipient with the same wire form by
+// `sendAgain`, without encoding or copying it again. The form is the protocol family
+// and the RETAIN flag, for recipients that need nothing of their own in the packet
+// (no subscription identifiers, no topic alias, no packet size limit below it).
+let lastForm: i32 = 0;     // 0: nothing reusable
+
+/** The wire-form key of a QoS 0 delivery to `conn`, or 0 if it must be encoded for it. */
+function wireForm(conn: i32, retain: bool, idCount: i32): i32 {
+  const c = connection(conn);
+  if (c.level == 5 && (idCount > 0 || c.aliasOutMax > 0 || c.maxPacketOut != 0xFFFFFFFF)) return 0;
+  return (c.level == 5 ? 2 : 1) | (retain ? 4 : 0);
+}
+
 /** Send the viewed message at QoS 0 to `s` now, unless it is offline or not reading. */
 function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): void {
   const conn = onlineConnection(s);
@@ -224,13 +238,21 @@ function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): void {
     dropped(s, "subscriber is not reading (QoS 0)");
     return;
   }
-  sendView(conn, 0, retain, false, 0, ids, idCount);
+  const form = wireForm(conn, retain, idCount);
+  if (form != 0 && form == lastForm) {
+    hostSendAgain(conn);
+    statAdd(Stat.MessagesSent);
+    return;
+  }
+  const sent = sendView(conn, 0, retain, false, 0, ids, idCount);
+  lastForm = sent && form != 0 && sendsSinceStart == 1 ? form : 0;
 }
 
 /** Deliver a retained message to one session that just subscribed: RETAIN=1
  *  [MQTT-3.3.1-8], with the new subscription's identifier. False if it has expired. */
 export function deliverRetained(s: i32, m: i32, qos: i32, subId: i32): bool {
   if (expired(message(m).expiresAt)) return false;
+  lastForm = 0;
   store<i32>(IDS, subId);
   const n = subId > 0 ? 1 : 0;
   if (qos == 0) { viewStored(m); deliverQos0(s, true, IDS, n); }
@@ -271,6 +293,7 @@ function addTarget(sub: i32, targets: i32, idsUsed: i32): i32 {
  *  Returns the number of sessions it went to. */
 export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, payload: usize, payloadLen: i32,
                       qos: i32, retain: bool, expiresAt: f64, stored: i32, publisher: i32): i32 {
+  lastForm = 0;
   matchTopic(topic, topicLen);
   if (matchedCount == 0) return 0;
   epoch++;
@@ -279,11 +302,14 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
   let idsUsed = 0;
   for (let k = 0; k < matchedCount; k++) {
     let sub = node(matchedNode(k)).subs;
+    // all subscriptions on a node share one filter: confirm the match once
+    const first = subscription(sub);
+    if (!topicMatches(topic, topicLen, subscriptionFilter(sub) + <usize>first.filterOffset,
+                      first.filterLen - first.filterOffset)) continue;
     while (sub >= 0) {
       const row = subscription(sub);
       const nextSub = row.nodeNext;
-      if (topicMatches(topic, topicLen, subscriptionFilter(sub) + <usize>row.filterOffset,
-                       row.filterLen - row.filterOffset)) {
+      {
         let chosen = sub;
         if (row.group >= 0) {
           chosen = pickMember(row.group, epoch); // -1: the group already has this message
@@ -329,6 +355,7 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
       if (m < 0) { statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
     }
     deliverStored(s, m, q, retainFlag, IDS, idCount);
+    lastForm = 0; // the buffer now holds another packet
   }
   if (m >= 0 && stored < 0) releaseMessage(m);
   return targets;

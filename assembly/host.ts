@@ -3,6 +3,10 @@
 /** Queue `len` bytes at `ptr` for connection `conn`; the host copies them before returning. */
 // @ts-ignore: decorator
 @external("env", "send") export declare function hostSend(conn: i32, ptr: usize, len: u32): void;
+/** Queue for `conn` the very bytes of the previous `send` call (to another connection):
+ *  the host copies a PUBLISH fanned out to many subscribers once, not once each. */
+// @ts-ignore: decorator
+@external("env", "sendAgain") export declare function hostSendAgain(conn: i32): void;
 /** Close `conn` after flushing what was sent; `reason` is a CloseReason. */
 // @ts-ignore: decorator
 @external("env", "close") export declare function hostClose(conn: i32, reason: i32): void;

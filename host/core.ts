@@ -2,6 +2,7 @@
 // Listeners hand it connections and bytes; it hands them back bytes to send and
 // connections to close. It never looks inside a packet.
 
+import { Buffer } from "node:buffer";
 import { setTimeout, clearTimeout } from "node:timers";
 
 /** Log levels of the ABI's `log` import (and of the host's own lines). */
@@ -77,8 +78,9 @@ export function closeReasonText(reason: number): string {
 
 /** A listener's side of one connection: what the core may ask of its socket. */
 export interface Link {
-  /** Queue bytes for the peer. `bytes` is a fresh copy the callee may keep. */
-  send(bytes: Uint8Array): void;
+  /** Queue bytes for the peer. `bytes` is a copy that is never modified, which the
+   *  callee may keep (the same Buffer may be given to several links). */
+  send(bytes: Buffer): void;
   /** Flush what was sent, then close; the listener calls `Core.closed` once it is gone. */
   close(reason: number): void;
   /** Bytes sent but not yet written to the network. */
@@ -119,7 +121,7 @@ const exportNames = ["init", "configure", "inputBuffer", "inputCapacity", "open"
   "shutdown", "stat", "budget"];
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
-const importNames = ["send", "close", "backlog", "log", "persist"];
+const importNames = ["send", "sendAgain", "close", "backlog", "log", "persist"];
 
 /** What is wrong with a module as a core for this host: empty when it fits the ABI. */
 export function checkAbi(module: WebAssembly.Module): string[] {
@@ -149,6 +151,9 @@ class Connection {
   constructor(readonly link: Link) {}
 }
 
+/** Output is copied out of the core into slabs of this size (see onSend). */
+const SLAB_SIZE = 64 * 1024;
+
 const utf8 = new TextDecoder("utf-8");
 const utf16 = new TextDecoder("utf-16le");
 
@@ -162,6 +167,10 @@ export class Core {
   private readonly now: () => number;
   private readonly capacity: number;
   private input: Uint8Array;
+  private memory: Uint8Array;
+  private slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
+  private slabUsed = 0;
+  private lastSent: Buffer | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Compile `wasm` (one board's core), check it against the ABI, and instantiate it. */
@@ -177,6 +186,7 @@ export class Core {
     this.now = options.clock ?? (() => performance.now());
     const env = {
       send: (conn: number, ptr: number, len: number) => this.onSend(conn, ptr, len),
+      sendAgain: (conn: number) => this.onSendAgain(conn),
       close: (conn: number, reason: number) => this.onClose(conn, reason),
       backlog: (conn: number) => this.onBacklog(conn),
       log: (level: number, ptr: number, len: number) => this.onLog(level, ptr, len),
@@ -188,6 +198,7 @@ export class Core {
     this.maxPacketSize = this.x.init(options.maxPacketSize ?? 0, options.logLevel ?? Level.Info) >>> 0;
     this.capacity = this.x.inputCapacity() >>> 0;
     this.input = new Uint8Array(this.x.memory.buffer, this.x.inputBuffer() >>> 0, this.capacity);
+    this.memory = new Uint8Array(this.x.memory.buffer);
   }
 
   /** Pages of linear memory the core occupies (fixed: it never grows). */
@@ -334,13 +345,50 @@ export class Core {
   private onSend(id: number, ptr: number, len: number): void {
     const conn = this.conns[id];
     if (conn === undefined) return this.log(Level.Error, `core sent ${len} bytes to unknown connection ${id}`);
+    // Copy now (the core reuses this memory as soon as we return) into the current
+    // slab: no allocation per packet, and consecutive sends to one socket end up
+    // contiguous, so the listener can write them as one buffer. A slab region is
+    // never reused; a full slab is simply replaced (the old one lives on while
+    // sockets still hold parts of it).
+    len >>>= 0;
+    ptr >>>= 0;
+    let bytes: Buffer;
+    if (len > SLAB_SIZE >>> 2) {
+      bytes = Buffer.allocUnsafe(len);
+      bytes.set(this.memoryView().subarray(ptr, ptr + len));
+    } else {
+      if (this.slabUsed + len > SLAB_SIZE) {
+        this.slab = Buffer.allocUnsafe(SLAB_SIZE);
+        this.slabUsed = 0;
+      }
+      this.slab.set(this.memoryView().subarray(ptr, ptr + len), this.slabUsed);
+      bytes = this.slab.subarray(this.slabUsed, this.slabUsed + len);
+      this.slabUsed += len;
+    }
+    this.lastSent = bytes;
     if (conn.closing) return;
     try {
-      // slice(): the core reuses this memory as soon as we return.
-      conn.link.send(new Uint8Array(this.x.memory.buffer, ptr >>> 0, len >>> 0).slice());
+      conn.link.send(bytes);
     } catch (error) {
       this.log(Level.Error, `sending on connection ${id}: ${String(error)}`);
     }
+  }
+
+  /** The same bytes as the previous send, to another connection (a fan-out). */
+  private onSendAgain(id: number): void {
+    const conn = this.conns[id];
+    if (conn === undefined || conn.closing || this.lastSent === null) return;
+    try {
+      conn.link.send(this.lastSent);
+    } catch (error) {
+      this.log(Level.Error, `sending on connection ${id}: ${String(error)}`);
+    }
+  }
+
+  /** The whole linear memory as bytes; re-made if the buffer changed (it never grows). */
+  private memoryView(): Uint8Array {
+    if (this.memory.buffer !== this.x.memory.buffer) this.memory = new Uint8Array(this.x.memory.buffer);
+    return this.memory;
   }
 
   private onClose(id: number, reason: number): void {

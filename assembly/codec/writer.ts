@@ -18,8 +18,10 @@ export const OUT = memory.data(OUT_SIZE, 16);
 
 export let wpos: usize = OUT;
 let wconn: i32 = -1;
+/** Host sends since writerStart(): 1 means the packet went out whole, as one `send`. */
+export let sendsSinceStart: i32 = 0;
 
-export function writerStart(conn: i32): void { wpos = OUT; wconn = conn; }
+export function writerStart(conn: i32): void { wpos = OUT; wconn = conn; sendsSinceStart = 0; }
 
 // @ts-ignore: decorator
 @inline export function writeU8(v: i32): void { store<u8>(wpos, <u8>v); wpos++; }
@@ -76,11 +78,12 @@ export function emit(ptr: usize, len: i32): void {
   }
   flush();
   hostSend(wconn, ptr, <u32>len);
+  sendsSinceStart++;
 }
 
 /** Send what was written since writerStart() or the last flush. */
 export function flush(): void {
-  if (wpos > OUT) hostSend(wconn, OUT, <u32>(wpos - OUT));
+  if (wpos > OUT) { hostSend(wconn, OUT, <u32>(wpos - OUT)); sendsSinceStart++; }
   wpos = OUT;
 }
 

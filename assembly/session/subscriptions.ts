@@ -87,6 +87,16 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
   if (len > FILTER_MAX) return SUBSCRIBE_FAILED;
   const n = nodeForFilter(filter + <usize>offset, len - offset, true);
   if (n < 0) return SUBSCRIBE_FAILED;
+  // Every subscription on a node has the same topic filter, so a match is confirmed
+  // once per node. Two different filters on one node would mean a 64-bit hash
+  // collision along the path: refused rather than ever risking a wrong delivery.
+  const first = node(n).subs;
+  if (first >= 0) {
+    const other = subscription(first);
+    if (other.filterLen - other.filterOffset != len - offset ||
+        memory.compare(subscriptionFilter(first) + <usize>other.filterOffset, filter + <usize>offset,
+                       <usize>(len - offset)) != 0) return SUBSCRIBE_FAILED;
+  }
   const existing = findOnNode(n, s, filter, len);
   if (existing >= 0) {
     const row = subscription(existing);

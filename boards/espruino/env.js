@@ -11,6 +11,10 @@ export function send(conn, ptr, len) {
   target.send(conn, ptr, len);
 }
 
+export function sendAgain(conn) {
+  target.sendAgain(conn);
+}
+
 export function close(conn, reason) {
   target.close(conn, reason);
 }

@@ -76,13 +76,24 @@ function flushAll() {
   }
 }
 
+var lastSent = null;
+
+function queueBytes(id, bytes) {
+  var c = conns[id];
+  if (!c || c.closing) return;
+  c.queue.push(bytes);
+  c.queued += bytes.length;
+  if (flushTimer === null) flushTimer = setTimeout(flushAll, 0);
+}
+
 bind({
   send: function (id, ptr, len) {
-    var c = conns[id];
-    if (!c || c.closing) return;
-    c.queue.push(new Uint8Array(mem.subarray(ptr, ptr + len))); // a copy: the core reuses the memory at once
-    c.queued += len;
-    if (flushTimer === null) flushTimer = setTimeout(flushAll, 0);
+    lastSent = new Uint8Array(mem.subarray(ptr, ptr + len)); // a copy: the core reuses the memory at once
+    queueBytes(id, lastSent);
+  },
+  // the previous send's bytes again, to another connection (a fan-out): no new copy
+  sendAgain: function (id) {
+    if (lastSent !== null) queueBytes(id, lastSent);
   },
   close: function (id, reason) {
     var c = conns[id];

@@ -110,8 +110,11 @@ static int flush_link(uint32_t id) {
   return 1;
 }
 
+static u32 last_ptr, last_len;
 void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
   (void)e;
+  last_ptr = ptr;
+  last_len = len;
   if (id >= MIDGE_MAX_CONNECTIONS || links[id].fd < 0 || links[id].closing) return;
   Link* l = &links[id];
   if (l->out_len + len > sizeof l->out) flush_link(id); /* make room if the kernel takes it */
@@ -124,6 +127,12 @@ void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
   }
   memcpy(l->out + l->out_len, memory_at(ptr), len); /* copy now: the core reuses the memory */
   l->out_len += len;
+}
+
+/* The bytes of the previous send, to another connection (a fan-out). The core
+   guarantees they are still in place, so they are simply copied again. */
+void Z_envZ_sendAgain(struct Z_env_instance_t* e, u32 id) {
+  Z_envZ_send(e, id, last_ptr, last_len);
 }
 
 void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {

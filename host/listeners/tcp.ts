@@ -1,6 +1,7 @@
 // Plain TCP (MQTT's port 1883): turns each accepted socket into a core connection id
 // and bytes, and writes back what the core sends, batched per event-loop turn.
 
+import { Buffer } from "node:buffer";
 import { createServer, type Socket } from "node:net";
 import { setImmediate, setTimeout } from "node:timers";
 import { type Core, type Link, type Log, Level, closeReasonText } from "../core";
@@ -33,7 +34,7 @@ class TcpLink implements Link {
   id = -1;
   /** Core.closed has been called for this connection (exactly once). */
   gone = false;
-  private queue: Uint8Array[] = [];
+  private queue: Buffer[] = [];
   private queued = 0;
   private ending = false;
 
@@ -43,9 +44,17 @@ class TcpLink implements Link {
     private readonly log: Log,
   ) {}
 
-  send(bytes: Uint8Array): void {
+  send(bytes: Buffer): void {
     if (this.ending) return;
-    this.queue.push(bytes);
+    // Bytes that directly follow the last queued ones in the same slab (consecutive
+    // packets to this socket) extend it: one buffer, one write.
+    const n = this.queue.length;
+    const last = n > 0 ? this.queue[n - 1] : undefined;
+    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      this.queue[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+    } else {
+      this.queue.push(bytes);
+    }
     this.queued += bytes.length;
     dirty.add(this);
     if (!flushScheduled) {
