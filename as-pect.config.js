@@ -67,10 +67,19 @@ export default {
     const sentTo = new Map();
     const closeReason = new Map();
     const origSend = env.send, origClose = env.close;
+    let lastSent = null;
     env.send = (conn, ptr, len) => {
       origSend(conn, ptr, len);
+      lastSent = bytes(ptr, len);
       const list = sentTo.get(conn) ?? [];
-      list.push(bytes(ptr, len));
+      list.push(lastSent);
+      sentTo.set(conn, list);
+    };
+    // the previous send's bytes again, to another connection (a fan-out)
+    env.sendAgain = (conn) => {
+      record({ fn: "sendAgain", conn });
+      const list = sentTo.get(conn) ?? [];
+      list.push(lastSent);
       sentTo.set(conn, list);
     };
     env.close = (conn, reason) => { origClose(conn, reason); closeReason.set(conn, reason); };

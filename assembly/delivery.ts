@@ -82,7 +82,8 @@ function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId: i32, i
   let propsLen = -1;
   if (v5) {
     // [MQTT-3.3.2-6] the expiry sent is what is left of it
-    if (vExpiresAt > 0) expiry = <i64><u32>max(Math.ceil((vExpiresAt - now) / 1000), 0);
+    // (less a millisecond: `now + 30000 - now` may come out a hair above 30000 in floating point)
+    if (vExpiresAt > 0) expiry = <i64><u32>max(Math.ceil((vExpiresAt - now - 1) / 1000), 0);
     if (c.aliasOutMax > 0) {
       hash = topicHash(vTopic, vTopicLen);
       alias = findOutboundAlias(conn, vTopic, vTopicLen, hash);
@@ -121,8 +122,10 @@ function nextPacketId(s: i32): i32 {
   const ss = session(s);
   while (true) {
     let id = ss.nextPacketId + 1;
-    if (id > 0xFFFF) id = 1;
+    if (id > 0xFFFF) { id = 1; ss.wrapped = 1; }
     ss.nextPacketId = id;
+    // ids are handed out in order, so before the first wrap none can be in use
+    if (ss.wrapped == 0) return id;
     // an id is taken only by the first `inflight` deliveries; scan them
     let d = ss.queueHead;
     let taken = false;
@@ -141,10 +144,9 @@ export function pump(s: i32): void {
   if (conn < 0) return;
   const ss = session(s);
   const window = min(maxInflight, connection(conn).receiveMax);
-  // skip the in-flight prefix
-  let prev = -1;
-  let d = ss.queueHead;
-  for (let k = 0; k < ss.inflight && d >= 0; k++) { prev = d; d = delivery(d).next; }
+  // the queued deliveries start after the in-flight ones
+  let prev = ss.inflightTail;
+  let d = prev >= 0 ? delivery(prev).next : ss.queueHead;
   while (d >= 0 && ss.inflight < window) {
     const row = delivery(d);
     const next = row.next;
@@ -157,6 +159,7 @@ export function pump(s: i32): void {
     row.packetId = nextPacketId(s);
     row.state = DeliveryState.Sent;
     ss.inflight++;
+    ss.inflightTail = d;
     viewStored(row.msg);
     if (!sendView(conn, row.qos, row.retain != 0, false, row.packetId, deliveryIds(d), row.idCount)) {
       removeDelivery(s, d, prev); // too large for this client: done, as if delivered

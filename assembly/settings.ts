@@ -26,8 +26,20 @@ export function setMaxPacketSize(v: i32): void { maxPacketSize = v; }
 
 function clamp(v: f64, lo: f64, hi: f64): f64 { return v < lo ? lo : v > hi ? hi : v; }
 
-/** Returns the value in force (clamped to the board), or -1 for an unknown setting. */
+/** Returns the value in force (clamped to the board), or -1 for an unknown setting.
+ *  A negative `value` only reads the setting. */
 export function configure(key: i32, value: f64): f64 {
+  if (value < 0) {
+    switch (key) {
+      case Setting.MaxKeepAlive: return maxKeepAlive;
+      case Setting.ConnectTimeout: return connectTimeoutMs;
+      case Setting.MaxInflight: return maxInflight;
+      case Setting.MaxQueued: return maxQueued;
+      case Setting.MaxConnections: return maxConnections;
+      case Setting.MaxBacklog: return maxBacklog;
+    }
+    return -1;
+  }
   switch (key) {
     case Setting.MaxKeepAlive: maxKeepAlive = <i32>clamp(value, 0, 65535); return maxKeepAlive;
     case Setting.ConnectTimeout: connectTimeoutMs = clamp(value, 100, 3600000); return connectTimeoutMs;

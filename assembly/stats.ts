@@ -21,7 +21,8 @@ export const enum Stat {
   DroppedTooLarge = 17,     // messages larger than a client's Maximum Packet Size
   ConnectTimeouts = 18,     // connections closed for not sending CONNECT in time
   KeepAliveTimeouts = 19,   // connections closed for keep-alive silence
-  COUNT = 20,
+  RetainedRefused = 20,     // retained messages not kept (retained table or message store full)
+  COUNT = 21,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);

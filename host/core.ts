@@ -37,6 +37,7 @@ export const Stat = {
   DroppedTooLarge: 17,
   ConnectTimeouts: 18,
   KeepAliveTimeouts: 19,
+  RetainedRefused: 20,
 } as const;
 
 /** Run-time settings of the core (`configure`); mirrors `Setting` in assembly/settings.ts. */
@@ -85,6 +86,11 @@ export interface Link {
   close(reason: number): void;
   /** Bytes sent but not yet written to the network. */
   backlog(): number;
+  /** Stop / restart reading from this peer (backpressure on a fast publisher). */
+  pause(): void;
+  resume(): void;
+  /** Call `fn` once, the next time the socket's write buffer drains. */
+  onDrain(fn: () => void): void;
 }
 
 export interface CoreOptions {
@@ -151,6 +157,9 @@ class Connection {
   constructor(readonly link: Link) {}
 }
 
+/** The longest a publisher's input is paused for a lagging subscriber (see backpressure). */
+const PAUSE_MAX_MS = 100;
+
 /** Output is copied out of the core into slabs of this size (see onSend). */
 const SLAB_SIZE = 64 * 1024;
 
@@ -171,6 +180,9 @@ export class Core {
   private slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
   private slabUsed = 0;
   private lastSent: Buffer | null = null;
+  /** Connections that were sent something during the current `feed` (backpressure). */
+  private touched = new Set<Connection>();
+  private backlogLimit = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Compile `wasm` (one board's core), check it against the ABI, and instantiate it. */
@@ -223,6 +235,13 @@ export class Core {
    * kept and offered again, prefixed, once enough bytes have arrived.
    */
   feed(id: number, bytes: Uint8Array): void {
+    this.feedBytes(id, bytes);
+    const conn = this.conns[id];
+    if (conn !== undefined && !conn.closing && this.touched.size > 0) this.backpressure(conn);
+    this.touched.clear();
+  }
+
+  private feedBytes(id: number, bytes: Uint8Array): void {
     const conn = this.conns[id];
     if (conn === undefined || conn.closing || bytes.length === 0) return;
     conn.chunks.push(bytes);
@@ -234,6 +253,7 @@ export class Core {
     conn.chunks = [];
     conn.buffered = 0;
     conn.needed = 0;
+    this.touched.clear();
     try {
       let offset = 0;
       while (offset < data.length) {
@@ -262,6 +282,36 @@ export class Core {
     } catch (error) {
       this.crash(error);
     }
+  }
+
+  /**
+   * A publisher outpacing its subscribers: while a subscriber that is still reading
+   * has more than half the backlog limit waiting, stop reading from the publisher
+   * until that subscriber's socket drains (TCP then slows the publisher down), rather
+   * than drop QoS 0 messages for readers that merely lag. A subscriber at or over the
+   * limit is treated as not reading: the core drops its QoS 0 messages and nobody
+   * waits for it. A timer bounds every pause.
+   */
+  private backpressure(source: Connection): void {
+    if (this.backlogLimit <= 0) this.backlogLimit = this.x.configure(Setting.MaxBacklog, -1);
+    const limit = this.backlogLimit;
+    let congested: Connection[] | null = null;
+    for (const c of this.touched) {
+      if (c === source || c.closing) continue;
+      const b = c.link.backlog();
+      if (b > limit / 2 && b < limit) (congested ??= []).push(c);
+    }
+    if (congested === null) return;
+    let resumed = false;
+    const resume = () => {
+      if (resumed) return;
+      resumed = true;
+      clearTimeout(timer);
+      if (!source.closing) source.link.resume();
+    };
+    const timer = setTimeout(resume, PAUSE_MAX_MS);
+    source.link.pause();
+    for (const c of congested) c.link.onDrain(resume);
   }
 
   /** The socket of `id` is gone; the id may be reused by the core. Safe to repeat. */
@@ -367,6 +417,7 @@ export class Core {
     }
     this.lastSent = bytes;
     if (conn.closing) return;
+    this.touched.add(conn);
     try {
       conn.link.send(bytes);
     } catch (error) {
@@ -378,6 +429,7 @@ export class Core {
   private onSendAgain(id: number): void {
     const conn = this.conns[id];
     if (conn === undefined || conn.closing || this.lastSent === null) return;
+    this.touched.add(conn);
     try {
       conn.link.send(this.lastSent);
     } catch (error) {

@@ -17,8 +17,8 @@ import { closeConnection } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery";
-import { statAdd, Stat } from "../stats";
-import { logOn, logStart, logText, logBytes, logEnd } from "../log";
+import { statAdd, statGet, Stat } from "../stats";
+import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
 /** MQTT 5 PUBACK/PUBREC reason code: accepted, but nobody subscribes to it. */
 const NO_MATCHING_SUBSCRIBERS: i32 = 0x10;
@@ -30,6 +30,22 @@ function warnClient(s: i32, text: string): void {
   logBytes(sessionId(s), session(s).idLen);
   logText(": ");
   logText(text);
+  logEnd(LogLevel.Warning);
+}
+
+/** The first refusal and every 1000th after it are logged, so a flood cannot flood the log. */
+function retainedRefused(s: i32, why: string): void {
+  statAdd(Stat.RetainedRefused);
+  const n = <i64>statGet(Stat.RetainedRefused);
+  if (n % 1000 != 1 || !logOn(LogLevel.Warning)) return;
+  logStart();
+  logText("retained message from client ");
+  logBytes(sessionId(s), session(s).idLen);
+  logText(" not kept: ");
+  logText(why);
+  logText(" (");
+  logInt(n);
+  logText(" so far)");
   logEnd(LogLevel.Warning);
 }
 
@@ -91,10 +107,10 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
                             publishPayloadLen, qos, 1, expiresAt);
       if (stored < 0) {
         statAdd(Stat.DroppedStoreFull);
-        warnClient(s, "retained message not stored: message store full");
+        retainedRefused(s, "message store full");
       } else {
         holdMessage(stored); // held across the fan-out below
-        if (!setRetained(topic, topicLen, stored)) warnClient(s, "retained message not stored: table full");
+        if (!setRetained(topic, topicLen, stored)) retainedRefused(s, "retained table full");
       }
     }
   }

@@ -26,6 +26,8 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
   queueTail: i32;
   queued: i32;        // deliveries in the list
   inflight: i32;      // deliveries sent and not yet completed
+  inflightTail: i32;  // the last of them (-1 if none): queued ones follow it
+  wrapped: i32;       // packet ids have wrapped past 65535: check reuse from now on
   nextPacketId: i32;  // last packet id used for an outgoing PUBLISH
   received: i32;      // QoS 2 packet ids held until PUBREL
   idLen: i32;
@@ -94,7 +96,7 @@ export function createSession(id: usize, len: i32): i32 {
   s.used = 1; s.conn = -1; s.expiry = 0; s.expiresAt = 0;
   s.will = -1; s.willDelay = 0; s.willAt = 0;
   s.subs = -1; s.subCount = 0;
-  s.queueHead = -1; s.queueTail = -1; s.queued = 0; s.inflight = 0;
+  s.queueHead = -1; s.queueTail = -1; s.queued = 0; s.inflight = 0; s.inflightTail = -1; s.wrapped = 0;
   s.nextPacketId = 0; s.received = 0;
   s.idLen = len; s.idHash = idHash(id, len);
   s.matchEpoch = 0; s.matchQos = 0; s.matchRetain = 0; s.matchIds = -1; s.dropped = 0;

@@ -95,6 +95,7 @@ export function removeDelivery(s: i32, d: i32, prev: i32): void {
   const row = delivery(d);
   if (prev >= 0) delivery(prev).next = row.next; else ss.queueHead = row.next;
   if (ss.queueTail == d) ss.queueTail = prev;
+  if (ss.inflightTail == d) ss.inflightTail = prev;
   if (row.state != DeliveryState.Queued) ss.inflight--;
   ss.queued--;
   if (row.msg >= 0) releaseMessage(row.msg);

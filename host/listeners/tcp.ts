@@ -67,6 +67,27 @@ class TcpLink implements Link {
     return this.socket.writableLength + this.queued;
   }
 
+  private drainWaiters: Array<() => void> = [];
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.socket.destroyed) this.socket.resume();
+  }
+
+  onDrain(fn: () => void): void {
+    if (this.drainWaiters.length === 0) {
+      this.socket.once("drain", () => {
+        const waiters = this.drainWaiters;
+        this.drainWaiters = [];
+        for (const w of waiters) w();
+      });
+    }
+    this.drainWaiters.push(fn);
+  }
+
   close(reason: number): void {
     this.log(Level.Debug, `connection ${this.id} from ${this.peer}: closing: ${closeReasonText(reason)}`);
     this.end();

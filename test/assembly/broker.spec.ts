@@ -196,3 +196,29 @@ describe("MQTT 5 maximum packet size of the client [MQTT-3.1.2-25]", () => {
     expect(messagesInUse()).toBe(0);
   });
 });
+
+describe("fan-out encodes once per wire form", () => {
+  it("gives three 3.1.1 subscribers the same bytes and an MQTT 5 subscriber with an id its own", () => {
+    const a = connected("fan-a"); subscribe1(a, 1, "fan/#", 0); take(a);
+    const b = connected("fan-b"); subscribe1(b, 1, "fan/+", 0); take(b);
+    const c = connected("fan-c"); subscribe1(c, 1, "fan/x", 0); take(c);
+    const v5 = brokerOpen(now);
+    begin(); str("MQTT"); byte(5); byte(2); word(60); byte(0); str("fan-v5");
+    send(v5, 0x10); take(v5);
+    begin(); word(1); byte(2); byte(0x0B); byte(7); str("fan/#"); byte(0); send(v5, 0x82); take(v5);
+    const pub = connected("fan-pub");
+    publish(pub, "fan/x", "hello", 0);
+    // 0x30, length, topic "fan/x", payload "hello"
+    expect(take(a)).toBe(2 + 2 + 5 + 5);
+    expect(sent(0)).toBe(0x30);
+    expect(take(b)).toBe(14);
+    expect(sent(13)).toBe(0x6F); // 'o'
+    expect(take(c)).toBe(14);
+    // MQTT 5: properties carry subscription identifier 7
+    expect(take(v5)).toBe(2 + 2 + 5 + 3 + 5);
+    expect(sent(9)).toBe(2);     // property length
+    expect(sent(10)).toBe(0x0B);
+    expect(sent(11)).toBe(7);
+    brokerClosed(a, now); brokerClosed(b, now); brokerClosed(c, now); brokerClosed(v5, now); brokerClosed(pub, now);
+  });
+});

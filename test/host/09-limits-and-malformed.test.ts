@@ -362,4 +362,84 @@ describe("a stalled subscriber does not hold up the others", () => {
     broker().assertAlive();
     stalled.raw.destroy();
   });
+
+  // The issue's wording: one subscriber stops reading while others receive a 1 KiB
+  // QoS 0 stream at full speed. The publisher writes the whole stream at once (no
+  // waiting for anyone); two readers on raw sockets (cheap enough to keep up) must get
+  // every message in order; the stalled one's messages are dropped, counted and logged
+  // rather than buffered without bound.
+  // The host pauses reading a publisher while the subscribers it feeds are behind
+  // (backpressure), so the readers lose nothing while the stalled one is dropped.
+  test("a 20 MiB 1 KiB QoS 0 stream at full speed reaches two readers while a third subscriber stalls", {
+    timeout: 120_000,
+  }, async () => {
+    const topic = uid("fullspeed") + "/t";
+    const total = 20_000;
+    const stalled = await rawSession(broker(), { clientId: uid("stalled") });
+    assert.deepEqual(await rawSubscribe(stalled.raw, 1, [[topic, 0]]), [0]);
+    stalled.raw.pause();
+    const readers = [];
+    for (let r = 0; r < 2; r++) {
+      const { raw } = await rawSession(broker());
+      assert.deepEqual(await rawSubscribe(raw, 1, [[topic, 0]]), [0]);
+      // count PUBLISH packets and check their sequence numbers without keeping them
+      const state = { count: 0, outOfOrder: 0, pending: Buffer.alloc(0) };
+      raw.socket.removeAllListeners("data");
+      raw.socket.on("data", (d: Buffer) => {
+        let buf = state.pending.length > 0 ? Buffer.concat([state.pending, d]) : d;
+        let off = 0;
+        for (;;) {
+          if (buf.length - off < 2) break;
+          let len = 0, mul = 1, i = off + 1, done = false;
+          for (let k = 0; k < 4 && i < buf.length; k++, i++) {
+            len += (buf[i] & 0x7f) * mul;
+            mul *= 128;
+            if ((buf[i] & 0x80) === 0) { done = true; i++; break; }
+          }
+          if (!done || buf.length - i < len) break;
+          if (buf[off] >> 4 === PacketType.PUBLISH) {
+            const tlen = buf.readUInt16BE(i);
+            if (buf.readUInt32BE(i + 2 + tlen) !== state.count) state.outOfOrder++;
+            state.count++;
+          }
+          off = i + len;
+        }
+        state.pending = Buffer.from(buf.subarray(off));
+      });
+      readers.push(state);
+    }
+    const pub = await rawSession(broker());
+    const payload = randomBytes(1024);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < total; i++) {
+      const p = Buffer.from(payload);
+      p.writeUInt32BE(i, 0);
+      parts.push(publishPacket({ topic, payload: p }));
+    }
+    const started = Date.now();
+    pub.raw.write(Buffer.concat(parts)); // all of it at once: full speed
+    // wait while the readers make progress (2 s without any ends the wait)
+    let last = -1;
+    let idleSince = Date.now();
+    while (readers.some((r) => r.count < total) && Date.now() - idleSince < 2000) {
+      await new Promise((r) => setTimeout(r, 50));
+      const now = readers[0].count + readers[1].count;
+      if (now !== last) {
+        last = now;
+        idleSince = Date.now();
+      }
+    }
+    const ms = Date.now() - started;
+    for (const [n, r] of readers.entries()) {
+      assert.equal(r.count, total, `reader ${n} got every message (${r.count} of ${total} after ${ms} ms)`);
+      assert.equal(r.outOfOrder, 0, `reader ${n} got them in order`);
+    }
+    // the stalled subscriber cost the broker at most its backlog limit: the rest was dropped and said so
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(broker().output(), /dropping messages for client stalled-[^:]*: subscriber is not reading/);
+    assert.equal(stalled.raw.isClosed, false, "a slow QoS 0 subscriber is not disconnected");
+    broker().assertAlive();
+    console.log(`# full speed: ${total} x 1 KiB to 2 readers in ${ms} ms while a third subscriber stalled`);
+    stalled.raw.destroy();
+  });
 });
