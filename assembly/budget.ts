@@ -6,9 +6,10 @@ import { TOPIC_MAX, MAX_TOPIC_NODES } from "./config";
 import { connectionTableBytes } from "./session/connections";
 import { sessionTableBytes } from "./session/clients";
 import { subscriptionTableBytes } from "./session/subscriptions";
-import { deliveryTableBytes } from "./session/queue";
+import { deliveryTableBytes, deliveriesInUse } from "./session/queue";
+import { statGet, Stat } from "./stats";
 import { aliasTableBytes } from "./session/aliases";
-import { messageTableBytes, chunkTableBytes } from "./store/messages";
+import { messageTableBytes, chunkTableBytes, messagesInUse, chunksInUse } from "./store/messages";
 import { retainedTableBytes } from "./store/retained";
 import { groupTableBytes } from "./topics/shared";
 import { deliveryScratchBytes } from "./delivery";
@@ -18,6 +19,16 @@ export const enum Table {
   Input = 0, Output = 1, Connections = 2, Sessions = 3, Subscriptions = 4, TopicTrie = 5,
   Messages = 6, MessageStore = 7, Retained = 8, Deliveries = 9, TopicAliases = 10,
   ShareGroups = 11, Scratch = 12, COUNT = 13,
+}
+
+/** A counter; those that are the fill of a table are read from the table itself. */
+export function statValue(id: u32): f64 {
+  switch (id) {
+    case Stat.StoredMessages: return <f64>messagesInUse();
+    case Stat.StoreChunksUsed: return <f64>chunksInUse();
+    case Stat.Deliveries: return <f64>deliveriesInUse();
+  }
+  return statGet(id);
 }
 
 /** Bytes of linear memory reserved for a table, or -1 past the last one. */

@@ -4,8 +4,7 @@
 import { brokerInit, brokerOpen, brokerFeed, brokerClosed, brokerTick, brokerShutdown, INPUT, INPUT_CAPACITY,
          neededBytes } from "./broker";
 import { configure as configureSetting } from "./settings";
-import { statGet } from "./stats";
-import { tableBytes } from "./budget";
+import { tableBytes, statValue } from "./budget";
 
 /** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
 export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
@@ -27,6 +26,6 @@ export function tick(now: f64): u32 { return brokerTick(now); }
 /** The host is shutting down: every connection is closed (MQTT 5 clients get DISCONNECT 0x8B). */
 export function shutdown(now: f64): void { brokerShutdown(now); }
 /** A counter (see Stat in stats.ts). */
-export function stat(id: u32): f64 { return statGet(id); }
+export function stat(id: u32): f64 { return statValue(id); }
 /** Bytes of linear memory reserved for table `id` (see Table in budget.ts), -1 past the last. */
 export function budget(id: u32): i32 { return tableBytes(id); }

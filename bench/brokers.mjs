@@ -2,7 +2,8 @@
 // to the broker core; and reading their RSS and CPU time from /proc.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,6 +106,49 @@ async function freePort() {
 const started = new Set();
 
 /**
+ * The Midge under test: a private copy of the bundle (see `snapshotMidge`), so that a
+ * rebuild of dist/ while the suite runs cannot change the broker between runs.
+ */
+let midgeScript = path.join(ROOT, "dist/midge.mjs");
+let snapshotDir = null;
+
+/**
+ * Copy `source` (default dist/midge.mjs) to a fresh temporary directory and use that
+ * copy for every Midge started from now on. Returns { source, path, sha256, bytes, mtime }.
+ * The copy keeps the name midge.mjs (the profiler summary recognises the host by it)
+ * and is removed when this process exits.
+ */
+export function snapshotMidge(source = path.join(ROOT, "dist/midge.mjs")) {
+  const from = path.resolve(source);
+  const st = statSync(from);
+  snapshotDir = mkdtempSync(path.join(os.tmpdir(), "midge-under-test-"));
+  const to = path.join(snapshotDir, "midge.mjs");
+  copyFileSync(from, to);
+  const bytes = readFileSync(to);
+  midgeScript = to;
+  return { source: from, path: to, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, mtime: st.mtime };
+}
+
+/**
+ * The core of `board` embedded in a Midge bundle (esbuild's binary loader keeps each
+ * build/midge-<board>.wasm as `midge_<board>_default = __toBinaryNode("<base64>")`), so
+ * that the micro-benchmarks and the profiler's names use exactly the core under test.
+ * Falls back to build/midge-<board>.wasm when the bundle has no such core.
+ */
+export function embeddedCore(bundle = midgeScript, board = "pi") {
+  const text = readFileSync(bundle, "utf8");
+  const name = `midge_${board.replace(/[^a-z0-9]/gi, "_")}_default`;
+  const m = new RegExp(`\\b${name} = __toBinary\\w*\\("([A-Za-z0-9+/=]+)"\\)`).exec(text);
+  if (m) return Buffer.from(m[1], "base64");
+  return readFileSync(path.join(ROOT, `build/midge-${board}.wasm`));
+}
+
+/** The bundle Midge brokers are started from (the snapshot once taken). */
+export function midgePath() {
+  return midgeScript;
+}
+
+/**
  * Start broker `kind` (midge | mosquitto | aedes | relay); resolve with
  * { kind, pid, port, stop(), output() }. `extraNodeArgs` go to node (e.g. --cpu-prof).
  */
@@ -114,7 +158,7 @@ export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [] } =
   let ready;
   let tmp = null;
   if (kind === "midge") {
-    [cmd, args] = pinned(process.execPath, [...extraNodeArgs, path.join(ROOT, "dist/midge.mjs"), "--port", "0", ...midgeArgs]);
+    [cmd, args] = pinned(process.execPath, [...extraNodeArgs, midgeScript, "--port", "0", ...midgeArgs]);
     ready = /listening on [^\s]*:(\d+)/;
   } else if (kind === "aedes" || kind === "relay") {
     [cmd, args] = pinned(process.execPath, [...extraNodeArgs, path.join(ROOT, `bench/${kind}-server.mjs`)]);
@@ -195,4 +239,5 @@ process.on("exit", () => {
   for (const b of started) {
     if (b.proc.exitCode === null && b.proc.signalCode === null) b.proc.kill("SIGKILL");
   }
+  if (snapshotDir !== null) rmSync(snapshotDir, { recursive: true, force: true });
 });

@@ -2,7 +2,13 @@
 // Aedes is built from: `mqtt-packet` (the codec of mqtt.js and Aedes) and `qlobber` (the
 // matcher of Aedes' persistence and emitter), both as Aedes installs them.
 //
-//   node bench/micro.mjs [--quick]
+//   node bench/micro.mjs [--quick] [--midge PATH] [--match-only]
+//
+// The codec rows use the pi core embedded in the Midge bundle `--midge` (default
+// dist/midge.mjs; bench/run.mjs passes its snapshot), else build/midge-pi.wasm. The
+// matcher rows need more subscriptions than any board holds, so they use a core
+// compiled here from assembly/ (the working tree) with larger limits and three probes
+// (bench/match-entry.ts), into a temporary directory.
 //
 // The core is a whole broker, so each figure is a path through `feed`, stated next to
 // the row: parse = decode, validate and look up subscribers of a PUBLISH nobody is
@@ -10,26 +16,47 @@
 // offline session is not queued, so nothing is encoded); relay = parse, match and
 // encode a PUBLISH to one subscriber (the `send` import only counts bytes).
 
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import mqttPacket from "mqtt-packet";
 import qlobber from "qlobber";
 const { Qlobber } = qlobber;
-import { ROOT } from "./brokers.mjs";
+import { ROOT, embeddedCore } from "./brokers.mjs";
 import { connectPacket, publishTemplate, subscribePacket } from "./mqtt.mjs";
 
 const quick = process.argv.includes("--quick");
+const matchOnlyMode = process.argv.includes("--match-only");
+const midgeArg = process.argv.indexOf("--midge");
+const bundle = midgeArg > 0 ? process.argv[midgeArg + 1] : path.join(ROOT, "dist/midge.mjs");
 const REPEAT = quick ? 3 : 7;
 
-function loadCore(board = "pi") {
-  const module = new WebAssembly.Module(readFileSync(path.join(ROOT, `build/midge-${board}.wasm`)));
+/**
+ * A core instance. `wasm`: the module's bytes (default: the pi core of the bundle).
+ * `hostCopy`: `send` copies the bytes into a 64 KiB slab as host/core.ts does (else it
+ * only counts them); `sendAgain` never copies (the host hands on the same buffer).
+ */
+function loadCore(wasm = embeddedCore(bundle, "pi"), { hostCopy = false } = {}) {
+  const module = new WebAssembly.Module(wasm);
   let sentBytes = 0;
   let lastLen = 0;
+  let sends = 0;
   let x;
+  let mem = null;
+  let slab = Buffer.allocUnsafe(65536);
+  let slabUsed = 0;
   const env = {
-    send: (conn, ptr, len) => { sentBytes += len; lastLen = len; },
-    sendAgain: () => { sentBytes += lastLen; },
+    send: (conn, ptr, len) => {
+      sentBytes += len; lastLen = len; sends++;
+      if (hostCopy) {
+        if (slabUsed + len > slab.length) { slab = Buffer.allocUnsafe(65536); slabUsed = 0; }
+        slab.set(mem.subarray(ptr, ptr + len), slabUsed);
+        slabUsed += len;
+      }
+    },
+    sendAgain: () => { sentBytes += lastLen; sends++; },
     close: () => {},
     backlog: () => 0,
     log: () => {},
@@ -37,12 +64,15 @@ function loadCore(board = "pi") {
   };
   x = new WebAssembly.Instance(module, { env }).exports;
   x.init(0, 1);
+  mem = new Uint8Array(x.memory.buffer);
   const input = new Uint8Array(x.memory.buffer, x.inputBuffer(), x.inputCapacity());
   let now = 1000;
   return {
     x,
     capacity: x.inputCapacity(),
     sent: () => sentBytes,
+    sends: () => sends,
+    input,
     open: () => x.open(now),
     closed: (c) => x.closed(c, now),
     /** Feed all of `bytes` (whole packets) to `conn`. */
@@ -78,7 +108,7 @@ const row = (what, midge, peer, peerName, note) => {
 };
 
 // ---- PUBLISH parse ------------------------------------------------------------------
-{
+if (!matchOnlyMode) {
   const N = quick ? 20000 : 100000;
   const tpl = publishTemplate("home/kitchen/sensor/temperature", 64, 0).bytes;
   const batch = Buffer.concat(Array.from({ length: N }, () => tpl));
@@ -111,63 +141,188 @@ const row = (what, midge, peer, peerName, note) => {
 }
 
 // ---- matcher ------------------------------------------------------------------------
-// Home-automation shape: home/<room>/<device>/<attribute>, 50 rooms, 200 devices,
-// 8 attributes. Of every 100 filters: 79 exact, 10 `home/<room>/+/<attribute>`,
-// 10 `home/+/<device>/<attribute>`, 1 `home/<room>/#`. A topic matches a handful.
-function shape(nSubs) {
-  const rooms = 50;
-  const devices = 200;
-  const attrs = ["state", "temperature", "humidity", "battery", "linkquality", "power", "set", "availability"];
+// A home gateway's subscriptions (what Zigbee2MQTT, Home Assistant, Node-RED, a voice
+// assistant and dashboards subscribe to), `nSubs` of them in sessions of 10, no filter
+// twice in one session. Devices, rooms and sites scale with `nSubs`, so a topic matches
+// about the same handful of subscriptions at 10,000 as at 100,000:
+//   50 %  zigbee2mqtt/<device>/<attribute>        (one Zigbee device per 25 subscriptions)
+//   12 %  zigbee2mqtt/<device>
+//    6 %  zigbee2mqtt/<device>/+ , zigbee2mqtt/<device>/set/#
+//   10 %  stat/<plug>/POWER, tele/<plug>/SENSOR, tele/<plug>/LWT, cmnd/<plug>/+   (Tasmota)
+//    8 %  home/<room>/+/<attribute>, home/+/<device>/<attribute>
+//    6 %  shellies/<relay>/relay/0, shellies/<relay>/online                         (Shelly)
+//    4 %  homeassistant/<component>/<device>/<attribute>/config
+//    4 %  hermes/intent/<intent>@<site>, hermes/audioServer/<site>/audioFrame,
+//         hermes/hotword/<site>/detected                                           (voice)
+// plus 62 broad filters whatever `nSubs` (a few of each, in their own sessions): hermes/#,
+// zigbee2mqtt/#, zigbee2mqtt/bridge/#, homeassistant/+/+/config, homeassistant/+/+/+/config,
+// homeassistant/status, shellies/+/announce, hermes/hotword/+/detected,
+// hermes/dialogueManager/+, hermes/intent/#, hermes/asr/textCaptured.
+// 1,000 topics are published, in a similar mix (5 % that nobody subscribes to).
+function rng(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    return x / 4294967296;
+  };
+}
+function homeShape(nSubs) {
+  const R = rng(nSubs * 7919);
+  const pick = (a) => a[Math.floor(R() * a.length)];
+  const zigbee = Math.max(100, Math.floor(nSubs / 25));
+  const plugs = Math.max(20, Math.floor(nSubs / 200));
+  const relays = Math.max(20, Math.floor(nSubs / 300));
+  const roomNames = ["kitchen", "living_room", "bedroom", "bathroom", "hallway", "office", "garage", "garden", "attic",
+    "basement", "kids_room", "guest_room", "laundry", "dining_room", "porch", "cellar"];
+  const rooms = Array.from({ length: Math.max(16, Math.floor(nSubs / 500)) }, (_, i) => `${roomNames[i % 16]}${i < 16 ? "" : `_${i >> 4}`}`);
+  const sites = rooms.slice(0, Math.max(10, Math.floor(nSubs / 1000)));
+  const attrs = ["state", "brightness", "temperature", "humidity", "battery", "linkquality", "occupancy", "contact", "power",
+    "energy", "action", "color_temp", "voltage", "illuminance", "pressure", "availability"];
+  const kinds = ["lamp", "sensor", "switch", "plug", "motion", "door", "thermostat", "remote"];
+  const dev = (i) => `${rooms[i % rooms.length]}_${kinds[(i >> 4) % kinds.length]}_${i}`;
+  const intents = ["SetTimer", "GetWeather", "LightsOn", "LightsOff", "PlayMusic", "GetTime", "SetTemperature", "StopTimer"];
+  const components = ["sensor", "binary_sensor", "light", "switch", "climate", "cover"];
+  const broad = [["hermes/#", 3], ["zigbee2mqtt/#", 2], ["zigbee2mqtt/bridge/#", 3], ["homeassistant/+/+/config", 2],
+    ["homeassistant/+/+/+/config", 2], ["homeassistant/status", 5], ["shellies/+/announce", 5],
+    ["hermes/hotword/+/detected", 10], ["hermes/dialogueManager/+", 10], ["hermes/intent/#", 10],
+    ["hermes/asr/textCaptured", 10]].flatMap(([f, n]) => Array(n).fill(f));
+  const one = () => {
+    const u = R() * 100;
+    const d = dev(Math.floor(R() * zigbee));
+    if (u < 50) return `zigbee2mqtt/${d}/${pick(attrs)}`;
+    if (u < 62) return `zigbee2mqtt/${d}`;
+    if (u < 68) return R() < 0.5 ? `zigbee2mqtt/${d}/+` : `zigbee2mqtt/${d}/set/#`;
+    if (u < 78) {
+      const p = `plug${Math.floor(R() * plugs)}`;
+      return pick([`stat/${p}/POWER`, `tele/${p}/SENSOR`, `tele/${p}/LWT`, `cmnd/${p}/+`]);
+    }
+    if (u < 86) return R() < 0.5 ? `home/${pick(rooms)}/+/${pick(attrs)}` : `home/+/${d}/${pick(attrs)}`;
+    if (u < 92) return `shellies/shelly1-${Math.floor(R() * relays)}/${R() < 0.5 ? "relay/0" : "online"}`;
+    if (u < 96) return `homeassistant/${pick(components)}/${d}/${pick(attrs)}/config`;
+    const site = pick(sites);
+    return pick([`hermes/intent/${pick(intents)}@${site}`, `hermes/audioServer/${site}/audioFrame`, `hermes/hotword/${site}/detected`]);
+  };
   const filters = [];
-  let i = 0;
-  while (filters.length < nSubs) {
-    const r = i % rooms;
-    const d = (i * 7) % devices;
-    const a = attrs[(i >> 1) % attrs.length];
-    const k = i % 100;
-    if (k < 79) filters.push(`home/room${r}/dev${d}/${a}`);
-    else if (k < 89) filters.push(`home/room${r}/+/${a}`);
-    else if (k < 99) filters.push(`home/+/dev${d}/${a}`);
-    else filters.push(`home/room${r}/#`);
-    i++;
+  const sessions = nSubs / 10;
+  const every = Math.floor(sessions / broad.length);
+  let b = 0;
+  for (let s = 0; s < sessions; s++) {
+    const group = new Set();
+    if (s % every === 0 && b < broad.length) group.add(broad[b++]);
+    while (group.size < 10) group.add(one());
+    filters.push(...group);
   }
   const topics = [];
-  for (let t = 0; t < 1000; t++) topics.push(`home/room${(t * 13) % rooms}/dev${(t * 7 * 13) % devices}/${attrs[(t * 5) % attrs.length]}`);
+  for (let t = 0; t < 1000; t++) {
+    const u = R() * 100;
+    const d = dev(Math.floor(R() * zigbee));
+    if (u < 35) topics.push(`zigbee2mqtt/${d}/${pick(attrs)}`);
+    else if (u < 55) topics.push(`zigbee2mqtt/${d}`);
+    else if (u < 65) topics.push(R() < 0.5 ? `tele/plug${Math.floor(R() * plugs)}/SENSOR` : `stat/plug${Math.floor(R() * plugs)}/POWER`);
+    else if (u < 75) topics.push(`home/${pick(rooms)}/${d}/${pick(attrs)}`);
+    else if (u < 83) topics.push(`shellies/shelly1-${Math.floor(R() * relays)}/relay/0`);
+    else if (u < 90) {
+      const site = pick(sites);
+      topics.push(pick([`hermes/audioServer/${site}/audioFrame`, `hermes/intent/${pick(intents)}@${site}`,
+        `hermes/hotword/${site}/detected`, "hermes/asr/textCaptured"]));
+    } else if (u < 95) topics.push(`homeassistant/${pick(components)}/${d}/${pick(attrs)}/config`);
+    else topics.push(pick(["frigate/events", "octoprint/temperature/bed", "valetudo/robot/state", "esphome/node1/status"]));
+  }
   return { filters, topics };
 }
 
+/** Limits of the matcher core: the pi board's, with room for 100,000 subscriptions. */
+const MATCH_LIMITS = {
+  MAX_CONNECTIONS: 16448, MAX_SESSIONS: 16384, CLIENT_ID_MAX: 128, MAX_SUBSCRIPTIONS: 131072, FILTER_MAX: 256,
+  MAX_TOPIC_NODES: 262144, MAX_MESSAGES: 131072, CHUNK_SIZE: 256, STORE_BYTES: 67108864, MAX_RETAINED: 65536,
+  MAX_DELIVERIES: 65536, QUEUE_MAX: 1000, INFLIGHT_MAX: 32, INFLIGHT_IN_MAX: 64, PACKET_MAX: 2097152,
+  BACKLOG_MAX: 1048576, TOPIC_ALIAS_MAX: 10, ALIAS_OUT_MAX: 10, ALIAS_TOPIC_MAX: 128, MAX_SHARE_GROUPS: 1024,
+};
+
+/** Compile bench/match-entry.ts with MATCH_LIMITS (the pi board's compiler options); its bytes or an error. */
+function matchCore() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "midge-match-"));
+  try {
+    const out = path.join(dir, "match.wasm");
+    const args = ["bench/match-entry.ts", "--outFile", out, "--stackSize", "4096"];
+    for (const [k, v] of Object.entries(MATCH_LIMITS)) args.push("--use", `BOARD_${k}=${v}`);
+    // asc picks up ./asconfig.json (O3, the no-allocation runtime, the abort handler)
+    const r = spawnSync(path.join(ROOT, "node_modules/.bin/asc"), args, { cwd: ROOT, encoding: "utf8" });
+    if (r.status !== 0) return { error: (r.stderr || r.stdout).trim().split("\n").slice(-3).join(" ") };
+    return { wasm: readFileSync(out) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const big = matchCore();
+if (big.error) process.stderr.write(`micro: the matcher core did not compile: ${big.error}\n`);
+const matchRows = [];
+
 for (const nSubs of [10000, 100000]) {
-  const { filters, topics } = shape(nSubs);
+  const { filters, topics } = homeShape(nSubs);
   const q = new Qlobber({ separator: "/", wildcard_one: "+", wildcard_some: "#" });
   filters.forEach((f, i) => q.add(f, i));
   const reps = quick ? 20 : 100;
-  let matched = 0;
-  const peer = time(topics.length * reps, () => {
-    for (let r = 0; r < reps; r++) for (const t of topics) matched += q.match(t).length;
+  const ops = topics.length * reps;
+  let values = 0;
+  q.match(topics[0]);
+  const peer = time(ops, () => {
+    for (let r = 0; r < reps; r++) for (const t of topics) values += q.match(t).length;
   });
-  let midge = NaN;
-  let note = "";
-  const core = loadCore();
-  const maxSubs = 16384;
-  const maxSessions = 4096;
-  if (nSubs <= maxSubs && nSubs / 10 <= maxSessions) {
-    // sessions of 10 subscriptions each, kept (clean session 0) after their connection closes
+  const perTopic = values / (ops * (REPEAT + 1));
+  if (big.error) {
+    row(`match, ${nSubs.toLocaleString("en-US")} subscriptions`, NaN, peer, "qlobber match", `the matcher core did not compile (${big.error})`);
+    continue;
+  }
+  // sessions of 10 subscriptions each, kept (clean session 0) after their connection closes
+  const build = (online, hostCopy) => {
+    const core = loadCore(big.wasm, { hostCopy });
     for (let s = 0; s < nSubs / 10; s++) {
       const c = core.open();
       core.feed(c, connectPacket(`m${s}`, 0, false));
-      for (let k = 0; k < 10; k++) core.feed(c, subscribePacket(k + 1, filters[s * 10 + k], 0));
-      core.closed(c);
+      const subs = [];
+      for (let k = 0; k < 10; k++) subs.push(subscribePacket(k + 1, filters[s * 10 + k], 0));
+      core.feed(c, Buffer.concat(subs));
+      if (!online) core.closed(c);
     }
-    const pub = core.open();
-    core.feed(pub, connectPacket("micro-pub"));
-    const batch = Buffer.concat(topics.map((t) => publishTemplate(t, 16, 0).bytes));
-    const withSubs = time(topics.length * reps, () => { for (let r = 0; r < reps; r++) core.feed(pub, batch); });
-    midge = withSubs;
-    note = `core: decode + match + target collection per PUBLISH (${(matched / (topics.length * (reps * (REPEAT + 1)))).toFixed(1)} matches each); qlobber: match only`;
-  } else {
-    note = `the pi board holds ${maxSubs.toLocaleString("en-US")} subscriptions in ${maxSessions} sessions: Midge cannot hold ${nSubs.toLocaleString("en-US")}`;
-  }
-  row(`match, ${nSubs.toLocaleString("en-US")} subscriptions`, midge, peer, "qlobber match", note);
+    if (core.x.stat(9) !== nSubs) throw new Error(`core holds ${core.x.stat(9)} subscriptions, not ${nSubs}`);
+    return core;
+  };
+  const offline = build(false, false);
+  const enc = topics.map((t) => Buffer.from(t));
+  const probe = (fn) => {
+    let n = 0;
+    const ns = time(ops, () => {
+      for (let r = 0; r < reps; r++) {
+        for (const t of enc) {
+          offline.input.set(t);
+          n += fn(t.length);
+        }
+      }
+    });
+    return { ns, per: n / (ops * (REPEAT + 1)) };
+  };
+  // the loop's own cost (copying the topic into the input window, the call): subtracted from nothing, shown
+  const empty = probe(() => 0);
+  const walk = probe((len) => offline.x.matchOnly(len));
+  const subs = probe((len) => offline.x.matchSubs(len));
+  const route = probe((len) => offline.x.routeOnly(len));
+  const pub = offline.open();
+  offline.feed(pub, connectPacket("micro-pub"));
+  const batch = Buffer.concat(topics.map((t) => publishTemplate(t, 16, 0).bytes));
+  const feedOffline = time(ops, () => { for (let r = 0; r < reps; r++) offline.feed(pub, batch); });
+  // every session online: the PUBLISH is encoded (once per wire form) and handed to `send`
+  const online = build(true, true);
+  const pub2 = online.open();
+  online.feed(pub2, connectPacket("micro-pub"));
+  const s0 = online.sends();
+  const feedOnline = time(ops, () => { for (let r = 0; r < reps; r++) online.feed(pub2, batch); });
+  const deliveries = (online.sends() - s0) / (ops * (REPEAT + 1));
+  const n = nSubs.toLocaleString("en-US");
+  row(`match, ${n} subscriptions`, subs.ns, peer, "qlobber match",
+    `core: trie walk + confirm + list the ${subs.per.toFixed(1)} matching subscriptions (qlobber: ${perTopic.toFixed(1)} values); large-limit core`);
+  matchRows.push({ n, peer, perTopic, empty, walk, subs, route, feedOffline, feedOnline, deliveries });
 }
 
 const f = (x) => (Number.isFinite(x) ? x.toFixed(0) : "–");
@@ -175,4 +330,20 @@ console.log("| micro-benchmark | Midge core (ns/op) | peer | peer (ns/op) | peer
 console.log("|---|---:|---|---:|---:|---|");
 for (const r of results) {
   console.log(`| ${r.what} | ${f(r.midge)} | ${r.peerName} | ${f(r.peer)} | ${Number.isFinite(r.midge) ? (r.peer / r.midge).toFixed(2) + "×" : "–"} | ${r.note} |`);
+}
+
+if (matchRows.length) {
+  console.log();
+  console.log("Matcher, step by step (ns per PUBLISH, median; the large-limit core and home-gateway subscriptions as above; each Midge step includes the ones above it, and the first row, the probe loop's own cost, is in the next three):");
+  console.log();
+  console.log(`| step | ${matchRows.map((r) => `${r.n} subscriptions`).join(" | ")} |`);
+  console.log(`|---|${matchRows.map(() => "---:").join("|")}|`);
+  const line = (name, fn) => console.log(`| ${name} | ${matchRows.map(fn).join(" | ")} |`);
+  line("probe loop alone (topic copied into the input window, one call into the core)", (r) => f(r.empty.ns));
+  line("trie walk (`matchTopic`)", (r) => `${f(r.walk.ns)} (${r.walk.per.toFixed(1)} nodes)`);
+  line("+ one filter check per node + every subscription listed (what qlobber returns)", (r) => `${f(r.subs.ns)} (${r.subs.per.toFixed(1)} subscriptions)`);
+  line("+ per-session targets (`route`; sessions offline, so nothing encoded)", (r) => `${f(r.route.ns)} (${r.route.per.toFixed(1)} sessions)`);
+  line("whole PUBLISH through `feed`, subscribers offline (decode + validate + route)", (r) => f(r.feedOffline));
+  line("whole PUBLISH through `feed`, subscribers online (+ encode, `send` copies into a slab)", (r) => `${f(r.feedOnline)} (${r.deliveries.toFixed(1)} deliveries)`);
+  line("qlobber `match` (values returned)", (r) => `${f(r.peer)} (${r.perTopic.toFixed(1)})`);
 }

@@ -1,6 +1,11 @@
 // npm run bench [-- --quick] [-- --only fanin,fanout,latency,idle,retained,voice,micro]
 //               [-- --brokers midge,mosquitto,aedes] [-- --rounds N] [-- --no-relay]
-//               [-- --profile DIR]
+//               [-- --profile DIR] [-- --midge PATH]
+//
+// `--midge PATH` (default dist/midge.mjs): the Midge bundle to measure. It is copied to
+// a temporary file before anything runs and every Midge broker (and the micro-benchmarks'
+// core, taken from the same bundle) comes from that copy, so a rebuild of dist/ during
+// the run cannot change the broker under test.
 //
 // Midge, Mosquitto 2 and Aedes side by side on loopback, broker pinned to one core and
 // this generator to another. Every run gets a fresh broker; each scenario alternates
@@ -14,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, cores, ensureMosquitto, mosquittoVersion, pinSelf, startBroker, stopAll, taskset } from "./brokers.mjs";
+import { ROOT, cores, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, startBroker, stopAll, taskset } from "./brokers.mjs";
 import { idle, latency, retained, throughput, voice } from "./scenarios.mjs";
 import { summarize } from "./profile.mjs";
 
@@ -26,6 +31,7 @@ const { values: opt } = parseArgs({
     rounds: { type: "string" },
     "no-relay": { type: "boolean", default: false },
     profile: { type: "string" },
+    midge: { type: "string", default: "dist/midge.mjs" },
   },
 });
 
@@ -43,8 +49,9 @@ const T = quick
 // ---------------------------------------------------------------------------------
 // setup
 
-if (!existsSync(path.join(ROOT, "dist/midge.mjs"))) {
-  console.error("bench: dist/midge.mjs is missing: run `npm run build` first");
+const midgeSource = path.resolve(opt.midge);
+if (!existsSync(midgeSource)) {
+  console.error(`bench: ${opt.midge} is missing: run \`npm run build\` first (or give --midge PATH)`);
   process.exit(1);
 }
 if (brokers.includes("mosquitto") && !ensureMosquitto()) {
@@ -66,6 +73,10 @@ if (fdLimit < 10300 && process.env.MIDGE_BENCH_ULIMIT === undefined) {
     process.exit(r.status ?? 1);
   }
 }
+
+// Everything below uses a private copy of the bundle, taken now (after the re-exec above).
+const midge = snapshotMidge(midgeSource);
+process.stderr.write(`bench: Midge under test: ${path.relative(ROOT, midge.source) || midge.source} (sha256 ${midge.sha256.slice(0, 12)}, built ${midge.mtime.toISOString()}), copied to ${midge.path}\n`);
 
 const cleanup = async () => {
   await stopAll();
@@ -96,13 +107,30 @@ async function alternate(kinds, n, fn, brokerOptions = {}) {
         await broker.stop();
       }
       // Midge's own count of what it dropped, from its shutdown line
-      const m = /stats: messages in (\d+), out (\d+), dropped (\d+)/.exec(broker.output());
-      if (m) result.brokerDropped = Number(m[3]);
+      const dropped = midgeDropped(broker.output());
+      if (dropped !== undefined) result.brokerDropped = dropped;
       results[kind].push(result);
       process.stderr.write(`  ${kind.padEnd(9)} round ${r + 1}: ${brief(result)}\n`);
     }
   }
   return results;
+}
+
+/**
+ * Messages Midge counted as dropped, from the last stats line it logged: either
+ * `stats: messages in A, out B, dropped C; ...` (older hosts) or every counter as
+ * `stats: name=value ...` (droppedQos0Slow + droppedQueueFull + droppedStoreFull +
+ * droppedExpired + droppedTooLarge, the sum the older line printed).
+ */
+function midgeDropped(text) {
+  const lines = text.split("\n").filter((l) => l.includes("stats: "));
+  const line = lines[lines.length - 1];
+  if (line === undefined) return undefined;
+  const old = /stats: messages in (\d+), out (\d+), dropped (\d+)/.exec(line);
+  if (old) return Number(old[3]);
+  const counters = Object.fromEntries([...line.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+  const keys = ["droppedQos0Slow", "droppedQueueFull", "droppedStoreFull", "droppedExpired", "droppedTooLarge"];
+  return keys.some((k) => k in counters) ? keys.reduce((a, k) => a + (counters[k] ?? 0), 0) : undefined;
 }
 
 function brief(r) {
@@ -147,7 +175,7 @@ function table(title, unit, rows) {
 
 if (opt.profile) {
   const { wasmNames } = await import("./wasm-names.mjs");
-  const names = wasmNames("pi");
+  const names = wasmNames("pi", midge.path);
   const dir = path.resolve(opt.profile);
   mkdirSync(dir, { recursive: true });
   const cases = [
@@ -252,7 +280,7 @@ if (want("voice")) {
 let micro = null;
 if (want("micro")) {
   process.stderr.write("micro-benchmarks\n");
-  const args = [path.join(ROOT, "bench/micro.mjs"), ...(quick ? ["--quick"] : [])];
+  const args = [path.join(ROOT, "bench/micro.mjs"), "--midge", midge.path, ...(quick ? ["--quick"] : [])];
   const r = taskset && cores >= 2
     ? spawnSync("taskset", ["-c", "0", process.execPath, ...args], { encoding: "utf8" })
     : spawnSync(process.execPath, args, { encoding: "utf8" });
@@ -269,6 +297,7 @@ const aedesVersion = JSON.parse(readFileSync(path.join(ROOT, "node_modules/aedes
 out(`## Midge benchmark: ${new Date().toISOString()}`);
 out();
 out(`- command: \`npm run bench${process.argv.slice(2).length ? " -- " + process.argv.slice(2).join(" ") : ""}\``);
+out(`- Midge under test: \`${path.relative(ROOT, midge.source) || midge.source}\` (${fmt(midge.bytes)} bytes, sha256 ${midge.sha256.slice(0, 16)}, built ${midge.mtime.toISOString()}), copied before the first run`);
 out(`- machine: ${cores} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 20)} MiB, Linux ${os.release()}`);
 out(`- node ${process.version}, mosquitto ${brokers.includes("mosquitto") ? mosquittoVersion() : "–"}, aedes ${aedesVersion}`);
 out(`- pinning: ${pinnedSelf ? `broker on CPU 0, generator on CPU ${cores - 1} (taskset)` : `none (taskset ${taskset ? "present" : "missing"}, ${cores} cores)`}`);

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT } from "./brokers.mjs";
+import { ROOT, embeddedCore } from "./brokers.mjs";
 
 function parse(bytes) {
   const b = bytes;
@@ -57,8 +57,8 @@ function parse(bytes) {
   return out;
 }
 
-/** Map from function index (as in `wasm-function[N]`) to `assembly/...` name; empty on failure. */
-export function wasmNames(board = "pi") {
+/** Map from function index (as in `wasm-function[N]`, of `bundle`'s core when given, else build/midge-<board>.wasm) to `assembly/...` name; empty on failure. */
+export function wasmNames(board = "pi", bundle = undefined) {
   const names = new Map();
   const dir = mkdtempSync(path.join(os.tmpdir(), "midge-names-"));
   try {
@@ -68,7 +68,8 @@ export function wasmNames(board = "pi") {
     for (const [k, v] of Object.entries(b.limits)) args.push("--use", `BOARD_${k}=${v}`);
     const r = spawnSync(path.join(ROOT, "node_modules/.bin/asc"), args, { cwd: ROOT, encoding: "utf8" });
     if (r.status !== 0) return names;
-    const rel = parse(readFileSync(path.join(ROOT, `build/midge-${board}.wasm`)));
+    // the release core under test: the one embedded in `bundle` (the run's snapshot)
+    const rel = parse(bundle ? embeddedCore(bundle, board) : readFileSync(path.join(ROOT, `build/midge-${board}.wasm`)));
     const dbg = parse(readFileSync(path.join(dir, "named.wasm")));
     const byBody = new Map(dbg.bodies.map((h, i) => [h, dbg.names.get(i + dbg.imports)]));
     rel.bodies.forEach((h, i) => {

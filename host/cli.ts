@@ -27,6 +27,10 @@ const usage = `Usage: midge [options]
                             (default: the board's)
   --max-backlog BYTES       unsent bytes for one subscriber above which QoS 0 messages to it
                             are dropped and counted (default: the board's)
+  --max-input-buffer BYTES  bytes of incomplete packets buffered for all connections together;
+                            beyond it, connections in the middle of a packet are paused
+                            (default 67108864)
+  --stats-interval SECONDS  log every counter this often (also on SIGUSR2 and at shutdown)
   --verbose                 log debug lines too, one per packet
   --help                    show this help and exit
   --version                 show the version and exit
@@ -40,6 +44,8 @@ interface Options {
   board: string;
   maxPacketSize: number;
   maxKeepAlive: number;
+  maxInputBuffered: number;
+  statsInterval: number;
   /** Run-time limits passed to the core's `configure` (only those given). */
   limits: Array<[number, number, string]>;
   verbose: boolean;
@@ -74,6 +80,8 @@ function parseOptions(args: string[]): Options {
         "max-inflight": { type: "string" },
         "max-queued": { type: "string" },
         "max-backlog": { type: "string" },
+        "max-input-buffer": { type: "string" },
+        "stats-interval": { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean" },
         version: { type: "boolean" },
@@ -122,7 +130,13 @@ function parseOptions(args: string[]): Options {
     const text = (values as Record<string, string | boolean | undefined>)[flag];
     if (typeof text === "string") limits.push([key, integer(text, `--${flag}`, 0xffffffff), flag]);
   }
+  const maxInputBuffered =
+    values["max-input-buffer"] !== undefined ? integer(values["max-input-buffer"], "--max-input-buffer", 2 ** 40) : 64 * 1024 * 1024;
+  const statsInterval =
+    values["stats-interval"] !== undefined ? integer(values["stats-interval"], "--stats-interval", 86400) : 0;
   return {
+    maxInputBuffered,
+    statsInterval,
     maxKeepAlive,
     limits,
     port,
@@ -164,11 +178,19 @@ function fatal(error: Error): never {
   process.exit(EXIT_SOFTWARE);
 }
 
+/** Every counter of the core, as `name=value` pairs, in one line. */
+function statsLine(core: Core): string {
+  return Object.entries(Stat)
+    .map(([name, id]) => `${name[0].toLowerCase()}${name.slice(1)}=${core.stat(id)}`)
+    .join(" ");
+}
+
 async function main(): Promise<void> {
   let core: Core;
   try {
     core = await Core.load(boards[options.board], {
       maxPacketSize: options.maxPacketSize,
+      maxInputBuffered: options.maxInputBuffered,
       logLevel: threshold,
       log,
       fatal,
@@ -206,6 +228,11 @@ async function main(): Promise<void> {
   );
   core.startTicking();
 
+  // Counters: on a timer, on SIGUSR2, and at shutdown.
+  const logStats = () => log(Level.Notice, `stats: ${statsLine(core)}`);
+  if (options.statsInterval > 0) setInterval(logStats, options.statsInterval * 1000).unref();
+  process.on("SIGUSR2", logStats);
+
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) process.exit(0); // a second Ctrl-C: do not wait
@@ -214,14 +241,7 @@ async function main(): Promise<void> {
     core.stopTicking();
     core.shutdown(); // MQTT 5 clients get DISCONNECT 0x8B; every socket is flushed and ended
     const gone = listener.close(); // core.closed for every connection, synchronously
-    const dropped = core.stat(Stat.DroppedQos0Slow) + core.stat(Stat.DroppedQueueFull) + core.stat(Stat.DroppedStoreFull) +
-      core.stat(Stat.DroppedExpired) + core.stat(Stat.DroppedTooLarge);
-    log(
-      Level.Notice,
-      `stats: messages in ${core.stat(Stat.MessagesReceived)}, out ${core.stat(Stat.MessagesSent)}, ` +
-        `dropped ${dropped}; refused connections ${core.stat(Stat.RefusedConnections)}, ` +
-        `protocol errors ${core.stat(Stat.ProtocolErrors)}`,
-    );
+    logStats();
     // Give peers a moment to see the close, but exit well within 2 s regardless.
     const exit = () => process.exit(0);
     gone.then(exit);

@@ -96,6 +96,10 @@ export interface Link {
 export interface CoreOptions {
   /** Largest packet accepted, bytes; 0 or absent means the board's maximum. */
   maxPacketSize?: number;
+  /** Bytes of incomplete packets held for all connections together (default 64 MiB):
+   *  beyond it, connections in the middle of a packet stop being read until others
+   *  complete theirs. Bounds the host's memory whatever the clients announce. */
+  maxInputBuffered?: number;
   /** Most detailed level the caller prints (default info): the core does not even
    *  build lines above it. */
   logLevel?: number;
@@ -183,6 +187,10 @@ export class Core {
   /** Connections that were sent something during the current `feed` (backpressure). */
   private touched = new Set<Connection>();
   private backlogLimit = 0;
+  /** Incomplete packets held, all connections together, and who waits for room. */
+  private inputBuffered = 0;
+  private readonly maxInputBuffered: number;
+  private readonly pausedForInput = new Set<Connection>();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Compile `wasm` (one board's core), check it against the ABI, and instantiate it. */
@@ -194,6 +202,7 @@ export class Core {
     const problems = checkAbi(module);
     if (problems.length > 0) throw new Error(`not a Midge core: ${problems.join("; ")}`);
     this.log = options.log;
+    this.maxInputBuffered = options.maxInputBuffered ?? 64 * 1024 * 1024;
     this.fatal = options.fatal;
     this.now = options.clock ?? (() => performance.now());
     const env = {
@@ -237,21 +246,54 @@ export class Core {
   feed(id: number, bytes: Uint8Array): void {
     this.feedBytes(id, bytes);
     const conn = this.conns[id];
-    if (conn !== undefined && !conn.closing && this.touched.size > 0) this.backpressure(conn);
+    if (conn !== undefined && !conn.closing) {
+      if (this.touched.size > 0) this.backpressure(conn);
+      // over the input budget: a connection holding part of a packet waits for room
+      if (this.inputBuffered > this.maxInputBuffered && conn.buffered > 0 && !this.pausedForInput.has(conn)) {
+        this.pausedForInput.add(conn);
+        conn.link.pause();
+      }
+    }
     this.touched.clear();
+    if (this.pausedForInput.size > 0) this.resumeInput();
+  }
+
+  /** Account for a connection's incomplete-packet bytes (the input budget). */
+  private setBuffered(conn: Connection, n: number): void {
+    this.inputBuffered += n - conn.buffered;
+    conn.buffered = n;
+  }
+
+  /** Under the budget again: read every paused connection. Still over: let the one
+   *  closest to completing its packet go on (so someone always makes progress). */
+  private resumeInput(force = false): void {
+    if (this.inputBuffered <= this.maxInputBuffered) {
+      for (const c of this.pausedForInput) if (!c.closing) c.link.resume();
+      this.pausedForInput.clear();
+      return;
+    }
+    if (!force) return;
+    let best: Connection | undefined;
+    for (const c of this.pausedForInput) {
+      if (best === undefined || c.needed - c.buffered < best.needed - best.buffered) best = c;
+    }
+    if (best !== undefined) {
+      this.pausedForInput.delete(best);
+      if (!best.closing) best.link.resume();
+    }
   }
 
   private feedBytes(id: number, bytes: Uint8Array): void {
     const conn = this.conns[id];
     if (conn === undefined || conn.closing || bytes.length === 0) return;
     conn.chunks.push(bytes);
-    conn.buffered += bytes.length;
+    this.setBuffered(conn, conn.buffered + bytes.length);
     // The core already said how big the pending packet is: re-offering it before it is
     // whole would only make the core parse the same fixed header again.
     if (conn.buffered < conn.needed) return;
     const data = conn.chunks.length === 1 ? conn.chunks[0] : concat(conn.chunks, conn.buffered);
     conn.chunks = [];
-    conn.buffered = 0;
+    this.setBuffered(conn, 0);
     conn.needed = 0;
     this.touched.clear();
     try {
@@ -275,7 +317,7 @@ export class Core {
         // large received buffer alive (`new Uint8Array(view)` copies; `Buffer#slice` would not).
         const tail = offset === 0 ? data : new Uint8Array(data.subarray(offset));
         conn.chunks.push(tail);
-        conn.buffered = tail.length;
+        this.setBuffered(conn, tail.length);
         conn.needed = Math.min(this.x.needed() >>> 0, this.capacity);
         return;
       }
@@ -316,7 +358,10 @@ export class Core {
 
   /** The socket of `id` is gone; the id may be reused by the core. Safe to repeat. */
   closed(id: number): void {
-    if (this.conns[id] === undefined) return;
+    const conn = this.conns[id];
+    if (conn === undefined) return;
+    this.setBuffered(conn, 0);
+    this.pausedForInput.delete(conn);
     this.conns[id] = undefined;
     try {
       this.x.closed(id, this.now());
@@ -356,6 +401,7 @@ export class Core {
 
   /** Keep-alive and CONNECT timeouts: returns the milliseconds until the next tick. */
   tick(): number {
+    if (this.pausedForInput.size > 0) this.resumeInput(true);
     try {
       return this.x.tick(this.now()) >>> 0;
     } catch (error) {
@@ -449,7 +495,8 @@ export class Core {
     if (conn.closing) return;
     conn.closing = true;
     conn.chunks = [];
-    conn.buffered = 0;
+    this.setBuffered(conn, 0);
+    this.pausedForInput.delete(conn);
     try {
       conn.link.close(reason);
     } catch (error) {
