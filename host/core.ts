@@ -91,6 +91,8 @@ export interface Link {
   resume(): void;
   /** Call `fn` once, the next time the socket's write buffer drains. */
   onDrain(fn: () => void): void;
+  /** Write what was sent so far now, rather than at the end of the event-loop turn. */
+  flush(): void;
 }
 
 export interface CoreOptions {
@@ -246,6 +248,9 @@ export class Core {
   feed(id: number, bytes: Uint8Array): void {
     this.feedBytes(id, bytes);
     const conn = this.conns[id];
+    // Everything one read produced goes out now, one write per socket: waiting for
+    // the end of the turn would only add latency (a read is already a batch).
+    for (const c of this.touched) if (!c.closing) c.link.flush();
     if (conn !== undefined && !conn.closing) {
       if (this.touched.size > 0) this.backpressure(conn);
       // over the input budget: a connection holding part of a packet waits for room

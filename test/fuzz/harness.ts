@@ -78,6 +78,7 @@ class FakeLink implements Link {
   onDrain(fn: () => void): void {
     queueMicrotask(fn); // a fake socket is always drained
   }
+  flush(): void {}
   /** Everything sent since the last take. */
   take(): Uint8Array {
     const all = this.out.length === 1 ? this.out[0] : concat(this.out, this.outLen);
