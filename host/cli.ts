@@ -210,7 +210,7 @@ async function main(): Promise<void> {
 
   let listener: TcpListener;
   try {
-    listener = await listenTcp(core, options.host, options.port, log);
+    listener = await listenTcp(core, options.host, options.port, log, options.verbose);
   } catch (error) {
     log(Level.Error, `cannot listen on ${formatAddress(options.host, options.port)}: ${(error as Error).message}`);
     releaseHeld();

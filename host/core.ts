@@ -154,17 +154,20 @@ export function checkAbi(module: WebAssembly.Module): string[] {
 /** Per-connection state: who owns it, and received bytes not yet consumed. */
 class Connection {
   /** Unconsumed bytes, oldest first; concatenated only when they are fed. */
-  chunks: Uint8Array[] = [];
+  chunks: Uint8Array[] | null = null;
   buffered = 0;
   /** Size of the incomplete packet at the head of `chunks` (0: unknown yet). */
   needed = 0;
   /** The core (or the host) asked to close: further bytes are dropped. */
   closing = false;
+  /** A subscriber that did not drain during a whole backpressure pause: a slow
+   *  reader, not waited for again until its socket drains once more. */
+  slow = false;
   constructor(readonly link: Link) {}
 }
 
 /** The longest a publisher's input is paused for a lagging subscriber (see backpressure). */
-const PAUSE_MAX_MS = 100;
+const PAUSE_MAX_MS = 50;
 
 /** Output is copied out of the core into slabs of this size (see onSend). */
 const SLAB_SIZE = 64 * 1024;
@@ -291,13 +294,14 @@ export class Core {
   private feedBytes(id: number, bytes: Uint8Array): void {
     const conn = this.conns[id];
     if (conn === undefined || conn.closing || bytes.length === 0) return;
-    conn.chunks.push(bytes);
+    (conn.chunks ??= []).push(bytes);
     this.setBuffered(conn, conn.buffered + bytes.length);
     // The core already said how big the pending packet is: re-offering it before it is
     // whole would only make the core parse the same fixed header again.
     if (conn.buffered < conn.needed) return;
-    const data = conn.chunks.length === 1 ? conn.chunks[0] : concat(conn.chunks, conn.buffered);
-    conn.chunks = [];
+    const chunks = conn.chunks;
+    const data = chunks.length === 1 ? chunks[0] : concat(chunks, conn.buffered);
+    conn.chunks = null;
     this.setBuffered(conn, 0);
     conn.needed = 0;
     this.touched.clear();
@@ -321,7 +325,7 @@ export class Core {
         // Keep the tail for the next bytes; copy it so that a few bytes do not keep a
         // large received buffer alive (`new Uint8Array(view)` copies; `Buffer#slice` would not).
         const tail = offset === 0 ? data : new Uint8Array(data.subarray(offset));
-        conn.chunks.push(tail);
+        conn.chunks = [tail];
         this.setBuffered(conn, tail.length);
         conn.needed = Math.min(this.x.needed() >>> 0, this.capacity);
         return;
@@ -337,7 +341,9 @@ export class Core {
    * until that subscriber's socket drains (TCP then slows the publisher down), rather
    * than drop QoS 0 messages for readers that merely lag. A subscriber at or over the
    * limit is treated as not reading: the core drops its QoS 0 messages and nobody
-   * waits for it. A timer bounds every pause.
+   * waits for it. A timer bounds every pause, and a subscriber that did not drain
+   * during a whole pause is a slow reader: it is not waited for again until it drains,
+   * so one slow reader costs the others at most one short pause, never a stream of them.
    */
   private backpressure(source: Connection): void {
     if (this.backlogLimit <= 0) this.backlogLimit = this.x.configure(Setting.MaxBacklog, -1);
@@ -345,10 +351,12 @@ export class Core {
     let congested: Connection[] | null = null;
     for (const c of this.touched) {
       if (c === source || c.closing) continue;
+      if (c.slow) continue;
       const b = c.link.backlog();
       if (b > limit / 2 && b < limit) (congested ??= []).push(c);
     }
     if (congested === null) return;
+    const waitedFor = congested;
     let resumed = false;
     const resume = () => {
       if (resumed) return;
@@ -356,7 +364,15 @@ export class Core {
       clearTimeout(timer);
       if (!source.closing) source.link.resume();
     };
-    const timer = setTimeout(resume, PAUSE_MAX_MS);
+    const timer = setTimeout(() => {
+      // nobody drained within the pause: those readers are slow, not merely behind
+      for (const c of waitedFor) {
+        if (c.slow || c.closing) continue;
+        c.slow = true;
+        c.link.onDrain(() => { c.slow = false; });
+      }
+      resume();
+    }, PAUSE_MAX_MS);
     source.link.pause();
     for (const c of congested) c.link.onDrain(resume);
   }
@@ -499,7 +515,7 @@ export class Core {
     if (conn === undefined) return this.log(Level.Error, `core closed unknown connection ${id}`);
     if (conn.closing) return;
     conn.closing = true;
-    conn.chunks = [];
+    conn.chunks = null;
     this.setBuffered(conn, 0);
     this.pausedForInput.delete(conn);
     try {

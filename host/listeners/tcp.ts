@@ -34,26 +34,34 @@ class TcpLink implements Link {
   id = -1;
   /** Core.closed has been called for this connection (exactly once). */
   gone = false;
-  private queue: Buffer[] = [];
+  /** Buffers waiting for the end of the turn; null when none (most connections, most of the time). */
+  private queue: Buffer[] | null = null;
   private queued = 0;
   private ending = false;
 
   constructor(
     readonly socket: Socket,
-    readonly peer: string,
     private readonly log: Log,
+    private readonly debug: boolean,
   ) {}
+
+  /** host:port of the peer, made only when a line is logged (reading remoteAddress
+   *  caches an object and two strings on the socket: ~150 bytes per idle connection). */
+  get peer(): string {
+    return formatAddress(this.socket.remoteAddress ?? "?", this.socket.remotePort ?? 0);
+  }
 
   send(bytes: Buffer): void {
     if (this.ending) return;
     // Bytes that directly follow the last queued ones in the same slab (consecutive
     // packets to this socket) extend it: one buffer, one write.
-    const n = this.queue.length;
-    const last = n > 0 ? this.queue[n - 1] : undefined;
+    const queue = (this.queue ??= []);
+    const n = queue.length;
+    const last = n > 0 ? queue[n - 1] : undefined;
     if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
-      this.queue[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+      queue[n - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
     } else {
-      this.queue.push(bytes);
+      queue.push(bytes);
     }
     this.queued += bytes.length;
     dirty.add(this);
@@ -67,7 +75,7 @@ class TcpLink implements Link {
     return this.socket.writableLength + this.queued;
   }
 
-  private drainWaiters: Array<() => void> = [];
+  private drainWaiters: Array<() => void> | null = null;
 
   pause(): void {
     this.socket.pause();
@@ -78,10 +86,11 @@ class TcpLink implements Link {
   }
 
   onDrain(fn: () => void): void {
-    if (this.drainWaiters.length === 0) {
+    if (this.drainWaiters === null) {
+      this.drainWaiters = [];
       this.socket.once("drain", () => {
-        const waiters = this.drainWaiters;
-        this.drainWaiters = [];
+        const waiters = this.drainWaiters ?? [];
+        this.drainWaiters = null;
         for (const w of waiters) w();
       });
     }
@@ -89,15 +98,15 @@ class TcpLink implements Link {
   }
 
   close(reason: number): void {
-    this.log(Level.Debug, `connection ${this.id} from ${this.peer}: closing: ${closeReasonText(reason)}`);
+    if (this.debug) this.log(Level.Debug, `connection ${this.id} from ${this.peer}: closing: ${closeReasonText(reason)}`);
     this.end();
   }
 
   /** Write what is queued in one go (cork: one writev for many buffers). */
   flush(): void {
-    if (this.queued === 0) return;
     const queue = this.queue;
-    this.queue = [];
+    if (this.queued === 0 || queue === null) return;
+    this.queue = null;
     this.queued = 0;
     if (this.socket.destroyed) return;
     if (queue.length === 1) {
@@ -119,12 +128,17 @@ class TcpLink implements Link {
   }
 }
 
+const LINK = Symbol("link");
+type LinkedSocket = Socket & { [LINK]: TcpLink };
+
 /** host:port, with IPv6 addresses in brackets. */
 export function formatAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-export function listenTcp(core: Core, host: string, port: number, log: Log): Promise<TcpListener> {
+/** `debug`: build the per-connection debug lines (they cost memory per connection: the
+ *  peer address is looked up only for them). */
+export function listenTcp(core: Core, host: string, port: number, log: Log, debug = false): Promise<TcpListener> {
   const links = new Set<TcpLink>();
 
   const closed = (link: TcpLink) => {
@@ -134,23 +148,37 @@ export function listenTcp(core: Core, host: string, port: number, log: Log): Pro
     core.closed(link.id);
   };
 
+  // One set of handlers for every socket (`this` is the socket; its link hangs off it):
+  // three closures and their context per connection cost ~300 bytes of heap.
+  function onData(this: Socket, data: Buffer): void {
+    const link = (this as LinkedSocket)[LINK];
+    core.feed(link.id, new Uint8Array(data.buffer, data.byteOffset, data.length));
+  }
+  function onError(this: Socket, error: Error): void {
+    const link = (this as LinkedSocket)[LINK];
+    if (debug) log(Level.Debug, `connection ${link.id} from ${link.peer}: ${error.message}`);
+  }
+  function onClose(this: Socket): void {
+    closed((this as LinkedSocket)[LINK]); // after "error" too, and exactly once
+  }
+
   const server = createServer((socket) => {
-    const peer = formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0);
-    const link = new TcpLink(socket, peer, log);
+    const link = new TcpLink(socket, log, debug);
     link.id = core.open(link);
     if (link.id < 0) {
       // the core has logged why (connection limit), rate-limited
-      log(Level.Debug, `connection from ${peer} refused: no connection slot`);
+      if (debug) log(Level.Debug, `connection from ${link.peer} refused: no connection slot`);
       socket.destroy();
       return;
     }
     links.add(link);
-    log(Level.Debug, `connection ${link.id} from ${peer}`);
+    if (debug) log(Level.Debug, `connection ${link.id} from ${link.peer}`);
     socket.setNoDelay(true); // MQTT packets are small and latency matters; we batch ourselves
+    (socket as LinkedSocket)[LINK] = link;
     // A plain Uint8Array view of the Buffer (no copy): the core binding needs no Buffer API.
-    socket.on("data", (data: Buffer) => core.feed(link.id, new Uint8Array(data.buffer, data.byteOffset, data.length)));
-    socket.on("error", (error) => log(Level.Debug, `connection ${link.id} from ${peer}: ${error.message}`));
-    socket.on("close", () => closed(link)); // after "error" too, and exactly once
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.on("close", onClose);
   });
 
   return new Promise((resolve, reject) => {
