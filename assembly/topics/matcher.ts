@@ -218,8 +218,17 @@ export function matchTopic(topic: usize, len: i32): void {
 }
 
 function matchLevel(n: i32, p: usize, stop: usize, noWildcards: bool): void {
+  // find the end of the level and hash it in one pass (the same FNV-1a as levelHash)
   let q = p;
-  while (q < stop && load<u8>(q) != 0x2F) q++;
+  let h: u64 = 0xcbf29ce484222325;
+  while (q < stop) {
+    const c = load<u8>(q);
+    if (c == 0x2F) break;
+    h ^= <u64>c;
+    h *= 0x100000001b3;
+    q++;
+  }
+  h ^= <u64>(q - p);
   const cur = node(n);
   if (!noWildcards) {
     // [MQTT-4.7.2-1] wildcards at the first level never match a `$` topic
@@ -227,7 +236,7 @@ function matchLevel(n: i32, p: usize, stop: usize, noWildcards: bool): void {
     if (cur.plus >= 0) descend(cur.plus, q, stop);
   }
   if (cur.children > 0) {
-    const c = findChild(n, levelHash(p, <i32>(q - p)));
+    const c = findChild(n, h);
     if (c >= 0) descend(c, q, stop);
   }
 }
