@@ -196,6 +196,8 @@ export class Core {
   private inputBuffered = 0;
   private readonly maxInputBuffered: number;
   private readonly pausedForInput = new Set<Connection>();
+  /** How often a connection was paused for the input budget (a counter for the log). */
+  inputBudgetHits = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Compile `wasm` (one board's core), check it against the ABI, and instantiate it. */
@@ -260,6 +262,12 @@ export class Core {
       if (this.inputBuffered > this.maxInputBuffered && conn.buffered > 0 && !this.pausedForInput.has(conn)) {
         this.pausedForInput.add(conn);
         conn.link.pause();
+        // the first time and every 1000th after it, so a flood cannot flood the log
+        if (this.inputBudgetHits++ % 1000 === 0) {
+          this.log(Level.Warning, `input budget of ${this.maxInputBuffered} bytes reached: ` +
+            `${this.inputBuffered} bytes of incomplete packets held; connection ${id} paused ` +
+            `(${this.inputBudgetHits} times so far)`);
+        }
       }
     }
     this.touched.clear();

@@ -31,6 +31,8 @@ describe("input budget (--max-input-buffer)", { skip }, () => {
       got.add(m.payload[0]);
     }
     assert.deepEqual([...got].sort(), [0x41, 0x42, 0x43]);
+    // the budget was really reached (and said so), and nobody was dropped for it
+    assert.match(broker().output(), /input budget of 100000 bytes reached/);
     broker().assertAlive();
   });
 });
