@@ -102,7 +102,7 @@ function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId: i32, i
   writerStart(conn);
   writePublishHeader(qos, dup, retain, topicLen, propsLen, vPayloadLen);
   emit(vTopic, topicLen);
-  ensure(32 + idCount * 5);
+  ensure(32);
   writePublishMiddle(qos, packetId, propsLen, expiry, alias, ids, idCount);
   if (vMsg >= 0) {
     const row = message(vMsg);
@@ -177,16 +177,27 @@ export function redeliver(s: i32): void {
   const conn = onlineConnection(s);
   if (conn < 0) return;
   const ss = session(s);
+  let prev = -1;
   let d = ss.queueHead;
-  for (let k = 0; k < ss.inflight && d >= 0; k++) {
+  let left = ss.inflight;
+  while (left > 0 && d >= 0) {
+    left--;
     const row = delivery(d);
+    const next = row.next;
     if (row.state == DeliveryState.Sent) {
       viewStored(row.msg);
-      sendView(conn, row.qos, row.retain != 0, true, row.packetId, deliveryIds(d), row.idCount);
+      if (!sendView(conn, row.qos, row.retain != 0, true, row.packetId, deliveryIds(d), row.idCount)) {
+        // too large for the client's (new) Maximum Packet Size: done, as if delivered
+        // [MQTT-3.1.2-25]; left in flight it would hold the queue for good
+        removeDelivery(s, d, prev);
+        d = next;
+        continue;
+      }
     } else {
       sendAck(conn, AckByte.PUBREL, row.packetId);
     }
-    d = row.next;
+    prev = d;
+    d = next;
   }
   pump(s);
 }

@@ -104,6 +104,8 @@ export function decodeProperties(context: i32): bool {
   while (pos < propsEnd) {
     const id = readVarint();
     if (readError != DecodeError.None) { ok = false; break; }
+    // every identifier fits one byte; compactForwardable relies on it
+    if (varintSize != 1) { fail(DecodeError.Malformed); ok = false; break; }
     const info = id >= 1 && id <= PROP_MAX ? load<u32>(PROP_TABLE + (<usize>id << 2)) : 0;
     // unknown identifier, or not allowed in this packet: [MQTT-2.2.2-2]
     if (info == 0 || (info >> 16 & (1 << context)) == 0) { fail(DecodeError.Protocol); ok = false; break; }

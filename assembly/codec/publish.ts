@@ -5,7 +5,7 @@
 
 import { readerStart, readU16, readString, readError, fieldPtr, fieldLen, pos, end,
          DecodeError } from "./reader";
-import { writeU8, writeU16, writeU32, writeVarint, varintLength } from "./writer";
+import { writeU8, writeU16, writeU32, writeVarint, varintLength, ensure } from "./writer";
 import { decodeProperties, compactForwardable, propsStart, propsEnd, hasProp, Prop,
          topicAlias, messageExpiry } from "./properties";
 import { PacketType } from "./packet";
@@ -94,6 +94,7 @@ export function writePublishMiddle(qos: i32, packetId: i32, propsLen: i32, expir
   if (expiry >= 0) { writeU8(Prop.MessageExpiry); writeU32(<u32>expiry); }
   if (alias > 0) { writeU8(Prop.TopicAlias); writeU16(alias); }
   for (let k = 0; k < idCount; k++) {
+    ensure(6); // a session may match thousands of subscriptions with identifiers
     writeU8(Prop.SubscriptionId);
     writeVarint(load<i32>(ids + (<usize>k << 2)));
   }

@@ -90,8 +90,9 @@ export function utf8Valid(ptr: usize, len: i32): bool {
 }
 
 /** Remaining Length varint at `p` (at most 4 bytes). Returns the value, or -1 when more
- *  bytes are needed, or -2 when malformed (a fifth continuation byte). `varintSize`
- *  receives the number of bytes it took. */
+ *  bytes are needed, or -2 when malformed: a fifth continuation byte, or more bytes than
+ *  the value needs [MQTT-1.5.5-1] (e.g. 0x80 0x00 for 0: a decoder that accepted it would
+ *  disagree with one that re-walks the same bytes). `varintSize` receives its length. */
 export let varintSize: i32 = 0;
 export function decodeVarint(p: usize, limit: usize): i32 {
   let value: i32 = 0;
@@ -100,7 +101,11 @@ export function decodeVarint(p: usize, limit: usize): i32 {
     if (p + <usize>i >= limit) return -1;
     const b = <i32>load<u8>(p + <usize>i);
     value |= (b & 0x7F) << shift;
-    if ((b & 0x80) == 0) { varintSize = i + 1; return value; }
+    if ((b & 0x80) == 0) {
+      if (i > 0 && b == 0) return -2; // not the minimum number of bytes
+      varintSize = i + 1;
+      return value;
+    }
     shift += 7;
   }
   return -2;

@@ -17,6 +17,7 @@ import { retainedHighWater, retainedRow, clearRetainedRow } from "../store/retai
 import { message, copyOut } from "../store/messages";
 import { deliverRetained } from "../delivery";
 import { ROUTE_TOPIC } from "../memory/scratch";
+import { PACKET_MAX } from "../config";
 
 function fail(conn: i32, r: i32): void {
   closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
@@ -31,8 +32,20 @@ function filterStart(ptr: usize, len: i32): i32 {
   return offset;
 }
 
-// Which filters of the packet get retained messages: bit k for filter k (the first 64).
-let sendRetainedMask: u64 = 0;
+// Which filters of the packet get retained messages: bit k for filter k. A pair takes at
+// least 3 bytes, so PACKET_MAX / 3 bits cover the largest SUBSCRIBE.
+const WANTS_RETAINED = memory.data(PACKET_MAX / 24 + 8, 8);
+let anyRetainedWanted = false;
+
+// @ts-ignore: decorator
+@inline function markWanted(k: i32): void {
+  const p = WANTS_RETAINED + <usize>(k >> 3);
+  store<u8>(p, <u8>(<i32>load<u8>(p) | (1 << (k & 7))));
+}
+// @ts-ignore: decorator
+@inline function wanted(k: i32): bool {
+  return ((<i32>load<u8>(WANTS_RETAINED + <usize>(k >> 3))) & (1 << (k & 7))) != 0;
+}
 
 export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
@@ -53,7 +66,8 @@ export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
 
   const s = c.session;
   const subId = subscribeId;
-  sendRetainedMask = 0;
+  anyRetainedWanted = false;
+  memory.fill(WANTS_RETAINED, 0, <usize>((count + 7) >> 3));
   subackBegin(conn, subscribePacketId, count, v5);
   subscribeBegin(body, limit, v5);
   let k = 0;
@@ -70,8 +84,10 @@ export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
         subackCode(requestedQos);
         // Retain Handling 0: always, 1: only for a new subscription, 2: never;
         // none for a shared subscription
-        const wanted = offset == 0 && (retainHandling == 0 || (retainHandling == 1 && subscribedNew));
-        if (wanted && k < 64) sendRetainedMask |= <u64>1 << <u64>k;
+        if (offset == 0 && (retainHandling == 0 || (retainHandling == 1 && subscribedNew))) {
+          markWanted(k);
+          anyRetainedWanted = true;
+        }
       }
     }
     k++;
@@ -79,11 +95,11 @@ export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
   subackEnd();
 
   // [MQTT-3.3.1-6] [MQTT-3.8.4-3] retained messages matching each new filter
-  if (sendRetainedMask == 0) return;
+  if (!anyRetainedWanted) return;
   subscribeBegin(body, limit, v5);
   k = 0;
   while (subscribeNext()) {
-    if (k < 64 && (sendRetainedMask & (<u64>1 << <u64>k)) != 0) {
+    if (wanted(k)) {
       sendRetained(s, filterPtr, filterLen, requestedQos, subId);
     }
     k++;

@@ -50,6 +50,12 @@ describe("Remaining Length varint", () => {
       expect(varintSize).toBe(sizes[i]);
     }
   });
+  it("[MQTT-1.5.5-1] rejects more bytes than the value needs", () => {
+    begin(); byte(0x80); byte(0x00);
+    expect(decodeVarint(bodyPtr(), bodyEnd())).toBe(-2);
+    begin(); byte(0xFF); byte(0x80); byte(0x00);
+    expect(decodeVarint(bodyPtr(), bodyEnd())).toBe(-2);
+  });
   it("rejects a fifth continuation byte and waits for a truncated one", () => {
     begin(); byte(0xFF); byte(0xFF); byte(0xFF); byte(0xFF); byte(0x01);
     expect(decodeVarint(bodyPtr(), bodyEnd())).toBe(-2);
@@ -132,6 +138,14 @@ describe("PUBLISH", () => {
     begin(); str("a");
     expect(decodePublish(0, bodyPtr(), bodyEnd(), false)).toBe(0);
     expect(publishPayloadLen).toBe(0);
+  });
+  it("rejects a property identifier encoded in more bytes than it needs", () => {
+    // Content Type (3) written as 0x83 0x00: accepting it would let the property
+    // compaction, which reads identifiers as one byte, walk out of step
+    begin(); str("t"); byte(7); byte(0x83); byte(0x00); word(3); ascii("abc"); ascii("payload");
+    expect(decodePublish(0, bodyPtr(), bodyEnd(), true)).toBe(DecodeError.Malformed);
+    begin(); str("t"); byte(6); byte(0x03); word(3); ascii("abc"); ascii("payload");
+    expect(decodePublish(0, bodyPtr(), bodyEnd(), true)).toBe(0);
   });
   it("[MQTT-3.3.1-4] rejects QoS 3", () => {
     begin(); str("a"); word(1);
