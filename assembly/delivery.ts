@@ -7,7 +7,7 @@ import { MAX_SESSIONS, MAX_SUBSCRIPTIONS } from "./config";
 import { maxInflight, maxBacklog } from "./settings";
 import { hostBacklog, hostSendAgain, LogLevel } from "./host";
 import { now } from "./clock";
-import { writerStart, emit, ensure, flush, sendsSinceStart } from "./codec/writer";
+import { writerStart, emit, ensure, flush, sendsSinceStart, packetsStarted } from "./codec/writer";
 import { writePublishHeader, writePublishMiddle, publishPropsLength, publishPacketSize } from "./codec/publish";
 import { sendAck, AckByte } from "./codec/ack";
 import { matchTopic, matchedCount, matchedNode, node } from "./topics/matcher";
@@ -61,8 +61,16 @@ function viewStored(m: i32): void {
   const row = message(m);
   vMsg = m; vTopicLen = row.topicLen; vPropsLen = row.propsLen; vPayloadLen = row.payloadLen;
   vExpiresAt = row.expiresAt;
-  copyOut(m, 0, SEND_TOPIC, row.topicLen); // contiguous, for topic aliases
-  vTopic = SEND_TOPIC;
+  vTopic = 0; // copied out of the store only if a topic alias needs it contiguous
+}
+
+/** The viewed topic as contiguous bytes (topic aliases hash and compare it). */
+function viewTopic(): usize {
+  if (vTopic == 0) {
+    copyOut(vMsg, 0, SEND_TOPIC, vTopicLen);
+    vTopic = SEND_TOPIC;
+  }
+  return vTopic;
 }
 
 // @ts-ignore: decorator
@@ -85,8 +93,9 @@ function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId: i32, i
     // (less a millisecond: `now + 30000 - now` may come out a hair above 30000 in floating point)
     if (vExpiresAt > 0) expiry = <i64><u32>max(Math.ceil((vExpiresAt - now - 1) / 1000), 0);
     if (c.aliasOutMax > 0) {
-      hash = topicHash(vTopic, vTopicLen);
-      alias = findOutboundAlias(conn, vTopic, vTopicLen, hash);
+      const topic = viewTopic();
+      hash = topicHash(topic, vTopicLen);
+      alias = findOutboundAlias(conn, topic, vTopicLen, hash);
       if (alias > 0) topicLen = 0; // the alias alone stands for the topic
       else { alias = chooseOutboundAlias(conn, vTopicLen); newAlias = alias > 0; }
     }
@@ -101,7 +110,8 @@ function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId: i32, i
   if (newAlias) recordOutboundAlias(conn, alias, vTopic, vTopicLen, hash);
   writerStart(conn);
   writePublishHeader(qos, dup, retain, topicLen, propsLen, vPayloadLen);
-  emit(vTopic, topicLen);
+  if (vTopic != 0) emit(vTopic, topicLen);
+  else emitRange(vMsg, 0, topicLen); // straight from the store
   ensure(32);
   writePublishMiddle(qos, packetId, propsLen, expiry, alias, ids, idCount);
   if (vMsg >= 0) {
@@ -235,6 +245,7 @@ export function deliverStored(s: i32, m: i32, qos: i32, retain: bool, ids: usize
 // and the RETAIN flag, for recipients that need nothing of their own in the packet
 // (no subscription identifiers, no topic alias, no packet size limit below it).
 let lastForm: i32 = 0;     // 0: nothing reusable
+let lastPacket: u32 = 0;   // writer's packetsStarted when it was encoded
 
 /** The wire-form key of a QoS 0 delivery to `conn`, or 0 if it must be encoded for it. */
 function wireForm(conn: i32, retain: bool, idCount: i32): i32 {
@@ -253,20 +264,21 @@ function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): void {
     return;
   }
   const form = wireForm(conn, retain, idCount);
-  if (form != 0 && form == lastForm) {
+  if (form != 0 && form == lastForm && lastPacket == packetsStarted) {
     hostSendAgain(conn);
     statAdd(Stat.MessagesSent);
     return;
   }
   const sent = sendView(conn, 0, retain, false, 0, ids, idCount);
   lastForm = sent && form != 0 && sendsSinceStart == 1 ? form : 0;
+  lastPacket = packetsStarted;
 }
 
 /** Deliver a retained message to one session that just subscribed: RETAIN=1
  *  [MQTT-3.3.1-8], with the new subscription's identifier. False if it has expired. */
 export function deliverRetained(s: i32, m: i32, qos: i32, subId: i32): bool {
   if (expired(message(m).expiresAt)) return false;
-  lastForm = 0;
+  lastForm = 0; // another message than the one last encoded
   store<i32>(IDS, subId);
   const n = subId > 0 ? 1 : 0;
   if (qos == 0) { viewStored(m); deliverQos0(s, true, IDS, n); }
@@ -307,7 +319,7 @@ function addTarget(sub: i32, targets: i32, idsUsed: i32): i32 {
  *  Returns the number of sessions it went to. */
 export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, payload: usize, payloadLen: i32,
                       qos: i32, retain: bool, expiresAt: f64, stored: i32, publisher: i32): i32 {
-  lastForm = 0;
+  lastForm = 0; // a new message
   matchTopic(topic, topicLen);
   if (matchedCount == 0) return 0;
   epoch++;
@@ -369,7 +381,6 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
       if (m < 0) { statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
     }
     deliverStored(s, m, q, retainFlag, IDS, idCount);
-    lastForm = 0; // the buffer now holds another packet
   }
   if (m >= 0 && stored < 0) releaseMessage(m);
   return targets;

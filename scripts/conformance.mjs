@@ -19,9 +19,9 @@
 //   --no-report    do not write CONFORMANCE.md (for npm test)
 //   --strict       exit 1 when a test fails (npm test uses this for the versions it includes)
 //   --report-only  do not run anything: rescore the last results (build/test-conformance/results.jsonl)
-import { build } from "esbuild";
+import { bundleTests } from "./build-tests.mjs";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -67,20 +67,7 @@ if (!flag("--report-only")) {
     .filter((f) => f.endsWith(".test.ts") && fileVersion(f) && (!onlyVersion || fileVersion(f) === onlyVersion))
     .sort()
     .map((f) => path.join(srcDir, f));
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
-  await build({
-    entryPoints: entries,
-    outdir: outDir,
-    outExtension: { ".js": ".mjs" },
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    sourcemap: "inline",
-    logLevel: "warning",
-  });
+  await bundleTests(entries, outDir);
   console.log(`conformance: ${entries.length} test files -> ${path.relative(root, outDir)}/`);
   const bin = process.env.MIDGE_BIN ?? path.join(root, "dist", "midge.mjs");
   if (!existsSync(bin)) {

@@ -20,8 +20,10 @@ export let wpos: usize = OUT;
 let wconn: i32 = -1;
 /** Host sends since writerStart(): 1 means the packet went out whole, as one `send`. */
 export let sendsSinceStart: i32 = 0;
+/** Packets started so far: while it has not moved, the buffer still holds the last one. */
+export let packetsStarted: u32 = 0;
 
-export function writerStart(conn: i32): void { wpos = OUT; wconn = conn; sendsSinceStart = 0; }
+export function writerStart(conn: i32): void { wpos = OUT; wconn = conn; sendsSinceStart = 0; packetsStarted++; }
 
 // @ts-ignore: decorator
 @inline export function writeU8(v: i32): void { store<u8>(wpos, <u8>v); wpos++; }

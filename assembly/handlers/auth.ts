@@ -7,14 +7,14 @@ import { CloseReason } from "../host";
 import { DecodeError } from "../codec/reader";
 import { decodeAuth } from "../codec/auth";
 import { connection, ConnState } from "../session/connections";
-import { closeConnection } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 
 export function handleAuth(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
   if (c.level != 5) { closeConnection(conn, CloseReason.ProtocolError); return; }
   const r = decodeAuth(body, limit);
   if (r < 0) {
-    closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+    closeForDecodeError(conn, r);
     return;
   }
   if (c.state != ConnState.Authenticating) closeConnection(conn, CloseReason.ProtocolError);

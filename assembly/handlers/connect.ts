@@ -16,7 +16,7 @@ import { sendConnack, sendConnack5, connackCode, Refusal, setConnackLimits, setC
 import { validTopicName } from "../topics/validate";
 import { connection, ConnState } from "../session/connections";
 import { session, sessionId, findSession, createSession } from "../session/clients";
-import { closeConnection, endSession, discardWill } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError, endSession, discardWill } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage, message } from "../store/messages";
 import { redeliver } from "../delivery";
 import { maxPacketSize, maxKeepAlive } from "../settings";
@@ -74,7 +74,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
   if (r < 0) {
     // an MQTT 5 client is told why [MQTT-3.1.4-1]; older ones are just closed
     if (connectLevel == 5) refuse(conn, 5, r == DecodeError.Malformed ? Refusal.Malformed : Refusal.ProtocolError);
-    else closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+    else closeForDecodeError(conn, r);
     return;
   }
   const level = connectLevel;

@@ -9,7 +9,7 @@ import { decodeDisconnect, disconnectReason, disconnectHasExpiry, disconnectExpi
          DisconnectReason } from "../codec/disconnect";
 import { connection, ConnState } from "../session/connections";
 import { session } from "../session/clients";
-import { closeConnection, detach } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError, detach } from "../session/lifecycle";
 import { hostClose } from "../host";
 
 export function handleDisconnect(conn: i32, body: usize, limit: usize): void {
@@ -17,7 +17,7 @@ export function handleDisconnect(conn: i32, body: usize, limit: usize): void {
   const v5 = c.level == 5;
   const r = decodeDisconnect(body, limit, v5);
   if (r < 0) {
-    closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+    closeForDecodeError(conn, r);
     return;
   }
   const s = c.session;

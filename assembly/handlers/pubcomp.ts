@@ -6,13 +6,13 @@ import { DecodeError } from "../codec/reader";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
-import { closeConnection } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { pump } from "../delivery";
 
 export function handlePubcomp(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
   const r = decodeAck(PacketType.PUBCOMP, body, limit, c.level == 5);
-  if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
+  if (r < 0) { closeForDecodeError(conn, r); return; }
   const s = c.session;
   const d = findInflight(s, ackPacketId);
   if (d < 0) return;

@@ -13,7 +13,7 @@ import { validTopicName } from "../topics/validate";
 import { connection } from "../session/connections";
 import { hasReceived, addReceived, session, sessionId } from "../session/clients";
 import { setInboundAlias, inboundAlias, aliasTopicLen } from "../session/aliases";
-import { closeConnection } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery";
@@ -54,7 +54,7 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   const v5 = c.level == 5;
   const r = decodePublish(flags, body, limit, v5);
   if (r < 0) {
-    closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+    closeForDecodeError(conn, r);
     return;
   }
   let topic = publishTopicPtr, topicLen = publishTopicLen;

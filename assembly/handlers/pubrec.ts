@@ -8,7 +8,7 @@ import { DecodeError } from "../codec/reader";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
-import { closeConnection } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { releaseMessage } from "../store/messages";
 import { pump } from "../delivery";
 
@@ -19,7 +19,7 @@ export function handlePubrec(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
   const v5 = c.level == 5;
   const r = decodeAck(PacketType.PUBREC, body, limit, v5);
-  if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
+  if (r < 0) { closeForDecodeError(conn, r); return; }
   const s = c.session;
   const d = findInflight(s, ackPacketId);
   if (d < 0) {

@@ -8,7 +8,7 @@ import { DecodeError } from "../codec/reader";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { hasReceived, removeReceived } from "../session/clients";
-import { closeConnection } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 
 const PACKET_ID_NOT_FOUND: i32 = 0x92;
 
@@ -16,7 +16,7 @@ export function handlePubrel(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
   const v5 = c.level == 5;
   const r = decodeAck(PacketType.PUBREL, body, limit, v5);
-  if (r < 0) { closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError); return; }
+  if (r < 0) { closeForDecodeError(conn, r); return; }
   const s = c.session;
   const held = hasReceived(s, ackPacketId);
   if (held) removeReceived(s, ackPacketId);

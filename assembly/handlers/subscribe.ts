@@ -12,7 +12,7 @@ import { validTopicFilter, topicMatches } from "../topics/validate";
 import { sharePrefixLength } from "../topics/shared";
 import { connection } from "../session/connections";
 import { subscribe, subscribedNew, SUBSCRIBE_FAILED, SubOption } from "../session/subscriptions";
-import { closeConnection } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { retainedHighWater, retainedRow, clearRetainedRow } from "../store/retained";
 import { message, copyOut } from "../store/messages";
 import { deliverRetained } from "../delivery";
@@ -20,7 +20,7 @@ import { ROUTE_TOPIC } from "../memory/scratch";
 import { PACKET_MAX } from "../config";
 
 function fail(conn: i32, r: i32): void {
-  closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+  closeForDecodeError(conn, r);
 }
 
 /** For a valid filter: where the topic filter proper starts (after "$share/{name}/"),
@@ -51,18 +51,18 @@ export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
   const v5 = c.level == 5;
   let r = subscribeBegin(body, limit, v5);
-  if (r < 0) { fail(conn, r); return; }
+  if (r < 0) { closeForDecodeError(conn, r); return; }
   let count = 0;
   while (subscribeNext()) {
     // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error
     if ((subscribeOptions & SubOption.NoLocal) != 0 && sharePrefixLength(filterPtr, filterLen) > 0) {
-      fail(conn, DecodeError.Protocol);
+      closeForDecodeError(conn, DecodeError.Protocol);
       return;
     }
     count++;
   }
   r = subscribeError();
-  if (r < 0) { fail(conn, r); return; }
+  if (r < 0) { closeForDecodeError(conn, r); return; }
 
   const s = c.session;
   const subId = subscribeId;

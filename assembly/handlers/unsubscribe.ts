@@ -11,7 +11,7 @@ import { validTopicFilter } from "../topics/validate";
 import { sharePrefixLength } from "../topics/shared";
 import { connection } from "../session/connections";
 import { unsubscribe } from "../session/subscriptions";
-import { closeConnection } from "../session/lifecycle";
+import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 
 export function handleUnsubscribe(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
@@ -23,7 +23,7 @@ export function handleUnsubscribe(conn: i32, body: usize, limit: usize): void {
     r = unsubscribeError();
   }
   if (r < 0) {
-    closeConnection(conn, r == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+    closeForDecodeError(conn, r);
     return;
   }
   const s = c.session;

@@ -13,6 +13,7 @@ import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery";
 import { sendDisconnect, DisconnectReason } from "../codec/disconnect";
 import { ROUTE_TOPIC } from "../memory/scratch";
+import { DecodeError } from "../codec/reader";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logEnd } from "../log";
 
@@ -122,6 +123,11 @@ export function detach(conn: i32, reason: i32, publishWill: bool): void {
 }
 
 export function publishWillNow(s: i32): void { publishWill(s); }
+
+/** A packet that failed to decode: Malformed or Protocol Error, as the decoder said. */
+export function closeForDecodeError(conn: i32, error: i32): void {
+  closeConnection(conn, error == DecodeError.Malformed ? CloseReason.Malformed : CloseReason.ProtocolError);
+}
 
 /** The core decides to close a connection: tell an MQTT 5 client why, detach it, and
  *  ask the host to close the socket. Bytes that still arrive for it are ignored until

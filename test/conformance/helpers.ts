@@ -24,6 +24,7 @@ import {
 } from "../host/helpers.js";
 
 export * from "../host/helpers.js";
+import { props as hostProps, decodeProps as hostDecodeProps } from "../host/helpers.js";
 
 /** How long a negative check waits for something that must not happen. */
 export const QUIET_MS = 300;
@@ -203,47 +204,17 @@ export const Prop = {
   SharedSubscriptionAvailable: 0x2a,
 } as const;
 
-type PropKind = "byte" | "u16" | "u32" | "varint" | "string" | "binary" | "pair";
-
-const PROP_KIND: Record<number, PropKind> = {
-  0x01: "byte", 0x02: "u32", 0x03: "string", 0x08: "string", 0x09: "binary", 0x0b: "varint",
-  0x11: "u32", 0x12: "string", 0x13: "u16", 0x15: "string", 0x16: "binary", 0x17: "byte",
-  0x18: "u32", 0x19: "byte", 0x1a: "string", 0x1c: "string", 0x1f: "string", 0x21: "u16",
-  0x22: "u16", 0x23: "u16", 0x24: "byte", 0x25: "byte", 0x26: "pair", 0x27: "u32",
-  0x28: "byte", 0x29: "byte", 0x2a: "byte",
-};
-
 export type PropValue = number | string | Buffer | [string, string];
 /** A property list in wire order: [identifier, value] pairs (repeats allowed). */
 export type Props = Array<[number, PropValue]>;
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-/** Encodes a property list with its length prefix; `raw` bytes are appended as is (for malformed tests). */
-export function encodeProps(props: Props = [], raw?: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  for (const [id, v] of props) {
-    parts.push(varint(id));
-    switch (PROP_KIND[id] ?? "byte") {
-      case "byte": parts.push(Buffer.from([v as number])); break;
-      case "u16": parts.push(u16(v as number)); break;
-      case "u32": parts.push(u32(v as number)); break;
-      case "varint": parts.push(varint(v as number)); break;
-      case "string": parts.push(str(v as string | Buffer)); break;
-      case "binary": parts.push(str(v as Buffer)); break;
-      case "pair": {
-        const [k, val] = v as [string, string];
-        parts.push(str(k), str(val));
-        break;
-      }
-    }
-  }
-  if (raw) parts.push(raw);
-  const body = Buffer.concat(parts);
+/** Encodes a property list with its length prefix; `raw` bytes are appended as is (for
+ *  malformed tests). The encoding itself is test/host/helpers.ts's. */
+export function encodeProps(list: Props = [], raw?: Buffer): Buffer {
+  const block = hostProps(list);
+  if (!raw) return block;
+  const [, n] = readVarint(block, 0);
+  const body = Buffer.concat([block.subarray(n), raw]);
   return Buffer.concat([varint(body.length), body]);
 }
 
@@ -261,39 +232,11 @@ export function readVarint(buf: Buffer, off: number): [number, number] {
   throw new Error("variable byte integer longer than 4 bytes");
 }
 
-/** Decodes a property list at `off`; returns the properties and the offset after them. */
+/** Decodes a property list at `off`; returns the properties and the offset after them
+ *  (test/host/helpers.ts's decoder, as a plain list). */
 export function decodeProps(buf: Buffer, off: number): { props: Props; end: number } {
-  const [len, n] = readVarint(buf, off);
-  let p = off + n;
-  const end = p + len;
-  if (end > buf.length) throw new Error("property length runs past the packet");
-  const props: Props = [];
-  while (p < end) {
-    const [id, m] = readVarint(buf, p);
-    p += m;
-    const kind = PROP_KIND[id];
-    if (!kind) throw new Error(`unknown property 0x${id.toString(16)}`);
-    switch (kind) {
-      case "byte": props.push([id, buf[p]]); p += 1; break;
-      case "u16": props.push([id, buf.readUInt16BE(p)]); p += 2; break;
-      case "u32": props.push([id, buf.readUInt32BE(p)]); p += 4; break;
-      case "varint": { const [v, k] = readVarint(buf, p); props.push([id, v]); p += k; break; }
-      case "string": { const l = buf.readUInt16BE(p); props.push([id, buf.subarray(p + 2, p + 2 + l).toString("utf8")]); p += 2 + l; break; }
-      case "binary": { const l = buf.readUInt16BE(p); props.push([id, Buffer.from(buf.subarray(p + 2, p + 2 + l))]); p += 2 + l; break; }
-      case "pair": {
-        const kl = buf.readUInt16BE(p);
-        const k = buf.subarray(p + 2, p + 2 + kl).toString("utf8");
-        p += 2 + kl;
-        const vl = buf.readUInt16BE(p);
-        const v = buf.subarray(p + 2, p + 2 + vl).toString("utf8");
-        p += 2 + vl;
-        props.push([id, [k, v]]);
-        break;
-      }
-    }
-  }
-  if (p !== end) throw new Error("property list overruns its length");
-  return { props, end };
+  const { props: decoded, next } = hostDecodeProps(buf, off);
+  return { props: decoded.list, end: next };
 }
 
 export function prop(props: Props, id: number): PropValue | undefined {
