@@ -8,6 +8,8 @@
 //   MIDGE_TEST_BROKER=mosquitto
 //                             run the same tests against Debian's mosquitto instead, to
 //                             check a test itself against a reference broker
+//   MIDGE_TEST_BROKER=native  run them against the native host (build/native/midge-<board>,
+//                             from npm run build:native): the same core, no Node
 //
 // The tests themselves may encode and decode MQTT (the small codec below); only the
 // broker's host must not.
@@ -26,7 +28,10 @@ export const HOST = "127.0.0.1";
 /** The repository root: this file runs as test/host/*.ts or bundled as build/test-host/*.mjs. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-export const BROKER_KIND = process.env.MIDGE_TEST_BROKER === "mosquitto" ? "mosquitto" : "midge";
+export const BROKER_KIND: "midge" | "mosquitto" | "native" =
+  process.env.MIDGE_TEST_BROKER === "mosquitto" || process.env.MIDGE_TEST_BROKER === "native"
+    ? process.env.MIDGE_TEST_BROKER
+    : "midge";
 
 // ---------------------------------------------------------------------------------
 // small utilities
@@ -103,6 +108,7 @@ export interface BrokerOptions {
 /** Starts `node dist/midge.mjs --port 0` and waits (10 s at most) for its listening line. */
 export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   if (BROKER_KIND === "mosquitto") return startMosquitto(opts);
+  if (BROKER_KIND === "native") return startNative(opts);
   const bin = process.env.MIDGE_BIN ?? path.join(ROOT, "dist", "midge.mjs");
   if (!existsSync(bin)) throw new Error(`broker not built: ${bin} is missing (run npm run build)`);
   const verbose = opts.verbose ?? process.env.MIDGE_TEST_VERBOSE === "1";
@@ -119,6 +125,17 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
  */
 export function startCommand(cmd: string, args: string[]): Promise<Broker> {
   return launch(cmd, args, /listening on ([\d.]+):(\d+)/, (m) => ({ host: m[1], port: Number(m[2]) }));
+}
+
+/** The native host of the board named by --board (default pi), with the other flags. */
+export function startNative(opts: BrokerOptions = {}): Promise<Broker> {
+  const args = [...(opts.args ?? [])];
+  const i = args.indexOf("--board");
+  const board = i >= 0 ? args.splice(i, 2)[1] : "pi";
+  const bin = path.join(ROOT, "build", "native", `midge-${board}`);
+  if (!existsSync(bin)) throw new Error(`native broker not built: ${bin} is missing (run npm run build:native)`);
+  const verbose = opts.verbose ?? process.env.MIDGE_TEST_VERBOSE === "1";
+  return startCommand(bin, ["--port", "0", ...(verbose ? ["--verbose"] : []), ...args]);
 }
 
 async function startMosquitto(opts: BrokerOptions): Promise<Broker> {
@@ -1128,10 +1145,13 @@ export function pahoPython(): string | null {
   return null;
 }
 
-/** Whether `node dist/midge.mjs --help` lists a flag (for features still landing in the host). */
+/** Whether the broker's --help lists a flag (for features still landing in a host). */
 export function brokerHasFlag(flag: string): boolean {
-  if (BROKER_KIND !== "midge") return false;
+  if (BROKER_KIND === "mosquitto") return false;
   const bin = process.env.MIDGE_BIN ?? path.join(ROOT, "dist", "midge.mjs");
-  const r = spawnSync(process.execPath, [bin, "--help"], { encoding: "utf8", timeout: 10_000 });
+  const r =
+    BROKER_KIND === "native"
+      ? spawnSync(path.join(ROOT, "build", "native", "midge-pi"), ["--help"], { encoding: "utf8", timeout: 10_000 })
+      : spawnSync(process.execPath, [bin, "--help"], { encoding: "utf8", timeout: 10_000 });
   return `${r.stdout}${r.stderr}`.includes(flag);
 }

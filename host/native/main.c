@@ -1,0 +1,796 @@
+/*
+ * midge-native: the pi (or pi-zero) core compiled ahead of time to C by wasm2c, hosted
+ * by this file over Linux sockets and one epoll loop. No JavaScript, no Node.
+ *
+ * Why it exists: a Node socket alone costs more memory than Mosquitto's whole
+ * connection, and Node's stream stack adds tens of microseconds per hop (measured in
+ * bench/RESULTS.md). This host is the same ABI host as host/core.ts + host/cli.ts
+ * (docs/ABI.md), in C: it owns sockets, time and buffers, and knows nothing about MQTT.
+ *
+ * Memory: the core's tables are reserved once in its linear memory (as everywhere).
+ * Per connection the host keeps a 48-byte Link; an output buffer exists only while
+ * bytes wait for a slow socket, an input tail only while a packet is incomplete.
+ *
+ * Build: sh host/native/build.sh [board]   (npm run build:native) -> build/native/midge-<board>
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "midge_core.h"
+#include "stats.gen.h" /* STAT_NAMES, from assembly/stats.ts by build.sh */
+#include "wasm-rt-impl.h"
+
+#ifndef MIDGE_VERSION
+#define MIDGE_VERSION "0.0.0"
+#endif
+#ifndef MIDGE_BOARD
+#define MIDGE_BOARD "pi"
+#endif
+
+enum { LOG_ERROR = 0, LOG_WARNING = 1, LOG_NOTICE = 2, LOG_INFO = 3, LOG_DEBUG = 4, LOG_FATAL = 9 };
+enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
+/* Settings of the core's `configure` (docs/ABI.md). */
+enum { SET_MAX_KEEPALIVE = 1, SET_CONNECT_TIMEOUT = 2, SET_MAX_INFLIGHT = 3, SET_MAX_QUEUED = 4,
+       SET_MAX_CONNECTIONS = 5, SET_MAX_BACKLOG = 6 };
+
+/* A socket we closed waits this long for its peer's FIN before it is dropped (as the Node host). */
+#define CLOSE_GRACE_MS 2000
+/* A client whose own replies (PUBACK, PINGRESP, ...) pile up unread is not read from
+ * until they drain: TCP's backpressure, so a client cannot grow our memory. */
+#define OUTPUT_PAUSE_BYTES (4u << 20)
+/* Bytes read from one socket per readiness event: fairness between connections. */
+#define READ_CHUNK (256u << 10)
+/* The longest a publisher's input is paused for a lagging subscriber (see backpressure). */
+#define PAUSE_MAX_MS 50
+
+enum { OPEN = 0, CLOSING = 1, DRAINING = 2 }; /* CLOSING: flush, then FIN; DRAINING: wait for the peer */
+
+/* One accepted socket, at the index of its core connection id. */
+typedef struct {
+  int fd;              /* -1: free */
+  uint8_t state;       /* OPEN, CLOSING, DRAINING */
+  uint8_t dirty;       /* on the dirty list (bytes queued this turn) */
+  uint8_t want_out;    /* EPOLLOUT registered */
+  uint8_t paused;      /* EPOLLIN removed: a PAUSED_* reason */
+  uint8_t holding;     /* a lagging reader some publisher waits for (backpressure) */
+  uint8_t slow;        /* did not drain during a whole pause: not waited for until it drains */
+  uint32_t out_len;    /* bytes waiting in out */
+  uint32_t out_cap;
+  uint32_t tail_len;   /* unconsumed bytes of an incomplete packet, in tail */
+  uint32_t tail_cap;
+  uint32_t needed;     /* the incomplete packet's whole size, when the core knows it */
+  uint8_t* out;        /* NULL when nothing waits */
+  uint8_t* tail;       /* NULL when no packet is incomplete */
+  double deadline;     /* DRAINING: when to stop waiting for the peer; PAUSED_READER: when to resume */
+} Link;
+
+/* Why a link is not read from. */
+enum { RUNNING = 0, PAUSED_OUTPUT = 1, PAUSED_BUDGET = 2, PAUSED_READER = 3 };
+
+/* The core's imports receive this (wasm2c passes the "env" instance to every import). */
+struct Z_env_instance_t {
+  Z_midge_instance_t core;
+  int log_level;
+};
+
+static struct Z_env_instance_t env;
+static Link* links;
+static uint32_t link_count; /* the board's connection slots */
+static uint32_t* dirty_ids;
+static uint32_t dirty_n;
+static uint32_t input_ptr, input_capacity;
+static int epfd = -1;
+static uint64_t tail_bytes, tail_budget = 64u << 20; /* --max-input-buffer */
+static uint32_t paused_for_budget, paused_for_readers;
+static uint32_t backlog_limit; /* the core's --max-backlog in force */
+static volatile sig_atomic_t stopping = 0, stats_wanted = 0;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static uint8_t* memory_at(uint32_t ptr) { return env.core.w2c_memory.data + ptr; }
+
+/* The Node host's log format: ISO time, level padded to 7, text. */
+static void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(int level, const char* fmt, ...) {
+  static const char* names[] = {"error", "warning", "notice", "info", "debug"};
+  if (level > env.log_level && level != LOG_FATAL) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char line[1200];
+  int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                   level <= 4 ? names[level] : "fatal");
+  va_list ap;
+  va_start(ap, fmt);
+  n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+  line[n++] = '\n';
+  fwrite(line, 1, (size_t)n, stderr); /* one write per line: lines never interleave */
+}
+
+/* ---- epoll registration ---- */
+
+static void watch(uint32_t id) {
+  Link* l = &links[id];
+  struct epoll_event ev;
+  ev.events = (l->paused || l->state == CLOSING ? 0 : EPOLLIN) | (l->want_out ? EPOLLOUT : 0);
+  ev.data.u64 = ((uint64_t)(uint32_t)l->fd << 32) | id;
+  epoll_ctl(epfd, EPOLL_CTL_MOD, l->fd, &ev);
+}
+
+static void set_want_out(uint32_t id, int on) {
+  if (links[id].want_out == on) return;
+  links[id].want_out = (uint8_t)on;
+  watch(id);
+}
+
+/* Pause for `reason`, or resume (RUNNING). One reason at a time: a paused link is not re-paused. */
+static void set_paused(uint32_t id, int reason) {
+  if (links[id].paused == reason) return;
+  if (reason != RUNNING && links[id].paused != RUNNING) return;
+  int was = links[id].paused;
+  links[id].paused = (uint8_t)reason;
+  if (reason == PAUSED_READER) paused_for_readers++;
+  if (was == PAUSED_READER) paused_for_readers--;
+  watch(id);
+}
+
+/* ---- the core's imports (docs/ABI.md, module env) ---- */
+
+static int ensure_out(Link* l, uint32_t more) {
+  uint64_t want = (uint64_t)l->out_len + more;
+  if (want <= l->out_cap) return 1;
+  uint64_t cap = l->out_cap ? l->out_cap : 1024;
+  while (cap < want) cap *= 2;
+  if (cap > UINT32_MAX) return 0;
+  uint8_t* grown = realloc(l->out, (size_t)cap);
+  if (grown == NULL) return 0;
+  l->out = grown;
+  l->out_cap = (uint32_t)cap;
+  return 1;
+}
+
+static u32 last_ptr, last_len;
+void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
+  (void)e;
+  last_ptr = ptr;
+  last_len = len;
+  if (id >= link_count || links[id].fd < 0 || links[id].state != OPEN) return;
+  Link* l = &links[id];
+  if (!ensure_out(l, len)) {
+    logf_(LOG_ERROR, "connection %u: out of memory for %u bytes of output; closing it", id, len);
+    l->state = CLOSING;
+    l->out_len = 0;
+    return;
+  }
+  memcpy(l->out + l->out_len, memory_at(ptr), len); /* copy now: the core reuses the memory */
+  l->out_len += len;
+  if (!l->dirty) {
+    l->dirty = 1;
+    dirty_ids[dirty_n++] = id;
+  }
+}
+
+/* The bytes of the previous send, to another connection (a fan-out). The core
+   guarantees they are still in place, so they are simply copied again. */
+void Z_envZ_sendAgain(struct Z_env_instance_t* e, u32 id) { Z_envZ_send(e, id, last_ptr, last_len); }
+
+void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
+  (void)e;
+  if (id >= link_count || links[id].fd < 0 || links[id].state != OPEN) return;
+  logf_(LOG_DEBUG, "connection %u: closing (reason %u)", id, reason);
+  Link* l = &links[id];
+  l->state = CLOSING; /* flushed, half-closed and reaped by the loop, never from inside an import */
+  if (!l->dirty) {
+    l->dirty = 1;
+    dirty_ids[dirty_n++] = id;
+  }
+}
+
+u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
+  (void)e;
+  return id < link_count && links[id].fd >= 0 ? links[id].out_len : 0;
+}
+
+void Z_envZ_log(struct Z_env_instance_t* e, u32 level, u32 ptr, u32 len) {
+  (void)e;
+  const uint8_t* p = memory_at(ptr);
+  if (level == LOG_FATAL) { /* a static UTF-16 string; ASCII is all it holds */
+    char text[256];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i + 1 < len && n < sizeof text - 1; i += 2) text[n++] = (char)p[i];
+    text[n] = 0;
+    logf_(LOG_FATAL, "core: %s", text);
+    return;
+  }
+  logf_((int)level, "%.*s", (int)len, (const char*)p);
+}
+
+/* ---- calls into the core ---- */
+
+static void trap(const char* where) {
+  logf_(LOG_FATAL, "core stopped in %s (a bug in the core); exiting", where);
+  exit(EXIT_SOFTWARE);
+}
+
+/* A trap longjmps back here and is fatal (the core's state is gone). */
+#define CORE_CALL(where, expr)                \
+  do {                                        \
+    if (wasm_rt_impl_try() != 0) trap(where); \
+    expr;                                     \
+  } while (0)
+
+/* One function per core call, so that the setjmp of CORE_CALL never shares a frame
+ * with the loop's variables. */
+static u32 core_open(void) { u32 id; CORE_CALL("open", id = Z_midgeZ_open(&env.core, now_ms())); return id; }
+static u32 core_feed(u32 id, u32 len) { u32 n; CORE_CALL("feed", n = Z_midgeZ_feed(&env.core, id, len, now_ms())); return n; }
+static u32 core_needed(void) { u32 n; CORE_CALL("needed", n = Z_midgeZ_needed(&env.core)); return n; }
+static void core_closed(u32 id) { CORE_CALL("closed", Z_midgeZ_closed(&env.core, id, now_ms())); }
+static u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.core, now_ms())); return ms; }
+static void core_shutdown(void) { CORE_CALL("shutdown", Z_midgeZ_shutdown(&env.core, now_ms())); }
+static f64 core_stat(u32 id) { f64 v; CORE_CALL("stat", v = Z_midgeZ_stat(&env.core, id)); return v; }
+static f64 core_configure(u32 key, f64 value) { f64 v; CORE_CALL("configure", v = Z_midgeZ_configure(&env.core, key, value)); return v; }
+
+static u32 core_start(u32 max_packet) {
+  u32 packet_max;
+  wasm_rt_init();
+  Z_midge_init_module();
+  CORE_CALL("start", Z_midge_instantiate(&env.core, &env));
+  CORE_CALL("init", packet_max = Z_midgeZ_init(&env.core, max_packet, (u32)env.log_level));
+  CORE_CALL("inputBuffer", input_ptr = Z_midgeZ_inputBuffer(&env.core));
+  CORE_CALL("inputCapacity", input_capacity = Z_midgeZ_inputCapacity(&env.core));
+  return packet_max;
+}
+
+static void log_stats(void) {
+  char line[1024];
+  size_t n = 0;
+  for (u32 i = 0; i < STAT_COUNT && n < sizeof line - 64; i++)
+    n += (size_t)snprintf(line + n, sizeof line - n, "%s%s=%.0f", i ? " " : "", STAT_NAMES[i], core_stat(i));
+  logf_(LOG_NOTICE, "stats: %s", line);
+}
+
+/* ---- connections ---- */
+
+static void set_tail(Link* l, uint32_t len) {
+  tail_bytes -= l->tail_len;
+  l->tail_len = len;
+  tail_bytes += len;
+  if (len == 0 && l->tail != NULL) {
+    free(l->tail);
+    l->tail = NULL;
+    l->tail_cap = 0;
+    l->needed = 0;
+  }
+}
+
+/* Under the input budget again: read every connection it paused. */
+static void resume_budget(void) {
+  if (paused_for_budget == 0 || tail_bytes > tail_budget) return;
+  paused_for_budget = 0;
+  for (uint32_t id = 0; id < link_count; id++)
+    if (links[id].fd >= 0 && links[id].paused == PAUSED_BUDGET) set_paused(id, RUNNING);
+}
+
+static void link_gone(uint32_t id) {
+  Link* l = &links[id];
+  close(l->fd); /* also leaves the epoll set */
+  l->fd = -1;
+  l->state = OPEN;
+  if (l->paused == PAUSED_READER) paused_for_readers--;
+  l->paused = RUNNING;
+  l->holding = 0;
+  l->slow = 0;
+  l->want_out = 0;
+  l->out_len = 0;
+  free(l->out);
+  l->out = NULL;
+  l->out_cap = 0;
+  set_tail(l, 0);
+  core_closed(id); /* may send to others (a will): they are on the dirty list */
+  resume_budget();
+}
+
+/* Write what is queued for `id` without blocking; 0 if the socket failed. */
+static int flush_link(uint32_t id) {
+  Link* l = &links[id];
+  uint32_t done = 0;
+  while (done < l->out_len) {
+    ssize_t n = send(l->fd, l->out + done, l->out_len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      done += (uint32_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    l->out_len = 0;
+    return 0;
+  }
+  if (done == l->out_len) { /* all out: an idle connection holds no buffer */
+    l->out_len = 0;
+    free(l->out);
+    l->out = NULL;
+    l->out_cap = 0;
+  } else if (done > 0) {
+    memmove(l->out, l->out + done, l->out_len - done);
+    l->out_len -= done;
+  }
+  return 1;
+}
+
+/* After the core asked to close: flush, half-close, then wait (bounded) for the
+ * peer's FIN so that the last packet (CONNACK refusal, DISCONNECT) is not lost to a
+ * reset caused by unread input. */
+static void start_draining(uint32_t id) {
+  Link* l = &links[id];
+  shutdown(l->fd, SHUT_WR);
+  l->state = DRAINING;
+  l->deadline = now_ms() + CLOSE_GRACE_MS;
+  if (l->paused == PAUSED_READER) paused_for_readers--;
+  l->paused = RUNNING;
+  l->want_out = 0;
+  watch(id);
+}
+
+/*
+ * Backpressure, as the Node host does it (host/core.ts): a publisher outpacing its
+ * subscribers. While a subscriber that is still reading has more than half the backlog
+ * limit unwritten, stop reading from the publisher until that subscriber drains (TCP
+ * then slows the publisher down), rather than drop QoS 0 messages for readers that
+ * merely lag. A subscriber at or over the limit is treated as not reading: the core
+ * drops its QoS 0 messages and nobody waits for it. Every pause ends after
+ * PAUSE_MAX_MS at most, and a subscriber that did not drain during a whole pause is
+ * slow: not waited for again until it drains, so one slow reader costs the others at
+ * most one short pause, never a stream of them.
+ */
+static int lagging(const Link* l) {
+  return l->state == OPEN && !l->slow && l->out_len > backlog_limit / 2 && l->out_len < backlog_limit;
+}
+
+/* A subscriber drained: every publisher paused for readers goes on. */
+static void resume_readers_wait(void) {
+  if (paused_for_readers == 0) return;
+  for (uint32_t id = 0; id < link_count && paused_for_readers > 0; id++)
+    if (links[id].fd >= 0 && links[id].paused == PAUSED_READER) set_paused(id, RUNNING);
+}
+
+/* Pauses past PAUSE_MAX_MS: the readers still holding them up are slow. */
+static void expire_reader_pauses(double now) {
+  if (paused_for_readers == 0) return;
+  int expired = 0;
+  for (uint32_t id = 0; id < link_count; id++)
+    if (links[id].fd >= 0 && links[id].paused == PAUSED_READER && now >= links[id].deadline) {
+      set_paused(id, RUNNING);
+      expired = 1;
+    }
+  if (!expired) return;
+  for (uint32_t id = 0; id < link_count; id++) {
+    Link* l = &links[id];
+    if (l->fd < 0 || !l->holding) continue;
+    l->holding = 0;
+    if (l->out_len > 0) l->slow = 1; /* until its buffer drains (the EPOLLOUT path) */
+  }
+}
+
+/* Everything the core sent during this step goes out now, one write per socket.
+ * `source`: the connection whose input caused it (backpressure), or UINT32_MAX. */
+static void flush_dirty(uint32_t source) {
+  int congested = 0;
+  for (uint32_t i = 0; i < dirty_n; i++) {
+    uint32_t id = dirty_ids[i];
+    Link* l = &links[id];
+    l->dirty = 0;
+    if (l->fd < 0) continue;
+    if (l->out_len > 0 && !flush_link(id)) {
+      link_gone(id); /* may append to dirty_ids: the loop reaches them */
+      continue;
+    }
+    if (l->state == CLOSING && l->out_len == 0) {
+      start_draining(id);
+      continue;
+    }
+    set_want_out(id, l->out_len > 0);
+    if (l->state == OPEN && l->out_len > OUTPUT_PAUSE_BYTES) set_paused(id, PAUSED_OUTPUT);
+    if (id != source && lagging(l)) l->holding = 1, congested = 1;
+  }
+  dirty_n = 0;
+  if (congested && source < link_count && links[source].fd >= 0 && links[source].state == OPEN &&
+      links[source].paused == RUNNING) {
+    set_paused(source, PAUSED_READER);
+    links[source].deadline = now_ms() + PAUSE_MAX_MS;
+  }
+}
+
+static void accept_all(int server) {
+  for (;;) {
+    int fd = accept4(server, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) logf_(LOG_WARNING, "cannot accept: %s", strerror(errno));
+      return; /* EAGAIN: all accepted */
+    }
+    u32 id = core_open();
+    if ((int32_t)id < 0 || id >= link_count) {
+      if ((int32_t)id >= 0) core_closed(id);
+      logf_(LOG_DEBUG, "connection refused: no connection slot");
+      close(fd); /* the core has logged why (connection limit), rate-limited */
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* we batch ourselves */
+    Link* l = &links[id];
+    l->fd = fd;
+    l->state = OPEN;
+    struct epoll_event ev;
+    ev.events = EPOLLIN;
+    ev.data.u64 = ((uint64_t)(uint32_t)fd << 32) | id;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      logf_(LOG_ERROR, "epoll_ctl: %s", strerror(errno));
+      link_gone(id);
+      continue;
+    }
+    logf_(LOG_DEBUG, "connection %u accepted", id);
+  }
+}
+
+/* Keep bytes [from, from+len) of the input window as this link's tail. */
+static int keep_tail(Link* l, const uint8_t* from, uint32_t len, uint32_t needed) {
+  uint32_t cap = needed > len ? needed : len;
+  if (cap > l->tail_cap) {
+    uint8_t* grown = realloc(l->tail, cap);
+    if (grown == NULL) return 0;
+    l->tail = grown;
+    l->tail_cap = cap;
+  }
+  memmove(l->tail, from, len);
+  set_tail(l, len);
+  l->needed = needed;
+  return 1;
+}
+
+/* Bytes arrived on `id`. Usually straight from the socket into the core's input window,
+ * fed, done. An incomplete packet's bytes wait in the link's tail; once the core has
+ * said how big that packet is, reads go to the tail until it is whole. */
+static void read_one(uint32_t id) {
+  Link* l = &links[id];
+  uint8_t* input = memory_at(input_ptr);
+  ssize_t n;
+  if (l->state == DRAINING) { /* discard until the peer closes */
+    char sink[4096];
+    n = recv(l->fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) link_gone(id);
+    return;
+  }
+  if (l->state != OPEN) return;
+  if (l->tail_len > 0 && l->needed > l->tail_len) {
+    n = recv(l->fd, l->tail + l->tail_len, l->needed - l->tail_len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) {
+      link_gone(id);
+      return;
+    }
+    set_tail(l, l->tail_len + (uint32_t)n);
+    if (l->tail_len < l->needed) return;
+    memcpy(input, l->tail, l->tail_len);
+    n = 0;
+  } else {
+    memcpy(input, l->tail, l->tail_len);
+    uint32_t room = input_capacity - l->tail_len;
+    n = recv(l->fd, input + l->tail_len, room < READ_CHUNK ? room : READ_CHUNK, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) {
+      link_gone(id);
+      return;
+    }
+  }
+  uint32_t len = l->tail_len + (uint32_t)n;
+  u32 consumed = core_feed(id, len);
+  if (l->fd < 0 || l->state != OPEN) {
+    set_tail(l, 0);
+    return;
+  }
+  if (consumed > len || (consumed == 0 && len == input_capacity)) {
+    logf_(LOG_ERROR, "core bug on connection %u: consumed %u of %u bytes; closing it", id, consumed, len);
+    Z_envZ_close(&env, id, 1);
+    set_tail(l, 0);
+    return;
+  }
+  uint32_t rest = len - consumed;
+  if (rest == 0) {
+    set_tail(l, 0);
+    resume_budget();
+    return;
+  }
+  uint32_t needed = core_needed();
+  if (needed > input_capacity) needed = input_capacity;
+  if (!keep_tail(l, input + consumed, rest, needed)) {
+    logf_(LOG_ERROR, "connection %u: out of memory for a %u-byte packet; closing it", id, needed);
+    Z_envZ_close(&env, id, 1);
+    set_tail(l, 0);
+    return;
+  }
+  if (tail_bytes > tail_budget && l->paused == RUNNING) {
+    /* over the budget: a connection in the middle of a packet waits for room */
+    if (paused_for_budget++ == 0)
+      logf_(LOG_WARNING, "input budget of %llu bytes reached: %llu bytes of incomplete packets held; "
+            "connection %u paused until there is room", (unsigned long long)tail_budget,
+            (unsigned long long)tail_bytes, id);
+    set_paused(id, PAUSED_BUDGET);
+  }
+}
+
+/* DRAINING links whose peer never closed, after the grace time. */
+static void reap_draining(double now) {
+  for (uint32_t id = 0; id < link_count; id++)
+    if (links[id].fd >= 0 && links[id].state == DRAINING && now >= links[id].deadline) link_gone(id);
+}
+
+/* ---- start-up ---- */
+
+static void on_signal(int sig) {
+  if (sig == SIGUSR2) stats_wanted = 1;
+  else stopping = sig;
+}
+
+static int listen_on(const char* host, int port, char* where, size_t where_len) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  int rc = getaddrinfo(host, service, &hints, &res);
+  if (rc != 0) {
+    logf_(LOG_ERROR, "cannot listen on %s:%d: %s", host, port, gai_strerror(rc));
+    exit(1);
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+    logf_(LOG_ERROR, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+    exit(1);
+  }
+  freeaddrinfo(res);
+  struct sockaddr_storage bound;
+  socklen_t bound_len = sizeof bound;
+  getsockname(fd, (struct sockaddr*)&bound, &bound_len);
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int bound_port = 0;
+  if (bound.ss_family == AF_INET6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)&bound;
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    bound_port = ntohs(a->sin6_port);
+    snprintf(where, where_len, "[%s]:%d", ip, bound_port);
+  } else {
+    struct sockaddr_in* a = (struct sockaddr_in*)&bound;
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    bound_port = ntohs(a->sin_port);
+    snprintf(where, where_len, "%s:%d", ip, bound_port);
+  }
+  return fd;
+}
+
+static const char* usage =
+    "Usage: midge-" MIDGE_BOARD " [options]      (the " MIDGE_BOARD " board's core, no JavaScript)\n"
+    "\n"
+    "  --port N                  TCP port to listen on (default 1883, or $MIDGE_PORT; 0: any free port)\n"
+    "  --host ADDR               address to listen on (default 127.0.0.1: this machine only)\n"
+    "  --max-packet-size BYTES   largest packet accepted (default: the board's maximum)\n"
+    "  --max-keepalive SECONDS   longest keep-alive allowed; MQTT 5 clients asking for more (or 0)\n"
+    "                            are told this one (Server Keep Alive). Default: no limit\n"
+    "  --max-connections N       network connections at once (default and maximum: the board's)\n"
+    "  --connect-timeout MS      time a new connection has to send CONNECT (default 10000)\n"
+    "  --max-inflight N          unacknowledged QoS 1/2 messages towards one client (default: board's)\n"
+    "  --max-queued N            QoS 1/2 messages queued per client; more are dropped and counted\n"
+    "                            (default: the board's)\n"
+    "  --max-backlog BYTES       unsent bytes for one subscriber above which QoS 0 messages to it\n"
+    "                            are dropped and counted (default: the board's)\n"
+    "  --max-input-buffer BYTES  bytes of incomplete packets buffered for all connections together;\n"
+    "                            beyond it, connections in the middle of a packet are paused\n"
+    "                            (default 67108864)\n"
+    "  --stats-interval SECONDS  log every counter this often (also on SIGUSR2 and at shutdown)\n"
+    "  --verbose                 log debug lines too, one per packet\n"
+    "  --help                    show this help and exit\n"
+    "  --version                 show the version and exit\n";
+
+static void usage_error(const char* fmt, const char* a, const char* b) {
+  fprintf(stderr, "midge: ");
+  fprintf(stderr, fmt, a, b);
+  fprintf(stderr, "\n\n%s", usage);
+  exit(EXIT_USAGE);
+}
+
+/* A decimal integer in [0, max], or a usage error naming the flag. */
+static double integer(const char* text, const char* flag, double max) {
+  if (text == NULL) usage_error("%s needs a value", flag, "");
+  double v = 0;
+  if (*text == 0) usage_error("%s needs a whole number, not '%s'", flag, text);
+  for (const char* p = text; *p; p++) {
+    if (*p < '0' || *p > '9') usage_error("%s needs a whole number, not '%s'", flag, text);
+    v = v * 10 + (*p - '0');
+  }
+  if (v > max) usage_error("%s %s is too large", flag, text);
+  return v;
+}
+
+int main(int argc, char** argv) {
+  const char* host = "127.0.0.1";
+  int default_host = 1;
+  int port = 1883;
+  double max_packet = 0, stats_interval = 0;
+  struct { u32 key; double value; const char* flag; } limits[8];
+  int nlimits = 0;
+  env.log_level = LOG_INFO;
+  const char* env_port = getenv("MIDGE_PORT");
+  if (env_port != NULL && *env_port) port = (int)integer(env_port, "MIDGE_PORT", 65535);
+
+  static const struct { const char* flag; u32 key; double max; } settings[] = {
+      {"--max-keepalive", SET_MAX_KEEPALIVE, 65535},   {"--connect-timeout", SET_CONNECT_TIMEOUT, 86400000},
+      {"--max-inflight", SET_MAX_INFLIGHT, 65535},     {"--max-queued", SET_MAX_QUEUED, 4294967295.0},
+      {"--max-connections", SET_MAX_CONNECTIONS, 4294967295.0}, {"--max-backlog", SET_MAX_BACKLOG, 4294967295.0},
+  };
+  for (int i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : NULL;
+    int matched = 0;
+    for (size_t s = 0; s < sizeof settings / sizeof settings[0]; s++) {
+      if (strcmp(a, settings[s].flag) != 0) continue;
+      limits[nlimits].key = settings[s].key;
+      limits[nlimits].value = integer(v, a, settings[s].max);
+      limits[nlimits++].flag = a + 2;
+      i++, matched = 1;
+      break;
+    }
+    if (matched) continue;
+    if (strcmp(a, "--port") == 0) port = (int)integer(v, a, 65535), i++;
+    else if (strcmp(a, "--host") == 0 && v != NULL) host = v, default_host = 0, i++;
+    else if (strcmp(a, "--max-packet-size") == 0) max_packet = integer(v, a, 4294967295.0), i++;
+    else if (strcmp(a, "--max-input-buffer") == 0) tail_budget = (uint64_t)integer(v, a, 1e15), i++;
+    else if (strcmp(a, "--stats-interval") == 0) stats_interval = integer(v, a, 86400), i++;
+    else if (strcmp(a, "--verbose") == 0) env.log_level = LOG_DEBUG;
+    else if (strcmp(a, "--help") == 0) return fputs(usage, stdout), 0;
+    else if (strcmp(a, "--version") == 0) return puts(MIDGE_VERSION), 0;
+    else usage_error("unknown option '%s'%s", a, "");
+  }
+
+  u32 packet_max = core_start(max_packet > 0xFFFFFFFFu ? 0xFFFFFFFFu : (u32)max_packet);
+  for (int i = 0; i < nlimits; i++) {
+    double in_force = core_configure(limits[i].key, limits[i].value);
+    if (in_force != limits[i].value)
+      logf_(LOG_WARNING, "--%s %.0f is outside what the " MIDGE_BOARD " board allows; using %.0f", limits[i].flag,
+            limits[i].value, in_force);
+  }
+  /* Slots: the board's connection table (a --max-connections below it is the core's to enforce). */
+  link_count = (uint32_t)core_configure(SET_MAX_CONNECTIONS, 4294967295.0); /* clamped: the board's */
+  for (int i = 0; i < nlimits; i++) /* put back a lower --max-connections */
+    if (limits[i].key == SET_MAX_CONNECTIONS) core_configure(SET_MAX_CONNECTIONS, limits[i].value);
+  backlog_limit = (uint32_t)core_configure(SET_MAX_BACKLOG, -1);
+  /* calloc: zeroed pages are only touched (resident) as connections use them */
+  links = calloc(link_count, sizeof *links);
+  dirty_ids = calloc((size_t)link_count + 1, sizeof *dirty_ids);
+  if (links == NULL || dirty_ids == NULL) return EXIT_SOFTWARE;
+  for (uint32_t i = 0; i < link_count; i++) links[i].fd = -1;
+
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  char where[80];
+  int server = listen_on(host, port, where, sizeof where);
+  struct epoll_event ev;
+  ev.events = EPOLLIN;
+  ev.data.u64 = UINT64_MAX;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, server, &ev);
+
+  logf_(LOG_NOTICE, "midge %s listening on %s%s", MIDGE_VERSION, where,
+        default_host ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)" : "");
+  logf_(LOG_INFO, "board " MIDGE_BOARD " (native host, wasm2c): packets up to %u bytes, %llu pages of fixed memory, %u connection slots",
+        packet_max, (unsigned long long)env.core.w2c_memory.pages, link_count);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR2, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  enum { EVENTS = 256 };
+  struct epoll_event events[EVENTS];
+  double next_tick = 0, next_stats = stats_interval > 0 ? now_ms() + stats_interval * 1000 : 0, next_reap = 0;
+  while (!stopping) {
+    double now = now_ms();
+    if (now >= next_tick) {
+      u32 ms = core_tick();
+      if (ms < 10) ms = 10;
+      if (ms > 1000) ms = 1000;
+      next_tick = now + ms;
+      flush_dirty(UINT32_MAX);
+    }
+    expire_reader_pauses(now);
+    if (now >= next_reap) {
+      reap_draining(now);
+      flush_dirty(UINT32_MAX);
+      next_reap = now + 250;
+    }
+    if (stats_wanted || (next_stats > 0 && now >= next_stats)) {
+      stats_wanted = 0;
+      log_stats();
+      if (next_stats > 0) next_stats = now + stats_interval * 1000;
+    }
+    double wait = next_tick - now;
+    if (next_reap - now < wait) wait = next_reap - now;
+    if (paused_for_readers > 0 && wait > 5) wait = 5; /* a pause ends within PAUSE_MAX_MS */
+    int n = epoll_wait(epfd, events, EVENTS, wait < 0 ? 0 : (int)wait + 1);
+    if (n < 0 && errno != EINTR) {
+      logf_(LOG_ERROR, "epoll_wait: %s", strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; i++) {
+      uint64_t data = events[i].data.u64;
+      if (data == UINT64_MAX) {
+        accept_all(server);
+        flush_dirty(UINT32_MAX);
+        continue;
+      }
+      uint32_t id = (uint32_t)data;
+      int fd = (int)(data >> 32);
+      if (id >= link_count || links[id].fd != fd) continue; /* closed earlier in this batch */
+      uint32_t got = events[i].events;
+      if (got & EPOLLOUT) {
+        if (!flush_link(id)) link_gone(id);
+        else if (links[id].out_len == 0) {
+          Link* l = &links[id];
+          if (l->state == CLOSING) start_draining(id);
+          else {
+            set_want_out(id, 0);
+            if (l->paused == PAUSED_OUTPUT) set_paused(id, RUNNING);
+          }
+          l->slow = 0;
+          if (l->holding) {
+            l->holding = 0;
+            resume_readers_wait();
+          }
+        }
+      }
+      if (links[id].fd == fd && (got & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_one(id);
+      flush_dirty(id); /* what this read caused goes out now: latency, and one write per socket per read */
+    }
+  }
+
+  logf_(LOG_NOTICE, "%s: shutting down", stopping == SIGINT ? "SIGINT" : "SIGTERM");
+  core_shutdown(); /* MQTT 5 clients get DISCONNECT 0x8B */
+  for (uint32_t id = 0; id < link_count; id++) {
+    if (links[id].fd < 0) continue;
+    flush_link(id);
+    shutdown(links[id].fd, SHUT_WR);
+  }
+  for (uint32_t id = 0; id < link_count; id++)
+    if (links[id].fd >= 0) link_gone(id);
+  dirty_n = 0;
+  log_stats();
+  close(server);
+  Z_midge_free(&env.core);
+  return 0;
+}
