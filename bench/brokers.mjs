@@ -3,7 +3,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,13 +143,32 @@ export function embeddedCore(bundle = midgeScript, board = "pi") {
   return readFileSync(path.join(ROOT, `build/midge-${board}.wasm`));
 }
 
+/**
+ * The native host (host/native, the pi core through wasm2c): copied like the bundle, so
+ * that a rebuild during the run changes nothing. Returns the same fields, or null when
+ * build/native/midge-pi was not built.
+ */
+let nativeBinary = path.join(ROOT, "build/native/midge-pi");
+export function snapshotNative(source = path.join(ROOT, "build/native/midge-pi")) {
+  const from = path.resolve(source);
+  if (!existsSync(from)) return null;
+  const st = statSync(from);
+  snapshotDir ??= mkdtempSync(path.join(os.tmpdir(), "midge-under-test-"));
+  const to = path.join(snapshotDir, "midge-pi");
+  copyFileSync(from, to);
+  chmodSync(to, 0o755);
+  const bytes = readFileSync(to);
+  nativeBinary = to;
+  return { source: from, path: to, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, mtime: st.mtime };
+}
+
 /** The bundle Midge brokers are started from (the snapshot once taken). */
 export function midgePath() {
   return midgeScript;
 }
 
 /**
- * Start broker `kind` (midge | mosquitto | aedes | relay); resolve with
+ * Start broker `kind` (midge | midge-native | mosquitto | aedes | relay); resolve with
  * { kind, pid, port, stop(), output() }. `extraNodeArgs` go to node (e.g. --cpu-prof).
  */
 export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [] } = {}) {
@@ -159,6 +178,9 @@ export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [] } =
   let tmp = null;
   if (kind === "midge") {
     [cmd, args] = pinned(process.execPath, [...extraNodeArgs, midgeScript, "--port", "0", ...midgeArgs]);
+    ready = /listening on [^\s]*:(\d+)/;
+  } else if (kind === "midge-native") {
+    [cmd, args] = pinned(nativeBinary, ["--port", "0", ...midgeArgs]);
     ready = /listening on [^\s]*:(\d+)/;
   } else if (kind === "aedes" || kind === "relay") {
     [cmd, args] = pinned(process.execPath, [...extraNodeArgs, path.join(ROOT, `bench/${kind}-server.mjs`)]);

@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [-- --only fanin,fanout,latency,idle,retained,voice,micro]
-//               [-- --brokers midge,mosquitto,aedes] [-- --rounds N] [-- --no-relay]
+//               [-- --brokers midge,midge-native,mosquitto,aedes] [-- --rounds N] [-- --no-relay]
 //               [-- --profile DIR] [-- --midge PATH]
 //
 // `--midge PATH` (default dist/midge.mjs): the Midge bundle to measure. It is copied to
@@ -11,6 +11,8 @@
 // this generator to another. Every run gets a fresh broker; each scenario alternates
 // the brokers (rotating who goes first) over several rounds; the tables give medians
 // and Midge/peer ratios from this run only (the machines are shared and noisy).
+// `midge` is the Node host (dist/midge.mjs); `midge-native` the native host
+// (build/native/midge-pi: the same pi core through wasm2c, one epoll loop, no Node).
 // `--profile DIR` runs only Midge under `node --cpu-prof` on the fan-in and fan-out
 // scenarios and prints where it spends its time (see bench/profile.mjs).
 
@@ -19,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, cores, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, startBroker, stopAll, taskset } from "./brokers.mjs";
+import { ROOT, cores, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, snapshotNative, startBroker, stopAll, taskset } from "./brokers.mjs";
 import { idle, latency, retained, throughput, voice } from "./scenarios.mjs";
 import { summarize } from "./profile.mjs";
 
@@ -27,7 +29,7 @@ const { values: opt } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     only: { type: "string" },
-    brokers: { type: "string", default: "midge,mosquitto,aedes" },
+    brokers: { type: "string", default: "midge,midge-native,mosquitto,aedes" },
     rounds: { type: "string" },
     "no-relay": { type: "boolean", default: false },
     profile: { type: "string" },
@@ -77,6 +79,11 @@ if (fdLimit < 10300 && process.env.MIDGE_BENCH_ULIMIT === undefined) {
 // Everything below uses a private copy of the bundle, taken now (after the re-exec above).
 const midge = snapshotMidge(midgeSource);
 process.stderr.write(`bench: Midge under test: ${path.relative(ROOT, midge.source) || midge.source} (sha256 ${midge.sha256.slice(0, 12)}, built ${midge.mtime.toISOString()}), copied to ${midge.path}\n`);
+const native = brokers.includes("midge-native") ? snapshotNative() : null;
+if (brokers.includes("midge-native") && native === null) {
+  console.error("bench: build/native/midge-pi is missing (npm run build:native); leaving midge-native out");
+  brokers = brokers.filter((b) => b !== "midge-native");
+}
 
 const cleanup = async () => {
   await stopAll();
@@ -151,7 +158,10 @@ const out = (s = "") => {
 const fmt = (x, digits = 0) =>
   !Number.isFinite(x) ? "–" : x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : "–");
-const peers = () => brokers.filter((b) => b !== "midge");
+/** Midge's hosts (Node and native) and the peers they are compared with. */
+const isMidge = (k) => k === "midge" || k === "midge-native";
+const mine = () => brokers.filter(isMidge);
+const peers = () => brokers.filter((b) => !isMidge(b));
 
 /** A table: one row per case, one column per broker, then Midge/peer ratios. */
 function table(title, unit, rows) {
@@ -159,12 +169,12 @@ function table(title, unit, rows) {
   out();
   const cols = [...brokers];
   const head = ["case", ...cols.map((c) => (unit ? `${c} (${unit})` : c))];
-  if (brokers.includes("midge")) head.push(...peers().map((p) => `Midge ÷ ${p}`));
+  for (const m of mine()) head.push(...peers().map((p) => `${m} ÷ ${p}`));
   out(`| ${head.join(" | ")} |`);
   out(`|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`);
   for (const row of rows) {
     const cells = [row.name, ...cols.map((c) => row.cell?.(c) ?? fmt(row.value(c), row.digits ?? 0))];
-    if (brokers.includes("midge")) cells.push(...peers().map((p) => ratio(row.value("midge"), row.value(p))));
+    for (const m of mine()) cells.push(...peers().map((p) => ratio(row.value(m), row.value(p))));
     out(`| ${cells.join(" | ")} |`);
   }
   out();
@@ -298,6 +308,7 @@ out(`## Midge benchmark: ${new Date().toISOString()}`);
 out();
 out(`- command: \`npm run bench${process.argv.slice(2).length ? " -- " + process.argv.slice(2).join(" ") : ""}\``);
 out(`- Midge under test: \`${path.relative(ROOT, midge.source) || midge.source}\` (${fmt(midge.bytes)} bytes, sha256 ${midge.sha256.slice(0, 16)}, built ${midge.mtime.toISOString()}), copied before the first run`);
+if (native) out(`- midge-native under test: \`${path.relative(ROOT, native.source)}\` (${fmt(native.bytes)} bytes, sha256 ${native.sha256.slice(0, 16)}, built ${native.mtime.toISOString()}), copied before the first run`);
 out(`- machine: ${cores} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 20)} MiB, Linux ${os.release()}`);
 out(`- node ${process.version}, mosquitto ${brokers.includes("mosquitto") ? mosquittoVersion() : "–"}, aedes ${aedesVersion}`);
 out(`- pinning: ${pinnedSelf ? `broker on CPU 0, generator on CPU ${cores - 1} (taskset)` : `none (taskset ${taskset ? "present" : "missing"}, ${cores} cores)`}`);
@@ -324,8 +335,8 @@ if (TP.length) {
   out();
   out("Loss (sent × subscribers − received, summed over rounds; QoS 1 must be 0), and Midge's own drop counter:");
   out();
-  out(`| case | ${brokers.map((k) => `${k} lost`).join(" | ")} | Midge counted drops |`);
-  out(`|---|${brokers.map(() => "---:").join("|")}|---:|`);
+  out(`| case | ${brokers.map((k) => `${k} lost`).join(" | ")} | ${mine().map((k) => `${k} counted drops`).join(" | ")} |`);
+  out(`|---|${[...brokers, ...mine()].map(() => "---:").join("|")}|`);
   for (const name of TP) {
     const cell = (k) => {
       const rs = report[name][k] ?? [];
@@ -333,7 +344,8 @@ if (TP.length) {
       const acked = rs.filter((r) => r.acked !== undefined);
       return acked.length ? `${lost} (PUBACKed ${fmt(sum(acked.map((r) => r.acked)))} of ${fmt(sum(acked.map((r) => r.sent)))})` : lost;
     };
-    out(`| ${name} | ${brokers.map(cell).join(" | ")} | ${fmt(sum((report[name].midge ?? []).map((r) => r.brokerDropped)))} |`);
+    const counted = mine().map((m) => fmt(sum((report[name][m] ?? []).map((r) => r.brokerDropped))));
+    out(`| ${name} | ${brokers.map(cell).join(" | ")} | ${counted.join(" | ")} |`);
   }
   out();
 }
@@ -388,7 +400,7 @@ if (report.voice) {
     { name: "fast subscribers: p50 latency (ms)", value: (k) => M(res, k, "p50"), digits: 3 },
     { name: "fast subscribers: p99 latency (ms; target < 5)", value: (k) => M(res, k, "p99"), digits: 3 },
     { name: "slow subscriber: frames dropped", value: (k) => M(res, k, "slowDropped") },
-    { name: "Midge's own drop counter", value: (k) => (k === "midge" ? M(res, k, "brokerDropped") : NaN) },
+    { name: "Midge's own drop counter", value: (k) => (isMidge(k) ? M(res, k, "brokerDropped") : NaN) },
     { name: "broker RSS at the end (MiB)", value: (k) => M(res, k, "rssEnd") / 2 ** 20, digits: 1 },
   ]);
 }
