@@ -162,6 +162,18 @@ export function snapshotNative(source = path.join(ROOT, "build/native/midge-pi")
   return { source: from, path: to, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, mtime: st.mtime };
 }
 
+/** bench/relay.c compiled once per run (the latency floor), or null without a C compiler. */
+let relayC;
+export function relayCBinary() {
+  if (relayC !== undefined) return relayC;
+  snapshotDir ??= mkdtempSync(path.join(os.tmpdir(), "midge-under-test-"));
+  const out = path.join(snapshotDir, "relay-c");
+  const r = spawnSync(process.env.CC ?? "cc", ["-O2", "-o", out, path.join(ROOT, "bench/relay.c")], { encoding: "utf8" });
+  relayC = r.status === 0 ? out : null;
+  if (relayC === null) process.stderr.write(`bench: cannot build bench/relay.c (${(r.stderr ?? String(r.error)).trim()}); no C relay\n`);
+  return relayC;
+}
+
 /** The bundle Midge brokers are started from (the snapshot once taken). */
 export function midgePath() {
   return midgeScript;
@@ -181,6 +193,9 @@ export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [] } =
     ready = /listening on [^\s]*:(\d+)/;
   } else if (kind === "midge-native") {
     [cmd, args] = pinned(nativeBinary, ["--port", "0", ...midgeArgs]);
+    ready = /listening on [^\s]*:(\d+)/;
+  } else if (kind === "relay-c") {
+    [cmd, args] = pinned(relayCBinary(), []);
     ready = /listening on [^\s]*:(\d+)/;
   } else if (kind === "aedes" || kind === "relay") {
     [cmd, args] = pinned(process.execPath, [...extraNodeArgs, path.join(ROOT, `bench/${kind}-server.mjs`)]);

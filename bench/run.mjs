@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, cores, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, snapshotNative, startBroker, stopAll, taskset } from "./brokers.mjs";
+import { ROOT, cores, ensureMosquitto, mosquittoVersion, pinSelf, relayCBinary, snapshotMidge, snapshotNative, startBroker, stopAll, taskset } from "./brokers.mjs";
 import { idle, latency, retained, throughput, voice } from "./scenarios.mjs";
 import { summarize } from "./profile.mjs";
 
@@ -258,7 +258,10 @@ if (want("latency")) {
   for (const qos of [0, 1]) {
     const name = `latency at 1000 msg/s, QoS ${qos}, 64 B`;
     process.stderr.write(`${name}\n`);
-    report[name] = await alternate(brokers, rounds, (b) =>
+    // the C relay (bench/relay.c: frames and forwards, no broker) is the floor: what
+    // this generator and kernel measure with no broker work at all
+    const kinds = withRelay && relayCBinary() !== null ? [...brokers, "relay-c"] : brokers;
+    report[name] = await alternate(kinds, rounds, (b) =>
       latency(b, { qos, rate: 1000, size: 64, warmupMs: T.latWarmupMs, measureMs: T.latMs }),
     );
   }
@@ -359,6 +362,17 @@ if (LAT.length) {
     }
   }
   table("End-to-end latency (ms; lower is better)", "ms", rows);
+  if (report[LAT[0]]["relay-c"]) {
+    out("The floor: the same runs through `bench/relay.c` (a C loop that frames and forwards PUBLISH bytes, no broker work):");
+    out();
+    out(`| case | relay-c p50 (ms) | relay-c p99 (ms) | relay-c p99.9 (ms) | 0.5 × best peer's p99 (ms) |`);
+    out("|---|---:|---:|---:|---:|");
+    for (const name of LAT) {
+      const best = Math.min(...peers().map((p) => M(report[name], p, "p99")));
+      out(`| ${name} | ${fmt(M(report[name], "relay-c", "p50"), 3)} | ${fmt(M(report[name], "relay-c", "p99"), 3)} | ${fmt(M(report[name], "relay-c", "p999"), 3)} | ${fmt(best / 2, 3)} |`);
+    }
+    out();
+  }
   out(`Samples per run: ${fmt(M(report[LAT[0]], brokers[0], "samples"))}; lost: ${LAT.map((n) => brokers.map((k) => `${k} ${fmt(sum(report[n][k].map((r) => r.lost)))}`).join(", ")).join(" / ")}`);
   out();
 }
