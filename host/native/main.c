@@ -8,7 +8,7 @@
  * (docs/ABI.md), in C: it owns sockets, time and buffers, and knows nothing about MQTT.
  *
  * Memory: the core's tables are reserved once in its linear memory (as everywhere).
- * Per connection the host keeps a 48-byte Link; an output buffer exists only while
+ * Per connection the host keeps a 56-byte Link; an output buffer exists only while
  * bytes wait for a slow socket, an input tail only while a packet is incomplete.
  *
  * Build: sh host/native/build.sh [board]   (npm run build:native) -> build/native/midge-<board>

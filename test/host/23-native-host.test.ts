@@ -1,0 +1,72 @@
+// The native host (host/native/main.c, the core through wasm2c on one epoll loop): it
+// is built for every board, speaks the same command line as the Node host (so that
+// `MIDGE_TEST_BROKER=native` can run this whole suite and the conformance suite against
+// it, as `npm test` does), and refuses a bad command line the same way. The protocol
+// itself is tested by running those suites against it.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { ROOT, closeAll, rawSession, startNative } from "./helpers.js";
+
+const NATIVE = path.join(ROOT, "build", "native");
+const boards = readdirSync(path.join(ROOT, "boards")).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5));
+const version = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version as string;
+
+/** The `--flag`s a usage text lists at the start of its lines. */
+function flags(text: string): string[] {
+  return [...text.matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]).sort();
+}
+
+test("npm run build:native made a binary for every board", () => {
+  for (const board of boards) assert.ok(existsSync(path.join(NATIVE, `midge-${board}`)), `build/native/midge-${board}`);
+});
+
+test("the native host takes exactly the Node host's flags, except --board (one binary per board)", () => {
+  const node = spawnSync(process.execPath, [path.join(ROOT, "dist", "midge.mjs"), "--help"], { encoding: "utf8", timeout: 10_000 });
+  const native = spawnSync(path.join(NATIVE, "midge-pi"), ["--help"], { encoding: "utf8", timeout: 10_000 });
+  assert.equal(native.status, 0);
+  assert.deepEqual(flags(native.stdout), flags(node.stdout).filter((f) => f !== "--board"));
+  const v = spawnSync(path.join(NATIVE, "midge-pi"), ["--version"], { encoding: "utf8", timeout: 10_000 });
+  assert.equal(v.stdout.trim(), version);
+});
+
+test("a bad command line exits with status 2 and names the flag", () => {
+  const bin = path.join(NATIVE, "midge-pi");
+  const unknown = spawnSync(bin, ["--no-such-flag"], { encoding: "utf8", timeout: 10_000 });
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown option '--no-such-flag'/);
+  const bad = spawnSync(bin, ["--max-inflight", "ten"], { encoding: "utf8", timeout: 10_000 });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--max-inflight needs a whole number, not 'ten'/);
+  const missing = spawnSync(bin, ["--port"], { encoding: "utf8", timeout: 10_000 });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /--port needs a value/);
+});
+
+test("a limit beyond the board is clamped, with a warning naming it", async () => {
+  const b = await startNative({ args: ["--board", "mcu", "--max-inflight", "1000"] });
+  try {
+    const { returnCode } = await rawSession(b); // the clamped core still serves
+    assert.equal(returnCode, 0);
+    await closeAll();
+    assert.match(b.output(), /--max-inflight 1000 is outside what the mcu board allows; using \d+/);
+  } finally {
+    await b.stop();
+  }
+});
+
+test("SIGUSR2 logs every counter of the core by name", async () => {
+  const b = await startNative();
+  try {
+    b.proc.kill("SIGUSR2");
+    const deadline = Date.now() + 5000;
+    while (!/stats: connectionsOpen=\d+ .*retainedRefused=\d+/.test(b.output()) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(b.output(), /stats: connectionsOpen=\d+ .*retainedRefused=\d+/);
+  } finally {
+    await b.stop();
+  }
+});
