@@ -32,6 +32,7 @@ const matchOnlyMode = process.argv.includes("--match-only");
 const midgeArg = process.argv.indexOf("--midge");
 const bundle = midgeArg > 0 ? process.argv[midgeArg + 1] : path.join(ROOT, "dist/midge.mjs");
 const REPEAT = quick ? 3 : 7;
+const WARMUP = quick ? 2 : 3;
 
 /**
  * A core instance. `wasm`: the module's bytes (default: the pi core of the bundle).
@@ -91,7 +92,9 @@ function loadCore(wasm = embeddedCore(bundle, "pi"), { hostCopy = false } = {}) 
 
 /** Median of `REPEAT` timings of `fn()`, as ns per item (`fn` handles `items` items). */
 function time(items, fn) {
-  fn(); // warm up
+  // warm up: V8 tiers a wasm function up to its optimising compiler only after it has
+  // run a while; one pass left some runs measuring the baseline tier (76 vs 118 ns)
+  for (let i = 0; i < WARMUP; i++) fn();
   const t = [];
   for (let i = 0; i < REPEAT; i++) {
     const t0 = performance.now();

@@ -59,12 +59,32 @@ export function readString(): bool {
   return true;
 }
 
+/** Eight bytes at a time (SWAR) as two 32-bit words: i64 arithmetic is lowered badly
+ *  by wasm2js (the Espruino build), and two i32 operations cost the same in wasm. */
+const HIGH_BITS: u32 = 0x80808080;
+const LOW_BITS: u32 = 0x01010101;
+/** Whether any byte of `w` is zero (the classic bit trick: exact, no false positives). */
+// @ts-ignore: decorator
+@inline export function hasZeroByte(w: u32): bool { return ((w - LOW_BITS) & ~w & HIGH_BITS) != 0; }
+/** Whether any byte of `w` equals `b`. */
+// @ts-ignore: decorator
+@inline export function hasByte(w: u32, b: u8): bool { return hasZeroByte(w ^ (LOW_BITS * <u32>b)); }
+
 /** Well-formed UTF-8 with no surrogates, no overlong forms, no code point above
  *  U+10FFFF, and no U+0000. */
 export function utf8Valid(ptr: usize, len: i32): bool {
   const stop = ptr + <usize>len;
   let p = ptr;
   while (p < stop) {
+    // Topics and client ids are mostly ASCII: eight plain bytes at a time
+    if (p + 8 <= stop) {
+      const a = load<u32>(p, 0, 1), b = load<u32>(p, 4, 1); // unaligned: say so (wasm2js)
+      if (((a | b) & HIGH_BITS) == 0) {
+        if (hasZeroByte(a) || hasZeroByte(b)) return false; // [MQTT-1.5.3-2]
+        p += 8;
+        continue;
+      }
+    }
     const b0 = <u32>load<u8>(p);
     if (b0 < 0x80) {
       if (b0 == 0) return false; // [MQTT-1.5.3-2]

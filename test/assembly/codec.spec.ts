@@ -38,6 +38,32 @@ describe("UTF-8 strings [MQTT-1.5.3-1] [MQTT-1.5.3-2]", () => {
   });
 });
 
+/** 24 ASCII bytes with `bad` (1 or 2 bytes; -1: none) at `at`: the eight-byte fast path
+ *  and the byte loop both see it, whatever its alignment. */
+function longValid(at: i32, bad0: i32, bad1: i32 = -1): bool {
+  begin();
+  for (let i = 0; i < 24; i++) {
+    if (i == at) { byte(bad0); if (bad1 >= 0) byte(bad1); }
+    else byte(0x61 + (i % 26));
+  }
+  return utf8Valid(bodyPtr(), <i32>(bodyEnd() - bodyPtr()));
+}
+
+describe("UTF-8 strings, eight bytes at a time", () => {
+  it("[MQTT-1.5.3-2] finds U+0000 at every position of a long ASCII string", () => {
+    for (let at = 0; at < 24; at++) expect(longValid(at, 0x00)).toBe(false);
+    expect(longValid(-1, 0)).toBe(true);
+  });
+  it("[MQTT-1.5.3-1] checks a multi-byte or stray byte at every position", () => {
+    for (let at = 0; at < 24; at++) {
+      expect(longValid(at, 0xC3, 0xA9)).toBe(true);   // é
+      expect(longValid(at, 0xFF)).toBe(false);
+      expect(longValid(at, 0x80)).toBe(false);
+      expect(longValid(at, 0xC3)).toBe(false);        // truncated: followed by ASCII
+    }
+  });
+});
+
 describe("Remaining Length varint", () => {
   it("round-trips the boundaries of 1 to 4 bytes", () => {
     const values: i32[] = [0, 127, 128, 16383, 16384, 2097151, 2097152, 268435455];

@@ -25,6 +25,14 @@ describe("topic names and filters", () => {
     expect(name("a/#")).toBe(false);
     expect(name("a+b")).toBe(false);
   });
+  it("[MQTT-3.3.2-2] finds a wildcard at every position of a long name (eight bytes at a time)", () => {
+    const base = "home/kitchen/sensor/temp";
+    expect(name(base)).toBe(true);
+    for (let at = 0; at < base.length; at++) {
+      expect(name(base.slice(0, at) + "+" + base.slice(at + 1))).toBe(false);
+      expect(name(base.slice(0, at) + "#" + base.slice(at + 1))).toBe(false);
+    }
+  });
   it("[MQTT-4.7.1-2] [MQTT-4.7.1-3] wildcards occupy whole levels, # only last", () => {
     expect(filter("#")).toBe(true);
     expect(filter("a/#")).toBe(true);
