@@ -229,6 +229,13 @@ export class Core {
     this.memory = new Uint8Array(this.x.memory.buffer);
   }
 
+  /** The core instance's raw exports, for harnesses that look inside it (the fuzzer
+   *  calls the probe exports of its test build). Calling `feed` or `closed` through
+   *  them behind this binding's back would break its bookkeeping: read, don't drive. */
+  get rawExports(): Readonly<Record<string, unknown>> {
+    return this.x as unknown as Record<string, unknown>;
+  }
+
   /** Pages of linear memory the core occupies (fixed: it never grows). */
   get memoryPages(): number {
     return this.x.memory.buffer.byteLength / 65536;

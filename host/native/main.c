@@ -671,6 +671,12 @@ int main(int argc, char** argv) {
     else if (strcmp(a, "--max-packet-size") == 0) max_packet = integer(v, a, 4294967295.0), i++;
     else if (strcmp(a, "--max-input-buffer") == 0) tail_budget = (uint64_t)integer(v, a, 1e15), i++;
     else if (strcmp(a, "--stats-interval") == 0) stats_interval = integer(v, a, 86400), i++;
+    else if (strcmp(a, "--board") == 0) { /* one binary per board: accepted when it names this one */
+      if (v == NULL) usage_error("%s needs a value", a, "");
+      if (strcmp(v, MIDGE_BOARD) != 0)
+        usage_error("this binary holds the " MIDGE_BOARD " board's core; for '%s' run build/native/midge-%s", v, v);
+      i++;
+    }
     else if (strcmp(a, "--verbose") == 0) env.log_level = LOG_DEBUG;
     else if (strcmp(a, "--help") == 0) return fputs(usage, stdout), 0;
     else if (strcmp(a, "--version") == 0) return puts(MIDGE_VERSION), 0;

@@ -139,8 +139,8 @@ export class Harness {
         throw new Failure("trap", `the core trapped: ${error.message}`, [...this.logTail]);
       },
     });
-    // The binding keeps its instance private; the fuzzer alone peeks at it for the probes.
-    this.x = (this.core as unknown as { x: Exports }).x;
+    // The probe exports of the fuzz build, through the binding's read-only accessor.
+    this.x = this.core.rawExports as unknown as Exports;
     this.hasProbes = typeof this.x.probeUsed === "function";
     this.pages = this.core.memoryPages;
     this.heap = this.x.probeHeapTop?.() ?? 0;
