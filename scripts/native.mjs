@@ -44,7 +44,12 @@ if (mode === "build") {
   }
   const env = { MIDGE_TEST_BROKER: "native" };
   console.log("native: the host suite against build/native/midge-pi");
-  run(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=dot", path.join(root, "build/test-host")], env);
+  run(process.execPath, [
+    "--test", "--test-concurrency=1",
+    "--test-reporter=dot", "--test-reporter-destination=stdout",
+    `--test-reporter=${path.join(root, "test/host/reporter.mjs")}`, "--test-reporter-destination=stdout", // "host: N passed, N failed"
+    path.join(root, "build/test-host"),
+  ], env);
   console.log("native: the conformance suite against build/native/midge-pi");
   run(process.execPath, [path.join(root, "scripts/conformance.mjs"), "--strict", "--no-report"], env);
 }

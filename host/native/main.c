@@ -8,7 +8,7 @@
  * (docs/ABI.md), in C: it owns sockets, time and buffers, and knows nothing about MQTT.
  *
  * Memory: the core's tables are reserved once in its linear memory (as everywhere).
- * Per connection the host keeps a 56-byte Link; an output buffer exists only while
+ * Per connection the host keeps a 64-byte Link; an output buffer exists only while
  * bytes wait for a slow socket, an input tail only while a packet is incomplete.
  *
  * Build: sh host/native/build.sh [board]   (npm run build:native) -> build/native/midge-<board>
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,19 +65,20 @@ enum { OPEN = 0, CLOSING = 1, DRAINING = 2 }; /* CLOSING: flush, then FIN; DRAIN
 typedef struct {
   int fd;              /* -1: free */
   uint8_t state;       /* OPEN, CLOSING, DRAINING */
-  uint8_t dirty;       /* on the dirty list (bytes queued this turn) */
+  uint8_t dirty;       /* on the dirty list (bytes queued or a close asked during this step) */
   uint8_t want_out;    /* EPOLLOUT registered */
   uint8_t paused;      /* EPOLLIN removed: a PAUSED_* reason */
   uint8_t holding;     /* a lagging reader some publisher waits for (backpressure) */
   uint8_t slow;        /* did not drain during a whole pause: not waited for until it drains */
-  uint32_t out_len;    /* bytes waiting in out */
+  uint32_t out_off;    /* bytes of out already written (compacted lazily: no quadratic copying) */
+  uint32_t out_len;    /* bytes waiting in out, from out_off */
   uint32_t out_cap;
   uint32_t tail_len;   /* unconsumed bytes of an incomplete packet, in tail */
   uint32_t tail_cap;
   uint32_t needed;     /* the incomplete packet's whole size, when the core knows it */
   uint8_t* out;        /* NULL when nothing waits */
   uint8_t* tail;       /* NULL when no packet is incomplete */
-  double deadline;     /* DRAINING: when to stop waiting for the peer; PAUSED_READER: when to resume */
+  double deadline;     /* CLOSING, DRAINING: when to give up on the peer; PAUSED_READER: when to resume */
 } Link;
 
 /* Why a link is not read from. */
@@ -91,12 +93,16 @@ struct Z_env_instance_t {
 static struct Z_env_instance_t env;
 static Link* links;
 static uint32_t link_count; /* the board's connection slots */
+/* Links to write at the end of this step, first come first written (a PUBLISH to a
+ * subscriber before the PUBACK to its publisher); [dirty_head, dirty_n) are still to do. */
 static uint32_t* dirty_ids;
-static uint32_t dirty_n;
+static uint32_t dirty_head, dirty_n;
 static uint32_t input_ptr, input_capacity;
 static int epfd = -1;
 static uint64_t tail_bytes, tail_budget = 64u << 20; /* --max-input-buffer */
 static uint32_t paused_for_budget, paused_for_readers;
+static int server_fd = -1;
+static double accept_again_at; /* > 0: accepting is suspended (out of descriptors) until then */
 static uint32_t backlog_limit; /* the core's --max-backlog in force */
 static volatile sig_atomic_t stopping = 0, stats_wanted = 0;
 
@@ -137,7 +143,7 @@ static void watch(uint32_t id) {
   struct epoll_event ev;
   ev.events = (l->paused || l->state == CLOSING ? 0 : EPOLLIN) | (l->want_out ? EPOLLOUT : 0);
   ev.data.u64 = ((uint64_t)(uint32_t)l->fd << 32) | id;
-  epoll_ctl(epfd, EPOLL_CTL_MOD, l->fd, &ev);
+  if (epoll_ctl(epfd, EPOLL_CTL_MOD, l->fd, &ev) < 0) logf_(LOG_ERROR, "connection %u: epoll_ctl: %s", id, strerror(errno));
 }
 
 static void set_want_out(uint32_t id, int on) {
@@ -154,14 +160,47 @@ static void set_paused(uint32_t id, int reason) {
   links[id].paused = (uint8_t)reason;
   if (reason == PAUSED_READER) paused_for_readers++;
   if (was == PAUSED_READER) paused_for_readers--;
+  if (reason == PAUSED_BUDGET) paused_for_budget++;
+  if (was == PAUSED_BUDGET) paused_for_budget--;
   watch(id);
 }
 
 /* ---- the core's imports (docs/ABI.md, module env) ---- */
 
+/* Put `id` on the list of links to write at the end of this step (once). */
+static void mark_dirty(uint32_t id) {
+  Link* l = &links[id];
+  if (l->dirty) return;
+  l->dirty = 1;
+  if (dirty_n == link_count && dirty_head > 0) { /* links done this step make room */
+    memmove(dirty_ids, dirty_ids + dirty_head, (dirty_n - dirty_head) * sizeof *dirty_ids);
+    dirty_n -= dirty_head;
+    dirty_head = 0;
+  }
+  dirty_ids[dirty_n++] = id; /* the unwritten entries are distinct links: at most link_count */
+}
+
+static void set_tail(Link* l, uint32_t len);
+
+/* Close after flushing: the loop writes what is queued, half-closes and reaps the link,
+ * never from inside an import; a peer that takes nothing is dropped after CLOSE_GRACE_MS. */
+static void mark_closing(uint32_t id) {
+  Link* l = &links[id];
+  if (l->state != OPEN) return;
+  l->state = CLOSING;
+  l->deadline = now_ms() + CLOSE_GRACE_MS;
+  set_tail(l, 0); /* further input is ignored: an incomplete packet is let go now */
+  mark_dirty(id);
+}
+
+/* Room for `more` bytes after what waits in out (compacting first, growing if need be). */
 static int ensure_out(Link* l, uint32_t more) {
   uint64_t want = (uint64_t)l->out_len + more;
-  if (want <= l->out_cap) return 1;
+  if (l->out_off > 0 && (uint64_t)l->out_off + want > l->out_cap) {
+    memmove(l->out, l->out + l->out_off, l->out_len);
+    l->out_off = 0;
+  }
+  if ((uint64_t)l->out_off + want <= l->out_cap) return 1;
   uint64_t cap = l->out_cap ? l->out_cap : 1024;
   while (cap < want) cap *= 2;
   if (cap > UINT32_MAX) return 0;
@@ -181,16 +220,12 @@ void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
   Link* l = &links[id];
   if (!ensure_out(l, len)) {
     logf_(LOG_ERROR, "connection %u: out of memory for %u bytes of output; closing it", id, len);
-    l->state = CLOSING;
-    l->out_len = 0;
+    mark_closing(id);
     return;
   }
-  memcpy(l->out + l->out_len, memory_at(ptr), len); /* copy now: the core reuses the memory */
+  memcpy(l->out + l->out_off + l->out_len, memory_at(ptr), len); /* copy now: the core reuses the memory */
   l->out_len += len;
-  if (!l->dirty) {
-    l->dirty = 1;
-    dirty_ids[dirty_n++] = id;
-  }
+  mark_dirty(id);
 }
 
 /* The bytes of the previous send, to another connection (a fan-out). The core
@@ -201,12 +236,7 @@ void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
   (void)e;
   if (id >= link_count || links[id].fd < 0 || links[id].state != OPEN) return;
   logf_(LOG_DEBUG, "connection %u: closing (reason %u)", id, reason);
-  Link* l = &links[id];
-  l->state = CLOSING; /* flushed, half-closed and reaped by the loop, never from inside an import */
-  if (!l->dirty) {
-    l->dirty = 1;
-    dirty_ids[dirty_n++] = id;
-  }
+  mark_closing(id);
 }
 
 u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
@@ -286,12 +316,56 @@ static void set_tail(Link* l, uint32_t len) {
   }
 }
 
-/* Under the input budget again: read every connection it paused. */
-static void resume_budget(void) {
-  if (paused_for_budget == 0 || tail_bytes > tail_budget) return;
-  paused_for_budget = 0;
-  for (uint32_t id = 0; id < link_count; id++)
-    if (links[id].fd >= 0 && links[id].paused == PAUSED_BUDGET) set_paused(id, RUNNING);
+/* The input budget (--max-input-buffer), as the Node host keeps it: over it, a
+ * connection holding part of a packet is not read until there is room. */
+static void check_budget(uint32_t id) {
+  Link* l = &links[id];
+  if (tail_bytes <= tail_budget || l->tail_len == 0 || l->paused != RUNNING || l->state != OPEN) return;
+  static uint64_t hits;
+  if (hits++ % 1000 == 0) /* the first time and every 1000th: a flood would drown the log */
+    logf_(LOG_WARNING, "input budget of %llu bytes reached: %llu bytes of incomplete packets held; "
+          "connection %u paused until there is room (%llu times so far)", (unsigned long long)tail_budget,
+          (unsigned long long)tail_bytes, id, (unsigned long long)hits);
+  set_paused(id, PAUSED_BUDGET);
+}
+
+/* Under the budget again: read every connection it paused. Still over and `force`
+ * (from the tick): let the one closest to a whole packet go on, so that paused
+ * connections cannot hold each other up for ever. */
+static void resume_budget(int force) {
+  if (paused_for_budget == 0) return;
+  if (tail_bytes <= tail_budget) {
+    for (uint32_t id = 0; id < link_count && paused_for_budget > 0; id++)
+      if (links[id].fd >= 0 && links[id].paused == PAUSED_BUDGET) set_paused(id, RUNNING);
+    return;
+  }
+  if (!force) return;
+  uint32_t best = UINT32_MAX, best_left = UINT32_MAX;
+  for (uint32_t id = 0; id < link_count; id++) {
+    Link* l = &links[id];
+    if (l->fd < 0 || l->paused != PAUSED_BUDGET) continue;
+    uint32_t left = l->needed > l->tail_len ? l->needed - l->tail_len : 0;
+    if (left < best_left) best = id, best_left = left;
+  }
+  if (best != UINT32_MAX) set_paused(best, RUNNING);
+}
+
+/* A subscriber drained: every publisher paused for readers goes on. */
+static void resume_readers_wait(void) {
+  for (uint32_t id = 0; id < link_count && paused_for_readers > 0; id++)
+    if (links[id].fd >= 0 && links[id].paused == PAUSED_READER) set_paused(id, RUNNING);
+}
+
+/* Everything queued for `id` is written: its pauses and flags that wait for that end. */
+static void drained(uint32_t id) {
+  Link* l = &links[id];
+  set_want_out(id, 0);
+  if (l->paused == PAUSED_OUTPUT) set_paused(id, RUNNING);
+  l->slow = 0;
+  if (l->holding) {
+    l->holding = 0;
+    resume_readers_wait();
+  }
 }
 
 static void link_gone(uint32_t id) {
@@ -300,27 +374,30 @@ static void link_gone(uint32_t id) {
   l->fd = -1;
   l->state = OPEN;
   if (l->paused == PAUSED_READER) paused_for_readers--;
+  if (l->paused == PAUSED_BUDGET) paused_for_budget--;
   l->paused = RUNNING;
+  int was_holding = l->holding;
   l->holding = 0;
   l->slow = 0;
   l->want_out = 0;
-  l->out_len = 0;
+  l->out_off = l->out_len = l->out_cap = 0;
   free(l->out);
   l->out = NULL;
-  l->out_cap = 0;
   set_tail(l, 0);
   core_closed(id); /* may send to others (a will): they are on the dirty list */
-  resume_budget();
+  if (was_holding) resume_readers_wait();
+  resume_budget(0);
+  if (accept_again_at > 0) accept_again_at = now_ms(); /* a descriptor is free again */
 }
 
 /* Write what is queued for `id` without blocking; 0 if the socket failed. */
 static int flush_link(uint32_t id) {
   Link* l = &links[id];
-  uint32_t done = 0;
-  while (done < l->out_len) {
-    ssize_t n = send(l->fd, l->out + done, l->out_len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (l->out_len > 0) {
+    ssize_t n = send(l->fd, l->out + l->out_off, l->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      done += (uint32_t)n;
+      l->out_off += (uint32_t)n;
+      l->out_len -= (uint32_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -328,27 +405,24 @@ static int flush_link(uint32_t id) {
     l->out_len = 0;
     return 0;
   }
-  if (done == l->out_len) { /* all out: an idle connection holds no buffer */
-    l->out_len = 0;
+  if (l->out_len == 0) { /* all out: an idle connection holds no buffer */
     free(l->out);
     l->out = NULL;
-    l->out_cap = 0;
-  } else if (done > 0) {
-    memmove(l->out, l->out + done, l->out_len - done);
-    l->out_len -= done;
+    l->out_off = l->out_cap = 0;
   }
   return 1;
 }
 
-/* After the core asked to close: flush, half-close, then wait (bounded) for the
- * peer's FIN so that the last packet (CONNACK refusal, DISCONNECT) is not lost to a
- * reset caused by unread input. */
+/* After the core asked to close and the output is written: half-close, then wait
+ * (bounded) for the peer's FIN, so that the last packet (CONNACK refusal, DISCONNECT)
+ * is not lost to a reset caused by unread input. */
 static void start_draining(uint32_t id) {
   Link* l = &links[id];
   shutdown(l->fd, SHUT_WR);
   l->state = DRAINING;
   l->deadline = now_ms() + CLOSE_GRACE_MS;
   if (l->paused == PAUSED_READER) paused_for_readers--;
+  if (l->paused == PAUSED_BUDGET) paused_for_budget--;
   l->paused = RUNNING;
   l->want_out = 0;
   watch(id);
@@ -369,13 +443,6 @@ static int lagging(const Link* l) {
   return l->state == OPEN && !l->slow && l->out_len > backlog_limit / 2 && l->out_len < backlog_limit;
 }
 
-/* A subscriber drained: every publisher paused for readers goes on. */
-static void resume_readers_wait(void) {
-  if (paused_for_readers == 0) return;
-  for (uint32_t id = 0; id < link_count && paused_for_readers > 0; id++)
-    if (links[id].fd >= 0 && links[id].paused == PAUSED_READER) set_paused(id, RUNNING);
-}
-
 /* Pauses past PAUSE_MAX_MS: the readers still holding them up are slow. */
 static void expire_reader_pauses(double now) {
   if (paused_for_readers == 0) return;
@@ -390,32 +457,41 @@ static void expire_reader_pauses(double now) {
     Link* l = &links[id];
     if (l->fd < 0 || !l->holding) continue;
     l->holding = 0;
-    if (l->out_len > 0) l->slow = 1; /* until its buffer drains (the EPOLLOUT path) */
+    if (l->out_len > 0) l->slow = 1; /* until its buffer drains */
   }
 }
 
-/* Everything the core sent during this step goes out now, one write per socket.
- * `source`: the connection whose input caused it (backpressure), or UINT32_MAX. */
+/* Everything the core sent during this step goes out now, one write per socket, in
+ * the order the core sent it. `source`: the connection whose input caused it
+ * (backpressure), or UINT32_MAX. */
 static void flush_dirty(uint32_t source) {
   int congested = 0;
-  for (uint32_t i = 0; i < dirty_n; i++) {
-    uint32_t id = dirty_ids[i];
+  while (dirty_head < dirty_n) {
+    uint32_t id = dirty_ids[dirty_head++];
     Link* l = &links[id];
     l->dirty = 0;
-    if (l->fd < 0) continue;
+    if (l->fd < 0 || l->state == DRAINING) continue;
     if (l->out_len > 0 && !flush_link(id)) {
-      link_gone(id); /* may append to dirty_ids: the loop reaches them */
+      link_gone(id); /* may mark others dirty (a will): this loop reaches them */
       continue;
     }
-    if (l->state == CLOSING && l->out_len == 0) {
-      start_draining(id);
+    if (l->state == CLOSING) {
+      if (l->out_len == 0) start_draining(id);
+      else {
+        l->want_out = 1;
+        watch(id); /* EPOLLOUT only: a closing link's input is not read */
+      }
       continue;
     }
-    set_want_out(id, l->out_len > 0);
-    if (l->state == OPEN && l->out_len > OUTPUT_PAUSE_BYTES) set_paused(id, PAUSED_OUTPUT);
+    if (l->out_len == 0) {
+      drained(id);
+      continue;
+    }
+    set_want_out(id, 1);
+    if (l->out_len > OUTPUT_PAUSE_BYTES) set_paused(id, PAUSED_OUTPUT);
     if (id != source && lagging(l)) l->holding = 1, congested = 1;
   }
-  dirty_n = 0;
+  dirty_head = dirty_n = 0;
   if (congested && source < link_count && links[source].fd >= 0 && links[source].state == OPEN &&
       links[source].paused == RUNNING) {
     set_paused(source, PAUSED_READER);
@@ -423,12 +499,28 @@ static void flush_dirty(uint32_t source) {
   }
 }
 
-static void accept_all(int server) {
+/* Accepting stops while the process is out of descriptors (or memory), instead of
+ * spinning on a listener that stays readable; it resumes when a connection goes or
+ * after 100 ms. */
+static void suspend_accepting(int err) {
+  struct epoll_event ev = {.events = 0, .data.u64 = UINT64_MAX};
+  epoll_ctl(epfd, EPOLL_CTL_MOD, server_fd, &ev);
+  if (accept_again_at == 0) logf_(LOG_WARNING, "cannot accept connections: %s; retrying", strerror(err));
+  accept_again_at = now_ms() + 100;
+}
+
+static void resume_accepting(void) {
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+  epoll_ctl(epfd, EPOLL_CTL_MOD, server_fd, &ev);
+  accept_again_at = 0;
+}
+
+static void accept_all(void) {
   for (;;) {
-    int fd = accept4(server, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) logf_(LOG_WARNING, "cannot accept: %s", strerror(errno));
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) suspend_accepting(errno);
       return; /* EAGAIN: all accepted */
     }
     u32 id = core_open();
@@ -485,18 +577,22 @@ static void read_one(uint32_t id) {
   }
   if (l->state != OPEN) return;
   if (l->tail_len > 0 && l->needed > l->tail_len) {
-    n = recv(l->fd, l->tail + l->tail_len, l->needed - l->tail_len, MSG_DONTWAIT);
+    uint32_t want = l->needed - l->tail_len;
+    n = recv(l->fd, l->tail + l->tail_len, want < READ_CHUNK ? want : READ_CHUNK, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     if (n <= 0) {
       link_gone(id);
       return;
     }
     set_tail(l, l->tail_len + (uint32_t)n);
-    if (l->tail_len < l->needed) return;
+    if (l->tail_len < l->needed) {
+      check_budget(id);
+      return;
+    }
     memcpy(input, l->tail, l->tail_len);
     n = 0;
   } else {
-    memcpy(input, l->tail, l->tail_len);
+    if (l->tail_len > 0) memcpy(input, l->tail, l->tail_len);
     uint32_t room = input_capacity - l->tail_len;
     n = recv(l->fd, input + l->tail_len, room < READ_CHUNK ? room : READ_CHUNK, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -507,44 +603,57 @@ static void read_one(uint32_t id) {
   }
   uint32_t len = l->tail_len + (uint32_t)n;
   u32 consumed = core_feed(id, len);
-  if (l->fd < 0 || l->state != OPEN) {
-    set_tail(l, 0);
-    return;
-  }
+  if (l->fd < 0 || l->state != OPEN) return; /* closed by the core (its tail is already let go) */
   if (consumed > len || (consumed == 0 && len == input_capacity)) {
     logf_(LOG_ERROR, "core bug on connection %u: consumed %u of %u bytes; closing it", id, consumed, len);
-    Z_envZ_close(&env, id, 1);
-    set_tail(l, 0);
+    mark_closing(id);
     return;
   }
   uint32_t rest = len - consumed;
   if (rest == 0) {
     set_tail(l, 0);
-    resume_budget();
+    resume_budget(0);
     return;
   }
   uint32_t needed = core_needed();
   if (needed > input_capacity) needed = input_capacity;
   if (!keep_tail(l, input + consumed, rest, needed)) {
     logf_(LOG_ERROR, "connection %u: out of memory for a %u-byte packet; closing it", id, needed);
-    Z_envZ_close(&env, id, 1);
-    set_tail(l, 0);
+    mark_closing(id);
     return;
   }
-  if (tail_bytes > tail_budget && l->paused == RUNNING) {
-    /* over the budget: a connection in the middle of a packet waits for room */
-    if (paused_for_budget++ == 0)
-      logf_(LOG_WARNING, "input budget of %llu bytes reached: %llu bytes of incomplete packets held; "
-            "connection %u paused until there is room", (unsigned long long)tail_budget,
-            (unsigned long long)tail_bytes, id);
-    set_paused(id, PAUSED_BUDGET);
-  }
+  check_budget(id);
+  resume_budget(0);
 }
 
-/* DRAINING links whose peer never closed, after the grace time. */
-static void reap_draining(double now) {
+/* Links the core closed whose peer neither read its last bytes nor closed, after the
+ * grace time: dropped (as the Node host destroys such a socket). */
+static void reap_closing(double now) {
   for (uint32_t id = 0; id < link_count; id++)
-    if (links[id].fd >= 0 && links[id].state == DRAINING && now >= links[id].deadline) link_gone(id);
+    if (links[id].fd >= 0 && links[id].state != OPEN && now >= links[id].deadline) link_gone(id);
+}
+
+/* One readiness event of a connection. */
+static void on_event(uint32_t id, uint32_t got) {
+  Link* l = &links[id];
+  if (got & EPOLLOUT) {
+    if (!flush_link(id)) {
+      link_gone(id);
+      return;
+    }
+    if (l->out_len == 0) {
+      if (l->state == CLOSING) start_draining(id);
+      else if (l->state == OPEN) drained(id);
+    }
+  }
+  if (l->fd < 0) return;
+  /* a closing link is not read (EPOLLIN is off), but a peer that hung up or failed
+   * will never take the rest: reported even with no events asked for */
+  if (l->state == CLOSING && (got & (EPOLLHUP | EPOLLERR))) {
+    link_gone(id);
+    return;
+  }
+  if (got & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_one(id);
 }
 
 /* ---- start-up ---- */
@@ -637,11 +746,72 @@ static double integer(const char* text, const char* flag, double max) {
   return v;
 }
 
+/* The main loop's step: what is due on the clock, then one epoll_wait and its events. */
+static double next_tick, next_reap, next_stats, stats_interval;
+
+static void loop_once(void) {
+  double now = now_ms();
+  if (now >= next_tick) {
+    u32 ms = core_tick();
+    if (ms < 10) ms = 10;
+    if (ms > 1000) ms = 1000;
+    next_tick = now + ms;
+    flush_dirty(UINT32_MAX);
+    resume_budget(1); /* over the budget still: the connection closest to a whole packet goes on */
+  }
+  expire_reader_pauses(now);
+  if (now >= next_reap) {
+    reap_closing(now);
+    flush_dirty(UINT32_MAX);
+    next_reap = now + 250;
+  }
+  if (accept_again_at > 0 && now >= accept_again_at) resume_accepting();
+  if (stats_wanted || (next_stats > 0 && now >= next_stats)) {
+    stats_wanted = 0;
+    log_stats();
+    if (next_stats > 0) next_stats = now + stats_interval * 1000;
+  }
+  double wait = next_tick - now;
+  if (next_reap - now < wait) wait = next_reap - now;
+  if (paused_for_readers > 0 && wait > 5) wait = 5; /* a pause ends within PAUSE_MAX_MS */
+  if (accept_again_at > 0 && accept_again_at - now < wait) wait = accept_again_at - now;
+  enum { EVENTS = 256 };
+  struct epoll_event events[EVENTS];
+  int n = epoll_wait(epfd, events, EVENTS, wait < 0 ? 0 : (int)wait + 1);
+  if (n < 0 && errno != EINTR) {
+    logf_(LOG_ERROR, "epoll_wait: %s", strerror(errno));
+    exit(EXIT_SOFTWARE);
+  }
+  for (int i = 0; i < n; i++) {
+    uint64_t data = events[i].data.u64;
+    if (data == UINT64_MAX) {
+      accept_all();
+      flush_dirty(UINT32_MAX);
+      continue;
+    }
+    uint32_t id = (uint32_t)data;
+    int fd = (int)(data >> 32);
+    if (id >= link_count || links[id].fd != fd) continue; /* closed earlier in this batch */
+    on_event(id, events[i].events);
+    flush_dirty(id); /* what this read caused goes out now: latency, and one write per socket per read */
+  }
+}
+
+/* Every open descriptor may be a client: as many as the board has slots (Node raises
+ * its own soft limit the same way). */
+static void raise_descriptor_limit(void) {
+  struct rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == r.rlim_max) return;
+  r.rlim_cur = r.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &r);
+}
+
 int main(int argc, char** argv) {
   const char* host = "127.0.0.1";
   int default_host = 1;
   int port = 1883;
-  double max_packet = 0, stats_interval = 0;
+  double max_packet = 0;
+  /* the run-time limits given, one entry per setting (a repeated flag: the last wins) */
   struct { u32 key; double value; const char* flag; } limits[8];
   int nlimits = 0;
   env.log_level = LOG_INFO;
@@ -659,15 +829,21 @@ int main(int argc, char** argv) {
     int matched = 0;
     for (size_t s = 0; s < sizeof settings / sizeof settings[0]; s++) {
       if (strcmp(a, settings[s].flag) != 0) continue;
-      limits[nlimits].key = settings[s].key;
-      limits[nlimits].value = integer(v, a, settings[s].max);
-      limits[nlimits++].flag = a + 2;
+      int at = 0;
+      while (at < nlimits && limits[at].key != settings[s].key) at++;
+      limits[at].key = settings[s].key;
+      limits[at].value = integer(v, a, settings[s].max);
+      limits[at].flag = a + 2;
+      if (at == nlimits) nlimits++;
       i++, matched = 1;
       break;
     }
     if (matched) continue;
     if (strcmp(a, "--port") == 0) port = (int)integer(v, a, 65535), i++;
-    else if (strcmp(a, "--host") == 0 && v != NULL) host = v, default_host = 0, i++;
+    else if (strcmp(a, "--host") == 0) {
+      if (v == NULL || *v == 0) usage_error("%s needs a value", a, "");
+      host = v, default_host = 0, i++;
+    }
     else if (strcmp(a, "--max-packet-size") == 0) max_packet = integer(v, a, 4294967295.0), i++;
     else if (strcmp(a, "--max-input-buffer") == 0) tail_budget = (uint64_t)integer(v, a, 1e15), i++;
     else if (strcmp(a, "--stats-interval") == 0) stats_interval = integer(v, a, 86400), i++;
@@ -700,14 +876,17 @@ int main(int argc, char** argv) {
   dirty_ids = calloc((size_t)link_count + 1, sizeof *dirty_ids);
   if (links == NULL || dirty_ids == NULL) return EXIT_SOFTWARE;
   for (uint32_t i = 0; i < link_count; i++) links[i].fd = -1;
+  raise_descriptor_limit();
 
   epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) {
+    logf_(LOG_ERROR, "epoll_create1: %s", strerror(errno));
+    return EXIT_SOFTWARE;
+  }
   char where[80];
-  int server = listen_on(host, port, where, sizeof where);
-  struct epoll_event ev;
-  ev.events = EPOLLIN;
-  ev.data.u64 = UINT64_MAX;
-  epoll_ctl(epfd, EPOLL_CTL_ADD, server, &ev);
+  server_fd = listen_on(host, port, where, sizeof where);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+  epoll_ctl(epfd, EPOLL_CTL_ADD, server_fd, &ev);
 
   logf_(LOG_NOTICE, "midge %s listening on %s%s", MIDGE_VERSION, where,
         default_host ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)" : "");
@@ -722,81 +901,30 @@ int main(int argc, char** argv) {
   sigaction(SIGUSR2, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  enum { EVENTS = 256 };
-  struct epoll_event events[EVENTS];
-  double next_tick = 0, next_stats = stats_interval > 0 ? now_ms() + stats_interval * 1000 : 0, next_reap = 0;
-  while (!stopping) {
-    double now = now_ms();
-    if (now >= next_tick) {
-      u32 ms = core_tick();
-      if (ms < 10) ms = 10;
-      if (ms > 1000) ms = 1000;
-      next_tick = now + ms;
-      flush_dirty(UINT32_MAX);
-    }
-    expire_reader_pauses(now);
-    if (now >= next_reap) {
-      reap_draining(now);
-      flush_dirty(UINT32_MAX);
-      next_reap = now + 250;
-    }
-    if (stats_wanted || (next_stats > 0 && now >= next_stats)) {
-      stats_wanted = 0;
-      log_stats();
-      if (next_stats > 0) next_stats = now + stats_interval * 1000;
-    }
-    double wait = next_tick - now;
-    if (next_reap - now < wait) wait = next_reap - now;
-    if (paused_for_readers > 0 && wait > 5) wait = 5; /* a pause ends within PAUSE_MAX_MS */
-    int n = epoll_wait(epfd, events, EVENTS, wait < 0 ? 0 : (int)wait + 1);
-    if (n < 0 && errno != EINTR) {
-      logf_(LOG_ERROR, "epoll_wait: %s", strerror(errno));
-      break;
-    }
-    for (int i = 0; i < n; i++) {
-      uint64_t data = events[i].data.u64;
-      if (data == UINT64_MAX) {
-        accept_all(server);
-        flush_dirty(UINT32_MAX);
-        continue;
-      }
-      uint32_t id = (uint32_t)data;
-      int fd = (int)(data >> 32);
-      if (id >= link_count || links[id].fd != fd) continue; /* closed earlier in this batch */
-      uint32_t got = events[i].events;
-      if (got & EPOLLOUT) {
-        if (!flush_link(id)) link_gone(id);
-        else if (links[id].out_len == 0) {
-          Link* l = &links[id];
-          if (l->state == CLOSING) start_draining(id);
-          else {
-            set_want_out(id, 0);
-            if (l->paused == PAUSED_OUTPUT) set_paused(id, RUNNING);
-          }
-          l->slow = 0;
-          if (l->holding) {
-            l->holding = 0;
-            resume_readers_wait();
-          }
-        }
-      }
-      if (links[id].fd == fd && (got & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_one(id);
-      flush_dirty(id); /* what this read caused goes out now: latency, and one write per socket per read */
-    }
-  }
+  next_stats = stats_interval > 0 ? now_ms() + stats_interval * 1000 : 0;
+  while (!stopping) loop_once();
 
+  /* Shutdown: no new connections; MQTT 5 clients get DISCONNECT 0x8B; then up to 1 s
+   * for every socket to take its last bytes and close, as the Node host allows. */
   logf_(LOG_NOTICE, "%s: shutting down", stopping == SIGINT ? "SIGINT" : "SIGTERM");
-  core_shutdown(); /* MQTT 5 clients get DISCONNECT 0x8B */
-  for (uint32_t id = 0; id < link_count; id++) {
-    if (links[id].fd < 0) continue;
-    flush_link(id);
-    shutdown(links[id].fd, SHUT_WR);
+  epoll_ctl(epfd, EPOLL_CTL_DEL, server_fd, NULL);
+  close(server_fd);
+  accept_again_at = 0;
+  stopping = 0;
+  next_tick = 1e300; /* no more ticks: no wills, no expiries while going down (as the Node host) */
+  core_shutdown(); /* asks to close every connection */
+  flush_dirty(UINT32_MAX);
+  double give_up = now_ms() + 1000;
+  for (;;) {
+    uint32_t open_links = 0;
+    for (uint32_t id = 0; id < link_count; id++) open_links += links[id].fd >= 0;
+    if (open_links == 0 || now_ms() >= give_up || stopping) break; /* a second signal: do not wait */
+    loop_once();
   }
   for (uint32_t id = 0; id < link_count; id++)
     if (links[id].fd >= 0) link_gone(id);
-  dirty_n = 0;
+  dirty_head = dirty_n = 0;
   log_stats();
-  close(server);
   Z_midge_free(&env.core);
   return 0;
 }

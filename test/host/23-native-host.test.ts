@@ -64,17 +64,3 @@ test("a limit beyond the board is clamped, with a warning naming it", { skip }, 
     await b.stop();
   }
 });
-
-test("SIGUSR2 logs every counter of the core by name", { skip }, async () => {
-  const b = await startNative();
-  try {
-    b.proc.kill("SIGUSR2");
-    const deadline = Date.now() + 5000;
-    while (!/stats: connectionsOpen=\d+ .*retainedRefused=\d+/.test(b.output()) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.match(b.output(), /stats: connectionsOpen=\d+ .*retainedRefused=\d+/);
-  } finally {
-    await b.stop();
-  }
-});
