@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { ROOT, closeAll, rawSession, startNative } from "./helpers.js";
+import { ROOT, RawClient, PacketType, closeAll, connectPacket, rawSession, sleep, startCommand, startNative, uid, withTimeout } from "./helpers.js";
 
 const NATIVE = path.join(ROOT, "build", "native");
 const boards = readdirSync(path.join(ROOT, "boards")).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5));
@@ -61,6 +61,40 @@ test("a limit beyond the board is clamped, with a warning naming it", { skip }, 
     await closeAll();
     assert.match(b.output(), /--max-inflight 1000 is outside what the mcu board allows; using \d+/);
   } finally {
+    await b.stop();
+  }
+});
+
+/** CPU seconds (user + system) `pid` has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+test("out of descriptors, it stops accepting instead of spinning, and accepts again when one is free", { skip, timeout: 30_000 }, async () => {
+  // 40 descriptors (soft and hard): about 30 clients, then accept() fails with EMFILE
+  const b = await startCommand("sh", ["-c", 'ulimit -n 40 && exec "$0" --port 0', path.join(NATIVE, "midge-pi")]);
+  try {
+    const first: RawClient[] = [];
+    for (let i = 0; i < 45; i++) {
+      const raw = await RawClient.open(b); // the kernel completes the handshake either way
+      raw.write(connectPacket({ clientId: uid("fd") }));
+      first.push(raw);
+    }
+    await sleep(500);
+    const t0 = cpuSeconds(b.proc.pid!);
+    await sleep(1000);
+    const used = cpuSeconds(b.proc.pid!) - t0;
+    assert.ok(used < 0.3, `the broker used ${used.toFixed(2)} s of CPU in 1 s while out of descriptors`);
+    assert.match(b.output(), /cannot accept connections: Too many open files; retrying/);
+    // the clients beyond the limit wait; freeing ten descriptors lets them in
+    const waiting = first.slice(-5);
+    for (const raw of first.slice(0, 10)) raw.socket.destroy();
+    for (const raw of waiting) await withTimeout(raw.expect(PacketType.CONNACK, 5000), 6000, "CONNACK once a descriptor is free");
+    b.assertAlive();
+  } finally {
+    await closeAll();
     await b.stop();
   }
 });
