@@ -1,7 +1,8 @@
 // Helpers for the conformance suite: everything in test/host/helpers.ts (the broker
 // launcher, the raw-socket client and the 3.1.1 packet builders), plus the checks the
 // suite repeats (nothing arrives, the connection closes, a packet has exactly these
-// bytes) and a small MQTT 5.0 encoder/decoder (properties, reason codes).
+// bytes), and MQTT 5.0 packet builders and parsers in this suite's shape (property lists,
+// `reason`), which wrap test/host/helpers.ts's codec: one encoder and decoder for both.
 //
 // Conformance tests talk bytes only: no client library smooths anything over.
 // Every wait is bounded; a negative check ("no PUBACK", "no delivery") waits a short,
@@ -24,7 +25,19 @@ import {
 } from "../host/helpers.js";
 
 export * from "../host/helpers.js";
-import { props as hostProps, decodeProps as hostDecodeProps } from "../host/helpers.js";
+import {
+  props as hostProps,
+  decodeProps as hostDecodeProps,
+  connect5Packet,
+  publish5Packet,
+  subscribe5Packet,
+  unsubscribe5Packet,
+  parsePublish5 as hostParsePublish5,
+  parseSuback5,
+  parseAck5,
+  ack5 as hostAck5,
+  disconnect5 as hostDisconnect5,
+} from "../host/helpers.js";
 
 /** How long a negative check waits for something that must not happen. */
 export const QUIET_MS = 300;
@@ -260,33 +273,16 @@ export interface Connect5Fields {
   protocolLevel?: number;
 }
 
+/** test/host/helpers.ts's CONNECT builder, with this suite's field names; `rawProps`
+ *  are appended to the encoded properties (their length counts them). */
 export function connect5(f: Connect5Fields = {}): Buffer {
-  let flags = f.extraFlags ?? 0;
-  if (f.clean ?? true) flags |= 0x02;
-  const payload: Buffer[] = [str(f.clientId ?? "")];
-  if (f.will) {
-    flags |= 0x04 | ((f.will.qos ?? 0) << 3) | (f.will.retain ? 0x20 : 0);
-    payload.push(encodeProps(f.will.props ?? []));
-    payload.push(str(f.will.topic));
-    const wp = typeof f.will.payload === "string" ? Buffer.from(f.will.payload) : f.will.payload;
-    payload.push(u16(wp.length), wp);
-  }
-  if (f.username !== undefined) {
-    flags |= 0x80;
-    payload.push(str(f.username));
-  }
-  if (f.password !== undefined) {
-    flags |= 0x40;
-    payload.push(str(f.password));
-  }
-  const body = Buffer.concat([
-    str("MQTT"),
-    Buffer.from([f.protocolLevel ?? 5, flags]),
-    u16(f.keepalive ?? 60),
-    encodeProps(f.props ?? [], f.rawProps),
-    ...payload,
-  ]);
-  return packet(PacketType.CONNECT, 0, body);
+  const { props, rawProps, will, ...rest } = f;
+  return connect5Packet({
+    ...rest,
+    properties: props,
+    rawProperties: rawProps ? encodeProps(props ?? [], rawProps) : undefined,
+    will: will && { ...will, properties: will.props },
+  });
 }
 
 export interface Connack5 {
@@ -334,13 +330,8 @@ export interface Publish5Fields {
 }
 
 export function publish5(f: Publish5Fields): Buffer {
-  const qos = f.qos ?? 0;
-  const flags = (f.dup ? 0x08 : 0) | ((qos & 3) << 1) | (f.retain ? 1 : 0);
-  const payload = typeof f.payload === "string" ? Buffer.from(f.payload) : (f.payload ?? Buffer.alloc(0));
-  const parts = [str(f.topic)];
-  if (qos > 0) parts.push(u16(f.id ?? 1));
-  parts.push(encodeProps(f.props ?? [], f.rawProps), payload);
-  return packet(PacketType.PUBLISH, flags, Buffer.concat(parts));
+  const { props, rawProps, ...rest } = f;
+  return publish5Packet({ ...rest, properties: props, rawProperties: rawProps ? encodeProps(props ?? [], rawProps) : undefined });
 }
 
 export interface Publish5 {
@@ -356,26 +347,9 @@ export interface Publish5 {
 
 export function parsePublish5(p: RawPacket): Publish5 {
   assert.equal(p.type, PacketType.PUBLISH, `expected PUBLISH, got ${describePacket(p)}`);
-  const qos = (p.flags >> 1) & 3;
-  const tlen = p.body.readUInt16BE(0);
-  const topicBytes = p.body.subarray(2, 2 + tlen);
-  let off = 2 + tlen;
-  let id = 0;
-  if (qos > 0) {
-    id = p.body.readUInt16BE(off);
-    off += 2;
-  }
-  const { props, end } = decodeProps(p.body, off);
-  return {
-    topic: topicBytes.toString("utf8"),
-    topicBytes: Buffer.from(topicBytes),
-    payload: p.body.subarray(end),
-    qos,
-    retain: (p.flags & 1) === 1,
-    dup: (p.flags & 8) === 8,
-    id,
-    props,
-  };
+  const m = hostParsePublish5(p);
+  const topicBytes = Buffer.from(p.body.subarray(2, 2 + p.body.readUInt16BE(0)));
+  return { ...m, topicBytes, props: m.props.list };
 }
 
 /** Subscription options byte: QoS, No Local, Retain As Published, Retain Handling. */
@@ -384,13 +358,11 @@ export function subOpts(qos: number, o: { nl?: boolean; rap?: boolean; rh?: numb
 }
 
 export function subscribe5(id: number, filters: Array<[string | Buffer, number]>, props: Props = [], flags = 0x02): Buffer {
-  const parts: Buffer[] = [u16(id), encodeProps(props)];
-  for (const [f, o] of filters) parts.push(str(f), Buffer.from([o]));
-  return packet(PacketType.SUBSCRIBE, flags, Buffer.concat(parts));
+  return subscribe5Packet(id, filters, props, flags);
 }
 
 export function unsubscribe5(id: number, filters: Array<string | Buffer>, props: Props = [], flags = 0x02): Buffer {
-  return packet(PacketType.UNSUBSCRIBE, flags, Buffer.concat([u16(id), encodeProps(props), ...filters.map((f) => str(f))]));
+  return unsubscribe5Packet(id, filters, props, flags);
 }
 
 export interface Ack5 {
@@ -402,17 +374,14 @@ export interface Ack5 {
 
 /** SUBACK / UNSUBACK: packet id, properties, one reason code per filter. */
 export function parseSubAck5(p: RawPacket): Ack5 {
-  const id = p.body.readUInt16BE(0);
-  const { props, end } = decodeProps(p.body, 2);
-  return { type: p.type, id, reasons: [...p.body.subarray(end)], props };
+  const { id, props, codes } = parseSuback5(p);
+  return { type: p.type, id, reasons: codes, props: props.list };
 }
 
 /** PUBACK / PUBREC / PUBREL / PUBCOMP: packet id, reason code (0 when omitted), properties. */
 export function parsePubAck5(p: RawPacket): Ack5 {
-  const id = p.body.readUInt16BE(0);
-  const reason = p.body.length > 2 ? p.body[2] : 0;
-  const props = p.body.length > 3 ? decodeProps(p.body, 3).props : [];
-  return { type: p.type, id, reasons: [reason], props };
+  const { id, reasonCode, props } = parseAck5(p);
+  return { type: p.type, id, reasons: [reasonCode], props: props.list };
 }
 
 /** DISCONNECT (or AUTH): reason code (0 when omitted) and properties. */
@@ -432,16 +401,13 @@ export function unsub5(raw: RawClient, filters: Array<string | Buffer>, id = 2, 
   return nextOfType(raw, PacketType.UNSUBACK).then(parseSubAck5);
 }
 
-/** An ack packet with a reason code and properties (MQTT 5.0 form). */
+/** An ack packet: the short form when the reason is 0 and there are no properties. */
 export function ack5(type: number, id: number, reason = 0, props: Props = []): Buffer {
-  const flags = type === PacketType.PUBREL ? 0x02 : 0;
-  if (reason === 0 && props.length === 0) return packet(type, flags, u16(id));
-  return packet(type, flags, Buffer.concat([u16(id), Buffer.from([reason]), encodeProps(props)]));
+  return hostAck5(type, id, reason, reason === 0 && props.length === 0 ? "short" : "full", props);
 }
 
 export function disconnect5(reason = 0, props: Props = []): Buffer {
-  if (reason === 0 && props.length === 0) return packet(PacketType.DISCONNECT, 0);
-  return packet(PacketType.DISCONNECT, 0, Buffer.concat([Buffer.from([reason]), encodeProps(props)]));
+  return reason === 0 && props.length === 0 ? hostDisconnect5() : hostDisconnect5(reason, props);
 }
 
 export const AUTH = 15;

@@ -526,7 +526,7 @@ export interface ConnectFields {
   protocolName?: string;
   protocolLevel?: number;
   will?: { topic: string | Buffer; payload: string | Buffer; qos?: number; retain?: boolean };
-  username?: string;
+  username?: string | Buffer;
   password?: string | Buffer;
   /** OR-ed into the connect flags byte as is (bit 0 is reserved) */
   extraFlags?: number;
@@ -940,14 +940,14 @@ export function decodeProps(buf: Buffer, off: number): { props: Props; next: num
   return { props: new Props(list), next: stop };
 }
 
-export interface Connect5Fields extends Omit<ConnectFields, "will" | "protocolLevel"> {
+export interface Connect5Fields extends Omit<ConnectFields, "will"> {
   properties?: Prop5[];
   will?: { topic: string | Buffer; payload: string | Buffer; qos?: number; retain?: boolean; properties?: Prop5[] };
   /** raw bytes instead of the encoded property block (malformed-input tests) */
   rawProperties?: Buffer;
 }
 
-/** An MQTT 5 CONNECT (protocol level 5). */
+/** An MQTT 5 CONNECT (protocol level 5 unless `protocolLevel` says otherwise). */
 export function connect5Packet(f: Connect5Fields = {}): Buffer {
   let flags = f.extraFlags ?? 0;
   if (f.clean ?? true) flags |= 0x02;
@@ -968,7 +968,7 @@ export function connect5Packet(f: Connect5Fields = {}): Buffer {
   }
   const body = Buffer.concat([
     str(f.protocolName ?? "MQTT"),
-    Buffer.from([5, flags]),
+    Buffer.from([f.protocolLevel ?? 5, flags]),
     u16(f.keepalive ?? 60),
     f.rawProperties ?? props(f.properties),
     ...payload,
@@ -978,6 +978,8 @@ export function connect5Packet(f: Connect5Fields = {}): Buffer {
 
 export interface Publish5Fields extends PublishFields {
   properties?: Prop5[];
+  /** raw bytes instead of the encoded property block (malformed-input tests) */
+  rawProperties?: Buffer;
 }
 
 /** An MQTT 5 PUBLISH: topic (may be empty with a Topic Alias), [packet id], properties, payload. */
@@ -987,7 +989,7 @@ export function publish5Packet(f: Publish5Fields): Buffer {
   const payload = typeof f.payload === "string" ? Buffer.from(f.payload) : (f.payload ?? Buffer.alloc(0));
   const parts = [str(f.topic)];
   if (qos > 0) parts.push(u16(f.id ?? 1));
-  parts.push(props(f.properties), payload);
+  parts.push(f.rawProperties ?? props(f.properties), payload);
   return packet(PacketType.PUBLISH, flags, Buffer.concat(parts));
 }
 
@@ -997,14 +999,14 @@ export function subOptions(o: { qos?: number; nl?: boolean; rap?: boolean; rh?: 
 }
 
 /** An MQTT 5 SUBSCRIBE: (filter, options byte) pairs, with properties (Subscription Identifier). */
-export function subscribe5Packet(id: number, filters: Array<[string | Buffer, number]>, properties: Prop5[] = []): Buffer {
+export function subscribe5Packet(id: number, filters: Array<[string | Buffer, number]>, properties: Prop5[] = [], flags = 0x02): Buffer {
   const parts: Buffer[] = [u16(id), props(properties)];
   for (const [f, o] of filters) parts.push(str(f), Buffer.from([o]));
-  return packet(PacketType.SUBSCRIBE, 0x02, Buffer.concat(parts));
+  return packet(PacketType.SUBSCRIBE, flags, Buffer.concat(parts));
 }
 
-export function unsubscribe5Packet(id: number, filters: Array<string | Buffer>, properties: Prop5[] = []): Buffer {
-  return packet(10, 0x02, Buffer.concat([u16(id), props(properties), ...filters.map((f) => str(f))]));
+export function unsubscribe5Packet(id: number, filters: Array<string | Buffer>, properties: Prop5[] = [], flags = 0x02): Buffer {
+  return packet(PacketType.UNSUBSCRIBE, flags, Buffer.concat([u16(id), props(properties), ...filters.map((f) => str(f))]));
 }
 
 /**
