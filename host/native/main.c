@@ -103,6 +103,10 @@ static uint64_t tail_bytes, tail_budget = 64u << 20; /* --max-input-buffer */
 static uint32_t paused_for_budget, paused_for_readers;
 static int server_fd = -1;
 static double accept_again_at; /* > 0: accepting is suspended (out of descriptors) until then */
+static int accept_warned;      /* that was logged; cleared by the next successful accept */
+/* The connection the tick let go on over the input budget: not paused again until its
+ * packet is whole (or it goes), so it can actually finish. */
+static uint32_t budget_exempt = UINT32_MAX;
 static uint32_t backlog_limit; /* the core's --max-backlog in force */
 static volatile sig_atomic_t stopping = 0, stats_wanted = 0;
 
@@ -188,6 +192,8 @@ static void mark_closing(uint32_t id) {
   Link* l = &links[id];
   if (l->state != OPEN) return;
   l->state = CLOSING;
+  /* its input is not read any more, so it holds nobody's budget or backpressure pause */
+  if (l->paused == PAUSED_BUDGET || l->paused == PAUSED_READER) set_paused(id, RUNNING);
   l->deadline = now_ms() + CLOSE_GRACE_MS;
   set_tail(l, 0); /* further input is ignored: an incomplete packet is let go now */
   mark_dirty(id);
@@ -216,7 +222,7 @@ void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
   (void)e;
   last_ptr = ptr;
   last_len = len;
-  if (id >= link_count || links[id].fd < 0 || links[id].state != OPEN) return;
+  if (len == 0 || id >= link_count || links[id].fd < 0 || links[id].state != OPEN) return;
   Link* l = &links[id];
   if (!ensure_out(l, len)) {
     logf_(LOG_ERROR, "connection %u: out of memory for %u bytes of output; closing it", id, len);
@@ -308,6 +314,7 @@ static void set_tail(Link* l, uint32_t len) {
   tail_bytes -= l->tail_len;
   l->tail_len = len;
   tail_bytes += len;
+  if (len == 0 && (uint32_t)(l - links) == budget_exempt) budget_exempt = UINT32_MAX; /* its packet is whole */
   if (len == 0 && l->tail != NULL) {
     free(l->tail);
     l->tail = NULL;
@@ -321,6 +328,7 @@ static void set_tail(Link* l, uint32_t len) {
 static void check_budget(uint32_t id) {
   Link* l = &links[id];
   if (tail_bytes <= tail_budget || l->tail_len == 0 || l->paused != RUNNING || l->state != OPEN) return;
+  if (id == budget_exempt) return;
   static uint64_t hits;
   if (hits++ % 1000 == 0) /* the first time and every 1000th: a flood would drown the log */
     logf_(LOG_WARNING, "input budget of %llu bytes reached: %llu bytes of incomplete packets held; "
@@ -347,7 +355,10 @@ static void resume_budget(int force) {
     uint32_t left = l->needed > l->tail_len ? l->needed - l->tail_len : 0;
     if (left < best_left) best = id, best_left = left;
   }
-  if (best != UINT32_MAX) set_paused(best, RUNNING);
+  if (best != UINT32_MAX) {
+    budget_exempt = best;
+    set_paused(best, RUNNING);
+  }
 }
 
 /* A subscriber drained: every publisher paused for readers goes on. */
@@ -426,6 +437,10 @@ static void start_draining(uint32_t id) {
   l->paused = RUNNING;
   l->want_out = 0;
   watch(id);
+  if (l->holding) { /* a lagging reader that went: its publishers need not wait for it */
+    l->holding = 0;
+    resume_readers_wait();
+  }
 }
 
 /*
@@ -492,6 +507,7 @@ static void flush_dirty(uint32_t source) {
     if (id != source && lagging(l)) l->holding = 1, congested = 1;
   }
   dirty_head = dirty_n = 0;
+  resume_budget(0); /* a link closed in this step may have freed its tail */
   if (congested && source < link_count && links[source].fd >= 0 && links[source].state == OPEN &&
       links[source].paused == RUNNING) {
     set_paused(source, PAUSED_READER);
@@ -505,7 +521,8 @@ static void flush_dirty(uint32_t source) {
 static void suspend_accepting(int err) {
   struct epoll_event ev = {.events = 0, .data.u64 = UINT64_MAX};
   epoll_ctl(epfd, EPOLL_CTL_MOD, server_fd, &ev);
-  if (accept_again_at == 0) logf_(LOG_WARNING, "cannot accept connections: %s; retrying", strerror(err));
+  if (!accept_warned) logf_(LOG_WARNING, "cannot accept connections: %s; retrying", strerror(err));
+  accept_warned = 1;
   accept_again_at = now_ms() + 100;
 }
 
@@ -523,6 +540,7 @@ static void accept_all(void) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) suspend_accepting(errno);
       return; /* EAGAIN: all accepted */
     }
+    accept_warned = 0;
     u32 id = core_open();
     if ((int32_t)id < 0 || id >= link_count) {
       if ((int32_t)id >= 0) core_closed(id);
@@ -775,6 +793,7 @@ static void loop_once(void) {
   if (next_reap - now < wait) wait = next_reap - now;
   if (paused_for_readers > 0 && wait > 5) wait = 5; /* a pause ends within PAUSE_MAX_MS */
   if (accept_again_at > 0 && accept_again_at - now < wait) wait = accept_again_at - now;
+  if (next_stats > 0 && next_stats - now < wait) wait = next_stats - now;
   enum { EVENTS = 256 };
   struct epoll_event events[EVENTS];
   int n = epoll_wait(epfd, events, EVENTS, wait < 0 ? 0 : (int)wait + 1);
