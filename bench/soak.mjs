@@ -4,11 +4,13 @@
 //
 //   node bench/soak.mjs --time 600 --port 1883 --pid <broker pid>
 //   node bench/soak.mjs --time 60 --spawn            start dist/midge.mjs itself (port 0)
+//   node bench/soak.mjs --time 60 --spawn --native   start build/native/midge-pi instead
 //
 // Options:
 //   --host H, --port N   the broker (default 127.0.0.1:1883)
 //   --pid N              the broker's process id, for RSS (/proc/N/status); --spawn knows it
-//   --spawn              start `node dist/midge.mjs --port 0` and stop it at the end, so its
+//   --spawn              start `node dist/midge.mjs --port 0` (with --native: build/native/midge-pi)
+//                        and stop it at the end, so its
 //                        shutdown stats line (messages, drops, refusals) joins the report
 //   --time S             how long to run (default 60)
 //   --rate N             messages per second per publisher (default 200)
@@ -35,6 +37,7 @@ const { values: opt } = parseArgs({
     port: { type: "string", default: "1883" },
     pid: { type: "string" },
     spawn: { type: "boolean", default: false },
+    native: { type: "boolean", default: false },
     time: { type: "string", default: "60" },
     rate: { type: "string", default: "200" },
     json: { type: "boolean", default: false },
@@ -53,7 +56,9 @@ let pid = opt.pid ? Number(opt.pid) : undefined;
 let brokerProc;
 let brokerOut = "";
 if (opt.spawn) {
-  brokerProc = spawn(process.execPath, [path.join(root, "dist", "midge.mjs"), "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  brokerProc = opt.native
+    ? spawn(path.join(root, "build", "native", "midge-pi"), ["--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(process.execPath, [path.join(root, "dist", "midge.mjs"), "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
   brokerProc.stdout.on("data", (d) => (brokerOut += d));
   brokerProc.stderr.on("data", (d) => {
     brokerOut += d;
@@ -183,7 +188,9 @@ async function publisher(p) {
 
 // ---- a subscriber that stops reading ----
 async function stalled() {
-  const c = await client(`${run}-stalled`);
+  // keep-alive 0: a client that reads nothing never sees a PINGRESP, and mqtt.js would
+  // close it itself after 1.5 keep-alives (a "Keepalive timeout" of the soak, not the broker's)
+  const c = await client(`${run}-stalled`, { keepalive: 0 });
   if (!c) return;
   await c.subscribeAsync(`soak/${run}/#`, { qos: 0 });
   c.stream.pause();
