@@ -32,7 +32,7 @@ wasm2c "$wasm" -n midge -o "$out/midge_core.c"
 cc=${CC:-gcc}
 # sections + --gc-sections: drops what the core does not use, such as wasm-rt-impl.c's
 # 64 KiB exception buffer (the core throws no WebAssembly exceptions)
-flags="${CFLAGS:--Os} -ffunction-sections -fdata-sections -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -I$out -I$rt -I$inc"
+flags="${CFLAGS:--Os} -ffunction-sections -fdata-sections -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -I$out -Ihost/native -I$rt -I$inc"
 # generated and third-party C: their warnings are not ours to fix
 $cc $flags -w -c -o "$out/midge_core.o" "$out/midge_core.c"
 $cc $flags -w -c -o "$out/wasm-rt-impl.o" "$rt/wasm-rt-impl.c"

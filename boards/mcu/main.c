@@ -26,8 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "midge_core.h"
-#include "wasm-rt-impl.h"
+#include "core_glue.h" /* host/native/: the instance, clock, log line and core calls both C hosts share */
 
 /* Connection slots: the board's MAX_CONNECTIONS (build.sh passes it from boards/mcu.json). */
 #ifndef MIDGE_MAX_CONNECTIONS
@@ -39,9 +38,6 @@
 #define MIDGE_OUT_BUFFER 3072
 #endif
 
-enum { LOG_ERROR = 0, LOG_WARNING = 1, LOG_NOTICE = 2, LOG_INFO = 3, LOG_DEBUG = 4, LOG_FATAL = 9 };
-enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
-
 /* One accepted socket, at the index of its core connection id. */
 typedef struct {
   int fd;            /* -1: free */
@@ -52,41 +48,9 @@ typedef struct {
   uint8_t* tail;     /* inputCapacity bytes, allocated once at start */
 } Link;
 
-/* The core's imports receive this (wasm2c passes the "env" instance to every import). */
-struct Z_env_instance_t {
-  Z_midge_instance_t core;
-  int log_level;
-};
-
-static struct Z_env_instance_t env;
 static Link links[MIDGE_MAX_CONNECTIONS];
 static uint32_t input_ptr, input_capacity;
 static volatile sig_atomic_t stopping = 0;
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint8_t* memory_at(uint32_t ptr) { return env.core.w2c_memory.data + ptr; }
-
-static void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(int level, const char* fmt, ...) {
-  static const char* names[] = {"error", "warning", "notice", "info", "debug"};
-  if (level > env.log_level && level != LOG_FATAL) return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-          tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level <= 4 ? names[level] : "fatal");
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
 
 /* ---- the core's imports (docs/ABI.md, module env) ---- */
 
@@ -148,52 +112,7 @@ u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
   return id < MIDGE_MAX_CONNECTIONS && links[id].fd >= 0 ? links[id].out_len : 0;
 }
 
-void Z_envZ_log(struct Z_env_instance_t* e, u32 level, u32 ptr, u32 len) {
-  (void)e;
-  const uint8_t* p = memory_at(ptr);
-  if (level == LOG_FATAL) { /* a static UTF-16 string; ASCII is all it holds */
-    char text[256];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i + 1 < len && n < sizeof text - 1; i += 2) text[n++] = (char)p[i];
-    text[n] = 0;
-    logf_(LOG_FATAL, "core: %s", text);
-    return;
-  }
-  logf_((int)level, "%.*s", (int)len, (const char*)p);
-}
-
 /* ---- the loop ---- */
-
-static void trap(const char* where) {
-  logf_(LOG_FATAL, "core trapped in %s (a bug in the core); stopping", where);
-  exit(EXIT_SOFTWARE);
-}
-
-/* Calls into the core: a trap longjmps back here and is fatal (its state is gone). */
-#define CORE_CALL(where, expr)                  \
-  do {                                          \
-    if (wasm_rt_impl_try() != 0) trap(where);   \
-    expr;                                       \
-  } while (0)
-
-/* One function per core call, so that the setjmp of CORE_CALL never shares a frame
- * with the loop's variables. */
-static u32 core_open(void) { u32 id; CORE_CALL("open", id = Z_midgeZ_open(&env.core, now_ms())); return id; }
-static u32 core_feed(u32 id, u32 len) { u32 n; CORE_CALL("feed", n = Z_midgeZ_feed(&env.core, id, len, now_ms())); return n; }
-static void core_closed(u32 id) { CORE_CALL("closed", Z_midgeZ_closed(&env.core, id, now_ms())); }
-static u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.core, now_ms())); return ms; }
-
-/* Instantiate the core (its start function runs here) and call init; returns the packet limit. */
-static u32 core_start(void) {
-  u32 packet_max;
-  wasm_rt_init();
-  Z_midge_init_module();
-  CORE_CALL("start", Z_midge_instantiate(&env.core, &env));
-  CORE_CALL("init", packet_max = Z_midgeZ_init(&env.core, 0, (u32)env.log_level));
-  CORE_CALL("inputBuffer", input_ptr = Z_midgeZ_inputBuffer(&env.core));
-  CORE_CALL("inputCapacity", input_capacity = Z_midgeZ_inputCapacity(&env.core));
-  return packet_max;
-}
 
 static void link_gone(uint32_t id) {
   Link* l = &links[id];
@@ -286,7 +205,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  u32 packet_max = core_start();
+  u32 packet_max = core_start(0, &input_ptr, &input_capacity);
   for (int i = 0; i < MIDGE_MAX_CONNECTIONS; i++) {
     links[i].fd = -1;
     links[i].tail = malloc(input_capacity); /* once, at start: nothing is allocated later */

@@ -41,7 +41,7 @@ version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' package.json | head -1)
 cc=${CC:-gcc}
 # Linux: guard pages and a signal handler check memory bounds (wasm2c's default), so the
 # generated code carries no explicit checks.
-flags="${CFLAGS:--O2} -I$out/$board -I$rt -I$inc"
+flags="${CFLAGS:--O2} -I$out/$board -Ihost/native -I$rt -I$inc"
 # generated and third-party C: their warnings are not ours to fix
 $cc $flags -w -c -o "$out/$board/midge_core.o" "$out/$board/midge_core.c"
 $cc $flags -w -c -o "$out/$board/wasm-rt-impl.o" "$rt/wasm-rt-impl.c"

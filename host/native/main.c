@@ -32,9 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "midge_core.h"
+#include "core_glue.h" /* the instance, clock, log line and core calls both C hosts share */
 #include "stats.gen.h" /* STAT_NAMES, from assembly/stats.ts by build.sh */
-#include "wasm-rt-impl.h"
 
 #ifndef MIDGE_VERSION
 #define MIDGE_VERSION "0.0.0"
@@ -43,8 +42,6 @@
 #define MIDGE_BOARD "pi"
 #endif
 
-enum { LOG_ERROR = 0, LOG_WARNING = 1, LOG_NOTICE = 2, LOG_INFO = 3, LOG_DEBUG = 4, LOG_FATAL = 9 };
-enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
 /* Settings of the core's `configure` (docs/ABI.md). */
 enum { SET_MAX_KEEPALIVE = 1, SET_CONNECT_TIMEOUT = 2, SET_MAX_INFLIGHT = 3, SET_MAX_QUEUED = 4,
        SET_MAX_CONNECTIONS = 5, SET_MAX_BACKLOG = 6 };
@@ -84,13 +81,6 @@ typedef struct {
 /* Why a link is not read from. */
 enum { RUNNING = 0, PAUSED_OUTPUT = 1, PAUSED_BUDGET = 2, PAUSED_READER = 3 };
 
-/* The core's imports receive this (wasm2c passes the "env" instance to every import). */
-struct Z_env_instance_t {
-  Z_midge_instance_t core;
-  int log_level;
-};
-
-static struct Z_env_instance_t env;
 static Link* links;
 static uint32_t link_count; /* the board's connection slots */
 /* Links to write at the end of this step, first come first written (a PUBLISH to a
@@ -109,36 +99,6 @@ static int accept_warned;      /* that was logged; cleared by the next successfu
 static uint32_t budget_exempt = UINT32_MAX;
 static uint32_t backlog_limit; /* the core's --max-backlog in force */
 static volatile sig_atomic_t stopping = 0, stats_wanted = 0;
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint8_t* memory_at(uint32_t ptr) { return env.core.w2c_memory.data + ptr; }
-
-/* The Node host's log format: ISO time, level padded to 7, text. */
-static void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(int level, const char* fmt, ...) {
-  static const char* names[] = {"error", "warning", "notice", "info", "debug"};
-  if (level > env.log_level && level != LOG_FATAL) return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char line[1200];
-  int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s ", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                   level <= 4 ? names[level] : "fatal");
-  va_list ap;
-  va_start(ap, fmt);
-  n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-  va_end(ap);
-  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-  line[n++] = '\n';
-  fwrite(line, 1, (size_t)n, stderr); /* one write per line: lines never interleave */
-}
 
 /* ---- epoll registration ---- */
 
@@ -248,56 +208,6 @@ void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
 u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
   (void)e;
   return id < link_count && links[id].fd >= 0 ? links[id].out_len : 0;
-}
-
-void Z_envZ_log(struct Z_env_instance_t* e, u32 level, u32 ptr, u32 len) {
-  (void)e;
-  const uint8_t* p = memory_at(ptr);
-  if (level == LOG_FATAL) { /* a static UTF-16 string; ASCII is all it holds */
-    char text[256];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i + 1 < len && n < sizeof text - 1; i += 2) text[n++] = (char)p[i];
-    text[n] = 0;
-    logf_(LOG_FATAL, "core: %s", text);
-    return;
-  }
-  logf_((int)level, "%.*s", (int)len, (const char*)p);
-}
-
-/* ---- calls into the core ---- */
-
-static void trap(const char* where) {
-  logf_(LOG_FATAL, "core stopped in %s (a bug in the core); exiting", where);
-  exit(EXIT_SOFTWARE);
-}
-
-/* A trap longjmps back here and is fatal (the core's state is gone). */
-#define CORE_CALL(where, expr)                \
-  do {                                        \
-    if (wasm_rt_impl_try() != 0) trap(where); \
-    expr;                                     \
-  } while (0)
-
-/* One function per core call, so that the setjmp of CORE_CALL never shares a frame
- * with the loop's variables. */
-static u32 core_open(void) { u32 id; CORE_CALL("open", id = Z_midgeZ_open(&env.core, now_ms())); return id; }
-static u32 core_feed(u32 id, u32 len) { u32 n; CORE_CALL("feed", n = Z_midgeZ_feed(&env.core, id, len, now_ms())); return n; }
-static u32 core_needed(void) { u32 n; CORE_CALL("needed", n = Z_midgeZ_needed(&env.core)); return n; }
-static void core_closed(u32 id) { CORE_CALL("closed", Z_midgeZ_closed(&env.core, id, now_ms())); }
-static u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.core, now_ms())); return ms; }
-static void core_shutdown(void) { CORE_CALL("shutdown", Z_midgeZ_shutdown(&env.core, now_ms())); }
-static f64 core_stat(u32 id) { f64 v; CORE_CALL("stat", v = Z_midgeZ_stat(&env.core, id)); return v; }
-static f64 core_configure(u32 key, f64 value) { f64 v; CORE_CALL("configure", v = Z_midgeZ_configure(&env.core, key, value)); return v; }
-
-static u32 core_start(u32 max_packet) {
-  u32 packet_max;
-  wasm_rt_init();
-  Z_midge_init_module();
-  CORE_CALL("start", Z_midge_instantiate(&env.core, &env));
-  CORE_CALL("init", packet_max = Z_midgeZ_init(&env.core, max_packet, (u32)env.log_level));
-  CORE_CALL("inputBuffer", input_ptr = Z_midgeZ_inputBuffer(&env.core));
-  CORE_CALL("inputCapacity", input_capacity = Z_midgeZ_inputCapacity(&env.core));
-  return packet_max;
 }
 
 static void log_stats(void) {
@@ -878,7 +788,7 @@ int main(int argc, char** argv) {
     else usage_error("unknown option '%s'%s", a, "");
   }
 
-  u32 packet_max = core_start(max_packet > 0xFFFFFFFFu ? 0xFFFFFFFFu : (u32)max_packet);
+  u32 packet_max = core_start(max_packet > 0xFFFFFFFFu ? 0xFFFFFFFFu : (u32)max_packet, &input_ptr, &input_capacity);
   for (int i = 0; i < nlimits; i++) {
     double in_force = core_configure(limits[i].key, limits[i].value);
     if (in_force != limits[i].value)

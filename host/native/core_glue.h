@@ -1,0 +1,118 @@
+/*
+ * What both C hosts share (host/native/main.c, Linux, epoll; boards/mcu/main.c, a
+ * microcontroller's poll loop): the wasm2c-compiled core's instance, the clock, the
+ * log line, the core's `log` import, and one wrapper per call into the core that turns
+ * a trap into a logged, fatal exit. Header-only: each host is one translation unit.
+ * Include it after midge_core.h's directory is on the include path (build.sh does).
+ */
+#ifndef MIDGE_CORE_GLUE_H
+#define MIDGE_CORE_GLUE_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "midge_core.h"
+#include "wasm-rt-impl.h"
+
+/* A helper a host may not use (no warning), and never inlined: the setjmp of CORE_CALL
+ * keeps a frame of its own. */
+#define GLUE static __attribute__((unused, noinline))
+
+enum { LOG_ERROR = 0, LOG_WARNING = 1, LOG_NOTICE = 2, LOG_INFO = 3, LOG_DEBUG = 4, LOG_FATAL = 9 };
+/* EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
+enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
+
+/* The core's imports receive this (wasm2c passes the "env" instance to every import). */
+struct Z_env_instance_t {
+  Z_midge_instance_t core;
+  int log_level;
+};
+static struct Z_env_instance_t env;
+
+/* Milliseconds on a monotonic clock, as the ABI's `now`. */
+GLUE double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+GLUE uint8_t* memory_at(uint32_t ptr) { return env.core.w2c_memory.data + ptr; }
+
+/* The Node host's log format: ISO time, level padded to 7, text; one write per line. */
+GLUE void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+GLUE void logf_(int level, const char* fmt, ...) {
+  static const char* names[] = {"error", "warning", "notice", "info", "debug"};
+  if (level > env.log_level && level != LOG_FATAL) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char line[1200];
+  int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                   level >= 0 && level <= 4 ? names[level] : "fatal");
+  va_list ap;
+  va_start(ap, fmt);
+  n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+  line[n++] = '\n';
+  fwrite(line, 1, (size_t)n, stderr);
+}
+
+/* The core's `log` import (docs/ABI.md). Level 9: a static UTF-16 string (ASCII is all
+ * it holds), right before the core traps. */
+void Z_envZ_log(struct Z_env_instance_t* e, u32 level, u32 ptr, u32 len) {
+  (void)e;
+  const uint8_t* p = memory_at(ptr);
+  if (level == LOG_FATAL) {
+    char text[256];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i + 1 < len && n < sizeof text - 1; i += 2) text[n++] = (char)p[i];
+    text[n] = 0;
+    logf_(LOG_FATAL, "core: %s", text);
+    return;
+  }
+  logf_((int)level, "%.*s", (int)len, (const char*)p);
+}
+
+GLUE void trap(const char* where) {
+  logf_(LOG_FATAL, "core stopped in %s (a bug in the core); exiting", where);
+  exit(EXIT_SOFTWARE);
+}
+
+/* A trap longjmps back here and is fatal: the core's state is gone. */
+#define CORE_CALL(where, expr)                \
+  do {                                        \
+    if (wasm_rt_impl_try() != 0) trap(where); \
+    expr;                                     \
+  } while (0)
+
+GLUE u32 core_open(void) { u32 id; CORE_CALL("open", id = Z_midgeZ_open(&env.core, now_ms())); return id; }
+GLUE u32 core_feed(u32 id, u32 len) { u32 n; CORE_CALL("feed", n = Z_midgeZ_feed(&env.core, id, len, now_ms())); return n; }
+GLUE u32 core_needed(void) { u32 n; CORE_CALL("needed", n = Z_midgeZ_needed(&env.core)); return n; }
+GLUE void core_closed(u32 id) { CORE_CALL("closed", Z_midgeZ_closed(&env.core, id, now_ms())); }
+GLUE u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.core, now_ms())); return ms; }
+GLUE void core_shutdown(void) { CORE_CALL("shutdown", Z_midgeZ_shutdown(&env.core, now_ms())); }
+GLUE f64 core_stat(u32 id) { f64 v; CORE_CALL("stat", v = Z_midgeZ_stat(&env.core, id)); return v; }
+GLUE f64 core_configure(u32 key, f64 value) { f64 v; CORE_CALL("configure", v = Z_midgeZ_configure(&env.core, key, value)); return v; }
+
+/* Instantiate the core (its start function runs here) and call init; returns the packet
+ * limit in force, and where the input window is. */
+GLUE u32 core_start(u32 max_packet, uint32_t* input_ptr, uint32_t* input_capacity) {
+  u32 packet_max, ptr, cap;
+  wasm_rt_init();
+  Z_midge_init_module();
+  CORE_CALL("start", Z_midge_instantiate(&env.core, &env));
+  CORE_CALL("init", packet_max = Z_midgeZ_init(&env.core, max_packet, (u32)env.log_level));
+  CORE_CALL("inputBuffer", ptr = Z_midgeZ_inputBuffer(&env.core));
+  CORE_CALL("inputCapacity", cap = Z_midgeZ_inputCapacity(&env.core));
+  *input_ptr = ptr;
+  *input_capacity = cap;
+  return packet_max;
+}
+
+#endif
