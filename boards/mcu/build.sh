@@ -7,17 +7,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 out=build/mcu-c
 wasm=build/midge-mcu.wasm
-[ -f "$wasm" ] || { echo "build.sh: $wasm is missing: run npm run build first" >&2; exit 1; }
-command -v wasm2c >/dev/null || { echo "build.sh: wasm2c not found (apt-get install wabt)" >&2; exit 1; }
-
-# wabt's runtime sources: Debian ships them in /usr/share/wabt/wasm2c (and /usr/src/wasm2c)
-rt=${WASM_RT_DIR:-}
-for d in /usr/share/wabt/wasm2c /usr/src/wasm2c /usr/local/share/wabt/wasm2c; do
-  [ -n "$rt" ] || { [ -f "$d/wasm-rt-impl.c" ] && rt=$d; } || true
-done
-[ -n "$rt" ] || { echo "build.sh: wasm-rt-impl.c not found; set WASM_RT_DIR" >&2; exit 1; }
-inc=$rt
-[ -f "$inc/wasm-rt.h" ] || inc=/usr/include
+. host/native/wasm2c-env.sh # checks; $rt and $inc: wabt's runtime sources
 
 # the board's limits the host needs: connection slots; the output buffer holds a
 # whole packet plus the backlog above which the core drops QoS 0 messages

@@ -12,17 +12,7 @@ fi
 board=$1
 out=build/native
 wasm=build/midge-$board.wasm
-[ -f "$wasm" ] || { echo "build.sh: $wasm is missing: run npm run build first" >&2; exit 1; }
-command -v wasm2c >/dev/null || { echo "build.sh: wasm2c not found (apt-get install wabt)" >&2; exit 1; }
-
-# wabt's runtime sources: Debian ships them in /usr/share/wabt/wasm2c (and /usr/src/wasm2c)
-rt=${WASM_RT_DIR:-}
-for d in /usr/share/wabt/wasm2c /usr/src/wasm2c /usr/local/share/wabt/wasm2c; do
-  [ -n "$rt" ] || { [ -f "$d/wasm-rt-impl.c" ] && rt=$d; } || true
-done
-[ -n "$rt" ] || { echo "build.sh: wasm-rt-impl.c not found; set WASM_RT_DIR" >&2; exit 1; }
-inc=$rt
-[ -f "$inc/wasm-rt.h" ] || inc=/usr/include
+. host/native/wasm2c-env.sh # checks; $rt and $inc: wabt's runtime sources
 
 mkdir -p "$out/$board"
 wasm2c "$wasm" -n midge -o "$out/$board/midge_core.c"

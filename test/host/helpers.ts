@@ -533,11 +533,21 @@ export interface ConnectFields {
 }
 
 export function connectPacket(f: ConnectFields = {}): Buffer {
+  return buildConnect(f, 4);
+}
+
+/**
+ * A CONNECT of any protocol level. MQTT 5 adds a property block after the keep-alive
+ * (`properties`) and one before the will topic (`willProperties`); older levels have
+ * neither.
+ */
+function buildConnect(f: ConnectFields, defaultLevel: number, properties?: Buffer, willProperties?: Buffer): Buffer {
   let flags = f.extraFlags ?? 0;
   if (f.clean ?? true) flags |= 0x02;
   const payload: Buffer[] = [str(f.clientId ?? "")];
   if (f.will) {
     flags |= 0x04 | ((f.will.qos ?? 0) << 3) | (f.will.retain ? 0x20 : 0);
+    if (willProperties) payload.push(willProperties);
     payload.push(str(f.will.topic));
     const wp = typeof f.will.payload === "string" ? Buffer.from(f.will.payload) : f.will.payload;
     payload.push(u16(wp.length), wp);
@@ -552,8 +562,9 @@ export function connectPacket(f: ConnectFields = {}): Buffer {
   }
   const body = Buffer.concat([
     str(f.protocolName ?? "MQTT"),
-    Buffer.from([f.protocolLevel ?? 4, flags]),
+    Buffer.from([f.protocolLevel ?? defaultLevel, flags]),
     u16(f.keepalive ?? 60),
+    ...(properties ? [properties] : []),
     ...payload,
   ]);
   return packet(PacketType.CONNECT, 0, body);
@@ -949,31 +960,7 @@ export interface Connect5Fields extends Omit<ConnectFields, "will"> {
 
 /** An MQTT 5 CONNECT (protocol level 5 unless `protocolLevel` says otherwise). */
 export function connect5Packet(f: Connect5Fields = {}): Buffer {
-  let flags = f.extraFlags ?? 0;
-  if (f.clean ?? true) flags |= 0x02;
-  const payload: Buffer[] = [str(f.clientId ?? "")];
-  if (f.will) {
-    flags |= 0x04 | ((f.will.qos ?? 0) << 3) | (f.will.retain ? 0x20 : 0);
-    payload.push(props(f.will.properties), str(f.will.topic));
-    const wp = typeof f.will.payload === "string" ? Buffer.from(f.will.payload) : f.will.payload;
-    payload.push(u16(wp.length), wp);
-  }
-  if (f.username !== undefined) {
-    flags |= 0x80;
-    payload.push(str(f.username));
-  }
-  if (f.password !== undefined) {
-    flags |= 0x40;
-    payload.push(str(f.password));
-  }
-  const body = Buffer.concat([
-    str(f.protocolName ?? "MQTT"),
-    Buffer.from([f.protocolLevel ?? 5, flags]),
-    u16(f.keepalive ?? 60),
-    f.rawProperties ?? props(f.properties),
-    ...payload,
-  ]);
-  return packet(PacketType.CONNECT, 0, body);
+  return buildConnect(f, 5, f.rawProperties ?? props(f.properties), f.will ? props(f.will.properties) : undefined);
 }
 
 export interface Publish5Fields extends PublishFields {
