@@ -11,6 +11,8 @@ export const enum Setting {
   MaxQueued = 4,          // QoS 1/2 messages queued or in flight per session (≤ QUEUE_MAX)
   MaxConnections = 5,     // network connections (≤ MAX_CONNECTIONS)
   MaxBacklog = 6,         // bytes waiting for a subscriber before QoS 0 is dropped (≤ BACKLOG_MAX)
+  MaxInputBuffer = 7,     // bytes of incomplete packets the host holds for all connections together
+  StallTimeout = 8,       // ms a subscriber may take no bytes and acknowledge nothing before it is stalled
 }
 
 /** Largest packet accepted, whole packet. */
@@ -21,6 +23,8 @@ export let maxInflight: i32 = INFLIGHT_MAX;
 export let maxQueued: i32 = QUEUE_MAX;
 export let maxConnections: i32 = MAX_CONNECTIONS;
 export let maxBacklog: i32 = BACKLOG_MAX;
+export let maxInputBuffer: f64 = 64 * 1024 * 1024;
+export let stallTimeoutMs: f64 = 5000;
 
 export function setMaxPacketSize(v: i32): void { maxPacketSize = v; }
 
@@ -37,6 +41,8 @@ export function configure(key: i32, value: f64): f64 {
       case Setting.MaxQueued: return maxQueued;
       case Setting.MaxConnections: return maxConnections;
       case Setting.MaxBacklog: return maxBacklog;
+      case Setting.MaxInputBuffer: return maxInputBuffer;
+      case Setting.StallTimeout: return stallTimeoutMs;
     }
     return -1;
   }
@@ -47,6 +53,9 @@ export function configure(key: i32, value: f64): f64 {
     case Setting.MaxQueued: maxQueued = <i32>clamp(value, 1, QUEUE_MAX); return maxQueued;
     case Setting.MaxConnections: maxConnections = <i32>clamp(value, 1, MAX_CONNECTIONS); return maxConnections;
     case Setting.MaxBacklog: maxBacklog = <i32>clamp(value, 1024, BACKLOG_MAX); return maxBacklog;
+    // at least one whole packet of the largest size, so every packet can complete
+    case Setting.MaxInputBuffer: maxInputBuffer = clamp(value, <f64>PACKET_MAX + 5, 4294967295); return maxInputBuffer;
+    case Setting.StallTimeout: stallTimeoutMs = clamp(value, 100, 3600000); return stallTimeoutMs;
   }
   return -1;
 }

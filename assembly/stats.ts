@@ -22,7 +22,11 @@ export const enum Stat {
   ConnectTimeouts = 18,     // connections closed for not sending CONNECT in time
   KeepAliveTimeouts = 19,   // connections closed for keep-alive silence
   RetainedRefused = 20,     // retained messages not kept (retained table or message store full)
-  COUNT = 21,
+  PublisherHolds = 21,      // times a publisher was not read while a subscriber it feeds caught up
+  StalledSubscribers = 22,  // subscribers declared stalled (took no bytes for the stall timeout)
+  InputBudgetPauses = 23,   // times a connection waited for room in the input budget
+  OwnReplyPauses = 24,      // times a client was not read while its own replies piled up unread
+  COUNT = 25,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);
