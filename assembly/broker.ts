@@ -4,6 +4,10 @@
 import { PACKET_MAX } from "./config";
 import { CloseReason, LogLevel } from "./host";
 import { setNow } from "./clock";
+import { takeHoldRequest, pauseConnection, Pause, checkOwnReplies, connectionGone, flowTick } from "./flow/holds";
+import { reserveInput, releaseInput } from "./flow/input";
+import { continueReplays } from "./flow/replay";
+import { drained } from "./flow/progress";
 import { decodeVarint, varintSize } from "./codec/reader";
 import { PacketType, requiredFlags } from "./codec/packet";
 import { matcherInit } from "./topics/matcher";
@@ -80,16 +84,20 @@ export function brokerOpen(now: f64): i32 {
   return conn;
 }
 
-/** Cut the bytes at INPUT into packets and handle each whole one. */
+/** Cut the bytes at INPUT into packets and handle each whole one. Stops early, leaving
+ *  the rest to the host, when the connection must not be read for now (flow/holds.ts:
+ *  a subscriber it publishes to is behind; flow/input.ts: no room for its next packet). */
 export function brokerFeed(conn: i32, len: u32, now: f64): u32 {
   setNow(now);
   neededBytes = 0;
+  // a longer input than the window cannot come from a host that follows the ABI: discarded
   if (!validConnection(conn) || len > <u32>INPUT_CAPACITY) return len;
-  statAdd(Stat.BytesReceived, <f64>len);
+  const c = connection(conn);
+  if (c.state == ConnState.Closing) return len; // the rest is ignored
+  if (c.paused != 0) return 0;                  // kept by the host until `resume`
   const stop = INPUT + <usize>len;
   let p = INPUT;
   while (p < stop) {
-    const c = connection(conn);
     if (c.state == ConnState.Closing) return len; // the rest is ignored
     const first = <i32>load<u8>(p);
     const type = first >> 4;
@@ -108,12 +116,29 @@ export function brokerFeed(conn: i32, len: u32, now: f64): u32 {
     if (p + <usize>total > stop) { neededBytes = <u32>total; break; }
     const body = p + 1 + <usize>varintSize;
     p += <usize>total;
+    statAdd(Stat.BytesReceived, <f64>total);
     // [MQTT-3.1.2-24] any packet resets the keep-alive timer
     if (c.state == ConnState.Connected && c.keepAliveMs > 0) c.deadline = now + c.keepAliveMs * 1.5;
     if (logOn(LogLevel.Debug)) logPacket(conn, type, total);
     dispatch(conn, type, first & 15, body, p);
+    if (takeHoldRequest() && c.state == ConnState.Connected) {
+      pauseConnection(conn, Pause.Hold);
+      break;
+    }
   }
+  if (c.state == ConnState.Closing) return len;
+  checkOwnReplies(conn);
+  // the host buffers the incomplete packet only once the budget has room for all of it
+  reserveInput(conn, neededBytes);
+  if (c.paused != 0) neededBytes = 0; // offer everything again on `resume`
   return <u32>(p - INPUT);
+}
+
+/** The host wrote everything it had for `conn`. */
+export function brokerDrained(conn: i32, now: f64): void {
+  setNow(now);
+  if (!validConnection(conn) || connection(conn).state == ConnState.Closing) return;
+  drained(conn);
 }
 
 function dispatch(conn: i32, type: i32, flags: i32, body: usize, limit: usize): void {
@@ -158,6 +183,8 @@ export function brokerClosed(conn: i32, now: f64): void {
   if (!validConnection(conn)) return;
   const c = connection(conn);
   if (c.state != ConnState.Closing) detach(conn, CloseReason.Lost, true);
+  releaseInput(conn);
+  connectionGone(conn);
   freeConnection(conn);
   statAdd(Stat.ConnectionsOpen, -1);
 }
@@ -176,9 +203,10 @@ export function brokerShutdown(now: f64): void {
  *  the next deadline (at most 1 s). */
 export function brokerTick(now: f64): u32 {
   setNow(now);
-  let next: f64 = 1000;
+  let next: f64 = flowTick();
   for (let i = 0, n = connectionsHighWater(); i < n; i++) {
     const c = connection(i);
+    if (c.replays > 0) continueReplays(i); // a drain the host did not report
     if (c.state != ConnState.AwaitingConnect && c.state != ConnState.Connected) continue;
     if (c.deadline <= 0) continue;
     if (c.deadline <= now) {

@@ -4,7 +4,8 @@
 // once per recipient, in that recipient's protocol version.
 
 import { MAX_SESSIONS, MAX_SUBSCRIPTIONS } from "./config";
-import { maxInflight, maxBacklog } from "./settings";
+import { maxInflight } from "./settings";
+import { noteTarget, dropsQos0, dropsQueued } from "./flow/holds";
 import { hostBacklog, hostSendAgain, LogLevel } from "./host";
 import { now } from "./clock";
 import { writerStart, emit, ensure, flush, sendsSinceStart, packetsStarted } from "./codec/writer";
@@ -229,11 +230,18 @@ function dropped(s: i32, why: string): void {
   }
 }
 
-/** Queue a QoS 1/2 delivery of stored message `m` to session `s` and send it if possible. */
+/** Queue a QoS 1/2 delivery of stored message `m` to session `s` and send it if
+ *  possible. A full queue drops it only for a session that is offline or stalled: an
+ *  online one that reads makes the publisher wait instead (flow/holds.ts). */
 export function deliverStored(s: i32, m: i32, qos: i32, retain: bool, ids: usize, idCount: i32): void {
+  if (dropsQueued(s)) {
+    statAdd(Stat.DroppedQueueFull);
+    dropped(s, session(s).conn < 0 ? "queue full (offline)" : "queue full (subscriber stalled)");
+    return;
+  }
   if (!enqueue(s, m, qos, retain, ids, idCount)) {
     statAdd(Stat.DroppedQueueFull);
-    dropped(s, "queue full");
+    dropped(s, "delivery table full");
     return;
   }
   pump(s);
@@ -258,9 +266,9 @@ function wireForm(conn: i32, retain: bool, idCount: i32): i32 {
 function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): void {
   const conn = onlineConnection(s);
   if (conn < 0) return; // QoS 0 is not queued for offline sessions
-  if (hostBacklog(conn) > <u32>maxBacklog) {
+  if (dropsQos0(conn, hostBacklog(conn))) {
     statAdd(Stat.DroppedQos0Slow);
-    dropped(s, "subscriber is not reading (QoS 0)");
+    dropped(s, "subscriber is lagging behind (QoS 0)");
     return;
   }
   const form = wireForm(conn, retain, idCount);
@@ -284,6 +292,12 @@ export function deliverRetained(s: i32, m: i32, qos: i32, subId: i32): bool {
   if (qos == 0) { viewStored(m); deliverQos0(s, true, IDS, n); }
   else deliverStored(s, m, qos, true, IDS, n);
   return true;
+}
+
+/** After a live delivery to `s`: is it behind, so that its publisher should wait? */
+function noteDelivered(s: i32, publisherConn: i32): void {
+  const conn = onlineConnection(s);
+  if (conn >= 0) noteTarget(conn, publisherConn, hostBacklog(conn), session(s).queued);
 }
 
 function addTarget(sub: i32, targets: i32, idsUsed: i32): i32 {
@@ -353,6 +367,7 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
   }
   let m = stored;
   let storeFailed = false;
+  const publisherConn = publisher >= 0 ? onlineConnection(publisher) : -1;
   for (let k = 0; k < targets; k++) {
     const s = load<i32>(TARGETS + (<usize>k << 2));
     const ss = session(s);
@@ -369,6 +384,7 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
       if (stored >= 0) viewStored(stored);
       else viewRaw(topic, topicLen, props, propsLen, payload, payloadLen, expiresAt);
       deliverQos0(s, retainFlag, IDS, idCount);
+      noteDelivered(s, publisherConn);
       continue;
     }
     if (m < 0) {
@@ -381,6 +397,7 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
       if (m < 0) { statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
     }
     deliverStored(s, m, q, retainFlag, IDS, idCount);
+    noteDelivered(s, publisherConn);
   }
   if (m >= 0 && stored < 0) releaseMessage(m);
   return targets;

@@ -13,6 +13,16 @@
 /** Bytes sent to `conn` that the host has not yet written to the network. */
 // @ts-ignore: decorator
 @external("env", "backlog") export declare function hostBacklog(conn: i32): u32;
+/** Stop reading `conn`'s socket: the core will take no more bytes from it until `resume`.
+ *  The host keeps what it already read (the unconsumed bytes of the last `feed`). */
+// @ts-ignore: decorator
+@external("env", "pause") export declare function hostPause(conn: i32): void;
+/** Read `conn` again, and offer the bytes kept for it (after this call returns). */
+// @ts-ignore: decorator
+@external("env", "resume") export declare function hostResume(conn: i32): void;
+/** Call `tick` within `ms` milliseconds (sooner than it last asked). */
+// @ts-ignore: decorator
+@external("env", "wake") export declare function hostWake(ms: u32): void;
 /** A UTF-8 log line (level 9: fatal, UTF-16). */
 // @ts-ignore: decorator
 @external("env", "log") export declare function hostLog(level: i32, ptr: usize, len: u32): void;

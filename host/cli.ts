@@ -30,6 +30,9 @@ const usage = `Usage: midge [options]
   --max-input-buffer BYTES  bytes of incomplete packets buffered for all connections together;
                             beyond it, connections in the middle of a packet are paused
                             (default 67108864)
+  --stall-timeout SECONDS   a subscriber that takes no bytes and acknowledges nothing for this
+                            long is stalled: publishers no longer wait for it, and what does
+                            not fit its queue is dropped and counted (default 5)
   --stats-interval SECONDS  log every counter this often (also on SIGUSR2 and at shutdown)
   --verbose                 log debug lines too, one per packet
   --help                    show this help and exit
@@ -44,7 +47,6 @@ interface Options {
   board: string;
   maxPacketSize: number;
   maxKeepAlive: number;
-  maxInputBuffered: number;
   statsInterval: number;
   /** Run-time limits passed to the core's `configure` (only those given). */
   limits: Array<[number, number, string]>;
@@ -81,6 +83,7 @@ function parseOptions(args: string[]): Options {
         "max-queued": { type: "string" },
         "max-backlog": { type: "string" },
         "max-input-buffer": { type: "string" },
+        "stall-timeout": { type: "string" },
         "stats-interval": { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean" },
@@ -125,17 +128,17 @@ function parseOptions(args: string[]): Options {
     ["max-inflight", Setting.MaxInflight],
     ["max-queued", Setting.MaxQueued],
     ["max-backlog", Setting.MaxBacklog],
+    ["max-input-buffer", Setting.MaxInputBuffer],
   ];
   for (const [flag, key] of limitFlags) {
     const text = (values as Record<string, string | boolean | undefined>)[flag];
     if (typeof text === "string") limits.push([key, integer(text, `--${flag}`, 0xffffffff), flag]);
   }
-  const maxInputBuffered =
-    values["max-input-buffer"] !== undefined ? integer(values["max-input-buffer"], "--max-input-buffer", 2 ** 40) : 64 * 1024 * 1024;
+  const stall = values["stall-timeout"];
+  if (stall !== undefined) limits.push([Setting.StallTimeout, integer(stall, "--stall-timeout", 3600) * 1000, "stall-timeout"]);
   const statsInterval =
     values["stats-interval"] !== undefined ? integer(values["stats-interval"], "--stats-interval", 86400) : 0;
   return {
-    maxInputBuffered,
     statsInterval,
     maxKeepAlive,
     limits,
@@ -190,7 +193,6 @@ async function main(): Promise<void> {
   try {
     core = await Core.load(boards[options.board], {
       maxPacketSize: options.maxPacketSize,
-      maxInputBuffered: options.maxInputBuffered,
       logLevel: threshold,
       log,
       fatal,

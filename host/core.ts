@@ -3,7 +3,7 @@
 // connections to close. It never looks inside a packet.
 
 import { Buffer } from "node:buffer";
-import { setTimeout, clearTimeout } from "node:timers";
+import { setImmediate, setTimeout, clearTimeout } from "node:timers";
 
 /** Log levels of the ABI's `log` import (and of the host's own lines). */
 export const Level = { Error: 0, Warning: 1, Notice: 2, Info: 3, Debug: 4, Fatal: 9 } as const;
@@ -38,6 +38,10 @@ export const Stat = {
   ConnectTimeouts: 18,
   KeepAliveTimeouts: 19,
   RetainedRefused: 20,
+  PublisherHolds: 21,
+  StalledSubscribers: 22,
+  InputBudgetPauses: 23,
+  OwnReplyPauses: 24,
 } as const;
 
 /** Run-time settings of the core (`configure`); mirrors `Setting` in assembly/settings.ts. */
@@ -48,6 +52,8 @@ export const Setting = {
   MaxQueued: 4,
   MaxConnections: 5,
   MaxBacklog: 6,
+  MaxInputBuffer: 7,
+  StallTimeout: 8,
 } as const;
 
 /** The tables whose sizes `budget(id)` reports; mirrors `Table` in assembly/budget.ts. */
@@ -86,11 +92,11 @@ export interface Link {
   close(reason: number): void;
   /** Bytes sent but not yet written to the network. */
   backlog(): number;
-  /** Stop / restart reading from this peer (backpressure on a fast publisher). */
+  /** Stop / restart reading from this peer (the core decides when: flow control). */
   pause(): void;
   resume(): void;
-  /** Call `fn` once, the next time the socket's write buffer drains. */
-  onDrain(fn: () => void): void;
+  /** The core saw a non-zero backlog: call `Core.drained` once it is zero again. */
+  watchDrain(): void;
   /** Write what was sent so far now, rather than at the end of the event-loop turn. */
   flush(): void;
 }
@@ -98,10 +104,6 @@ export interface Link {
 export interface CoreOptions {
   /** Largest packet accepted, bytes; 0 or absent means the board's maximum. */
   maxPacketSize?: number;
-  /** Bytes of incomplete packets held for all connections together (default 64 MiB):
-   *  beyond it, connections in the middle of a packet stop being read until others
-   *  complete theirs. Bounds the host's memory whatever the clients announce. */
-  maxInputBuffered?: number;
   /** Most detailed level the caller prints (default info): the core does not even
    *  build lines above it. */
   logLevel?: number;
@@ -122,6 +124,7 @@ interface Exports {
   feed(conn: number, len: number, now: number): number;
   needed(): number;
   closed(conn: number, now: number): void;
+  drained(conn: number, now: number): void;
   tick(now: number): number;
   stat(id: number): number;
   configure(key: number, value: number): number;
@@ -129,11 +132,11 @@ interface Exports {
   budget(id: number): number;
 }
 
-const exportNames = ["init", "configure", "inputBuffer", "inputCapacity", "open", "feed", "needed", "closed", "tick",
-  "shutdown", "stat", "budget"];
+const exportNames = ["init", "configure", "inputBuffer", "inputCapacity", "open", "feed", "needed", "drained", "closed",
+  "tick", "shutdown", "stat", "budget"];
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
-const importNames = ["send", "sendAgain", "close", "backlog", "log", "persist"];
+const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "persist"];
 
 /** What is wrong with a module as a core for this host: empty when it fits the ABI. */
 export function checkAbi(module: WebAssembly.Module): string[] {
@@ -160,18 +163,15 @@ class Connection {
   needed = 0;
   /** The core (or the host) asked to close: further bytes are dropped. */
   closing = false;
-  /** A subscriber that did not drain during a whole backpressure pause: a slow
-   *  reader, not waited for again until its socket drains once more. */
-  slow = false;
+  /** The core asked not to read it (`pause`) and has not yet asked `resume`. */
+  paused = false;
   constructor(readonly link: Link) {}
 }
-
-/** The longest a publisher's input is paused for a lagging subscriber (see backpressure). */
-const PAUSE_MAX_MS = 50;
 
 /** Output is copied out of the core into slabs of this size (see onSend). */
 const SLAB_SIZE = 64 * 1024;
 
+const EMPTY = new Uint8Array(0);
 const utf8 = new TextDecoder("utf-8");
 const utf16 = new TextDecoder("utf-16le");
 
@@ -189,16 +189,12 @@ export class Core {
   private slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
   private slabUsed = 0;
   private lastSent: Buffer | null = null;
-  /** Connections that were sent something during the current `feed` (backpressure). */
+  /** Connections that were sent something during the current `feed` (flushed after it). */
   private touched = new Set<Connection>();
-  private backlogLimit = 0;
-  /** Incomplete packets held, all connections together, and who waits for room. */
-  private inputBuffered = 0;
-  private readonly maxInputBuffered: number;
-  private readonly pausedForInput = new Set<Connection>();
-  /** How often a connection was paused for the input budget (a counter for the log). */
-  inputBudgetHits = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the pending tick timer fires (performance.now() time), 0: none. */
+  private tickDue = 0;
+  private ticking = false;
 
   /** Compile `wasm` (one board's core), check it against the ABI, and instantiate it. */
   static async load(wasm: Uint8Array<ArrayBuffer>, options: CoreOptions): Promise<Core> {
@@ -209,7 +205,6 @@ export class Core {
     const problems = checkAbi(module);
     if (problems.length > 0) throw new Error(`not a Midge core: ${problems.join("; ")}`);
     this.log = options.log;
-    this.maxInputBuffered = options.maxInputBuffered ?? 64 * 1024 * 1024;
     this.fatal = options.fatal;
     this.now = options.clock ?? (() => performance.now());
     const env = {
@@ -217,6 +212,9 @@ export class Core {
       sendAgain: (conn: number) => this.onSendAgain(conn),
       close: (conn: number, reason: number) => this.onClose(conn, reason),
       backlog: (conn: number) => this.onBacklog(conn),
+      pause: (conn: number) => this.onPause(conn),
+      resume: (conn: number) => this.onResume(conn),
+      wake: (ms: number) => this.onWake(ms),
       log: (level: number, ptr: number, len: number) => this.onLog(level, ptr, len),
       persist: () => {},
     };
@@ -255,69 +253,31 @@ export class Core {
 
   /**
    * Bytes received on `id`. Whole packets go to the core now; an incomplete one is
-   * kept and offered again, prefixed, once enough bytes have arrived.
+   * kept and offered again, prefixed, once enough bytes have arrived. While the core
+   * has paused the connection, everything received is kept for its `resume`.
    */
   feed(id: number, bytes: Uint8Array): void {
     this.feedBytes(id, bytes);
-    const conn = this.conns[id];
     // Everything one read produced goes out now, one write per socket: waiting for
     // the end of the turn would only add latency (a read is already a batch).
     for (const c of this.touched) if (!c.closing) c.link.flush();
-    if (conn !== undefined && !conn.closing) {
-      if (this.touched.size > 0) this.backpressure(conn);
-      // over the input budget: a connection holding part of a packet waits for room
-      if (this.inputBuffered > this.maxInputBuffered && conn.buffered > 0 && !this.pausedForInput.has(conn)) {
-        this.pausedForInput.add(conn);
-        conn.link.pause();
-        // the first time and every 1000th after it, so a flood cannot flood the log
-        if (this.inputBudgetHits++ % 1000 === 0) {
-          this.log(Level.Warning, `input budget of ${this.maxInputBuffered} bytes reached: ` +
-            `${this.inputBuffered} bytes of incomplete packets held; connection ${id} paused ` +
-            `(${this.inputBudgetHits} times so far)`);
-        }
-      }
-    }
     this.touched.clear();
-    if (this.pausedForInput.size > 0) this.resumeInput();
-  }
-
-  /** Account for a connection's incomplete-packet bytes (the input budget). */
-  private setBuffered(conn: Connection, n: number): void {
-    this.inputBuffered += n - conn.buffered;
-    conn.buffered = n;
-  }
-
-  /** Under the budget again: read every paused connection. Still over: let the one
-   *  closest to completing its packet go on (so someone always makes progress). */
-  private resumeInput(force = false): void {
-    if (this.inputBuffered <= this.maxInputBuffered) {
-      for (const c of this.pausedForInput) if (!c.closing) c.link.resume();
-      this.pausedForInput.clear();
-      return;
-    }
-    if (!force) return;
-    let best: Connection | undefined;
-    for (const c of this.pausedForInput) {
-      if (best === undefined || c.needed - c.buffered < best.needed - best.buffered) best = c;
-    }
-    if (best !== undefined) {
-      this.pausedForInput.delete(best);
-      if (!best.closing) best.link.resume();
-    }
   }
 
   private feedBytes(id: number, bytes: Uint8Array): void {
     const conn = this.conns[id];
-    if (conn === undefined || conn.closing || bytes.length === 0) return;
-    (conn.chunks ??= []).push(bytes);
-    this.setBuffered(conn, conn.buffered + bytes.length);
+    if (conn === undefined || conn.closing) return;
+    if (bytes.length > 0) {
+      (conn.chunks ??= []).push(bytes);
+      conn.buffered += bytes.length;
+    }
     // The core already said how big the pending packet is: re-offering it before it is
     // whole would only make the core parse the same fixed header again.
-    if (conn.buffered < conn.needed) return;
+    if (conn.chunks === null || conn.paused || conn.buffered < conn.needed) return;
     const chunks = conn.chunks;
     const data = chunks.length === 1 ? chunks[0] : concat(chunks, conn.buffered);
     conn.chunks = null;
-    this.setBuffered(conn, 0);
+    conn.buffered = 0;
     conn.needed = 0;
     this.touched.clear();
     try {
@@ -330,19 +290,23 @@ export class Core {
         if (conn.closing) return; // the core closed it: it ignores the rest anyway
         if (consumed > length) return this.hostError(id, `feed consumed ${consumed} of ${length} bytes`);
         offset += consumed;
-        if (offset === end) continue;
-        // An incomplete packet is left. The core must refuse a packet larger than its
-        // window from the fixed header, so a full window without one is its bug.
-        if (consumed === 0 && length === this.capacity) {
-          return this.hostError(id, `a full input window (${length} bytes) held no whole packet`);
+        if (offset === data.length) return;
+        if (!conn.paused) {
+          if (offset === end) continue;
+          // An incomplete packet is left. The core must refuse a packet larger than its
+          // window from the fixed header, so a full window without one is its bug.
+          if (consumed === 0 && length === this.capacity) {
+            return this.hostError(id, `a full input window (${length} bytes) held no whole packet`);
+          }
+          if (end < data.length) continue; // more of that packet was beyond the window
         }
-        if (end < data.length) continue; // more of that packet was beyond the window
-        // Keep the tail for the next bytes; copy it so that a few bytes do not keep a
-        // large received buffer alive (`new Uint8Array(view)` copies; `Buffer#slice` would not).
+        // Keep the rest (an incomplete packet, or all that follows a pause) for the next
+        // bytes or the `resume`; copy it so that a few bytes do not keep a large received
+        // buffer alive (`new Uint8Array(view)` copies; `Buffer#slice` would not).
         const tail = offset === 0 ? data : new Uint8Array(data.subarray(offset));
         conn.chunks = [tail];
-        this.setBuffered(conn, tail.length);
-        conn.needed = Math.min(this.x.needed() >>> 0, this.capacity);
+        conn.buffered = tail.length;
+        conn.needed = conn.paused ? 0 : Math.min(this.x.needed() >>> 0, this.capacity);
         return;
       }
     } catch (error) {
@@ -350,54 +314,22 @@ export class Core {
     }
   }
 
-  /**
-   * A publisher outpacing its subscribers: while a subscriber that is still reading
-   * has more than half the backlog limit waiting, stop reading from the publisher
-   * until that subscriber's socket drains (TCP then slows the publisher down), rather
-   * than drop QoS 0 messages for readers that merely lag. A subscriber at or over the
-   * limit is treated as not reading: the core drops its QoS 0 messages and nobody
-   * waits for it. A timer bounds every pause, and a subscriber that did not drain
-   * during a whole pause is a slow reader: it is not waited for again until it drains,
-   * so one slow reader costs the others at most one short pause, never a stream of them.
-   */
-  private backpressure(source: Connection): void {
-    if (this.backlogLimit <= 0) this.backlogLimit = this.x.configure(Setting.MaxBacklog, -1);
-    const limit = this.backlogLimit;
-    let congested: Connection[] | null = null;
-    for (const c of this.touched) {
-      if (c === source || c.closing) continue;
-      if (c.slow) continue;
-      const b = c.link.backlog();
-      if (b > limit / 2 && b < limit) (congested ??= []).push(c);
+  /** Everything sent to `id` has been written to the network (its link's `watchDrain`). */
+  drained(id: number): void {
+    if (this.conns[id] === undefined) return;
+    try {
+      this.x.drained(id, this.now());
+    } catch (error) {
+      this.crash(error);
     }
-    if (congested === null) return;
-    const waitedFor = congested;
-    let resumed = false;
-    const resume = () => {
-      if (resumed) return;
-      resumed = true;
-      clearTimeout(timer);
-      if (!source.closing) source.link.resume();
-    };
-    const timer = setTimeout(() => {
-      // nobody drained within the pause: those readers are slow, not merely behind
-      for (const c of waitedFor) {
-        if (c.slow || c.closing) continue;
-        c.slow = true;
-        c.link.onDrain(() => { c.slow = false; });
-      }
-      resume();
-    }, PAUSE_MAX_MS);
-    source.link.pause();
-    for (const c of congested) c.link.onDrain(resume);
+    for (const c of this.touched) if (!c.closing) c.link.flush();
+    this.touched.clear();
   }
 
   /** The socket of `id` is gone; the id may be reused by the core. Safe to repeat. */
   closed(id: number): void {
     const conn = this.conns[id];
     if (conn === undefined) return;
-    this.setBuffered(conn, 0);
-    this.pausedForInput.delete(conn);
     this.conns[id] = undefined;
     try {
       this.x.closed(id, this.now());
@@ -437,12 +369,15 @@ export class Core {
 
   /** Keep-alive and CONNECT timeouts: returns the milliseconds until the next tick. */
   tick(): number {
-    if (this.pausedForInput.size > 0) this.resumeInput(true);
+    let next: number;
     try {
-      return this.x.tick(this.now()) >>> 0;
+      next = this.x.tick(this.now()) >>> 0;
     } catch (error) {
       this.crash(error);
     }
+    for (const c of this.touched) if (!c.closing) c.link.flush();
+    this.touched.clear();
+    return next;
   }
 
   /** A counter (see `Stat`). */
@@ -456,16 +391,30 @@ export class Core {
 
   /** Call `tick` whenever the core asks, at most once per 10 ms and at least once a second. */
   startTicking(): void {
-    const run = () => {
-      const delay = Math.min(Math.max(this.tick(), 10), 1000);
-      this.timer = setTimeout(run, delay);
-      this.timer.unref(); // the listeners keep the process alive, not the clock
-    };
     this.stopTicking();
-    run();
+    this.ticking = true;
+    this.runTick();
+  }
+
+  private runTick = (): void => {
+    this.timer = undefined;
+    this.schedule(Math.min(Math.max(this.tick(), 10), 1000));
+  };
+
+  private schedule(delay: number): void {
+    if (!this.ticking) return;
+    const due = performance.now() + delay;
+    if (this.timer !== undefined) {
+      if (this.tickDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.tickDue = due;
+    this.timer = setTimeout(this.runTick, delay);
+    this.timer.unref(); // the listeners keep the process alive, not the clock
   }
 
   stopTicking(): void {
+    this.ticking = false;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -531,8 +480,7 @@ export class Core {
     if (conn.closing) return;
     conn.closing = true;
     conn.chunks = null;
-    this.setBuffered(conn, 0);
-    this.pausedForInput.delete(conn);
+    conn.buffered = 0;
     try {
       conn.link.close(reason);
     } catch (error) {
@@ -544,10 +492,36 @@ export class Core {
     const conn = this.conns[id];
     if (conn === undefined) return 0;
     try {
-      return conn.link.backlog();
+      const bytes = conn.link.backlog();
+      if (bytes > 0) conn.link.watchDrain();
+      return bytes;
     } catch {
       return 0;
     }
+  }
+
+  private onPause(id: number): void {
+    const conn = this.conns[id];
+    if (conn === undefined || conn.closing || conn.paused) return;
+    conn.paused = true;
+    conn.link.pause();
+  }
+
+  /** Read it again, and offer what was kept for it once the core call has returned. */
+  private onResume(id: number): void {
+    const conn = this.conns[id];
+    if (conn === undefined || conn.closing || !conn.paused) return;
+    conn.paused = false;
+    conn.link.resume();
+    if (conn.chunks !== null) {
+      setImmediate(() => {
+        if (this.conns[id] === conn) this.feed(id, EMPTY);
+      });
+    }
+  }
+
+  private onWake(ms: number): void {
+    this.schedule(Math.max(ms >>> 0, 1));
   }
 
   private onLog(level: number, ptr: number, len: number): void {

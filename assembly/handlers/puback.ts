@@ -8,7 +8,7 @@ import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";
-import { pump } from "../delivery";
+import { acknowledged } from "../flow/progress";
 
 export function handlePuback(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
@@ -20,5 +20,5 @@ export function handlePuback(conn: i32, body: usize, limit: usize): void {
   const row = delivery(d);
   if (row.qos != 1 || row.state != DeliveryState.Sent) return;
   removeDelivery(s, d, previousDelivery);
-  pump(s);
+  acknowledged(conn, s);
 }

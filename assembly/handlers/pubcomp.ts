@@ -7,7 +7,7 @@ import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";
-import { pump } from "../delivery";
+import { acknowledged } from "../flow/progress";
 
 export function handlePubcomp(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
@@ -18,5 +18,5 @@ export function handlePubcomp(conn: i32, body: usize, limit: usize): void {
   if (d < 0) return;
   if (delivery(d).state != DeliveryState.Released) return;
   removeDelivery(s, d, previousDelivery);
-  pump(s);
+  acknowledged(conn, s);
 }

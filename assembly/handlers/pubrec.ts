@@ -10,7 +10,7 @@ import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { releaseMessage } from "../store/messages";
-import { pump } from "../delivery";
+import { acknowledged } from "../flow/progress";
 
 /** MQTT 5: PUBREL for a packet id we no longer know. */
 const PACKET_ID_NOT_FOUND: i32 = 0x92;
@@ -29,7 +29,7 @@ export function handlePubrec(conn: i32, body: usize, limit: usize): void {
   const row = delivery(d);
   if (row.qos != 2) return;
   if (ackReason >= 0x80) {
-    if (row.state == DeliveryState.Sent) { removeDelivery(s, d, previousDelivery); pump(s); }
+    if (row.state == DeliveryState.Sent) { removeDelivery(s, d, previousDelivery); acknowledged(conn, s); }
     return;
   }
   if (row.state == DeliveryState.Sent) {
@@ -38,4 +38,5 @@ export function handlePubrec(conn: i32, body: usize, limit: usize): void {
     row.msg = -1;
   }
   sendAck(conn, AckByte.PUBREL, ackPacketId);
+  acknowledged(conn, s); // progress: the publishers waiting for it may be released
 }

@@ -7,8 +7,8 @@
 //   ┌──────┬───────┬───────┬─────────┬────────────┬──────────────┬─────────────────────┐
 //   │ link │ state │ level │ session │ receiveMax │ maxPacketOut │ alias state ...     │
 //   ├──────┴───────┴───────┴─────────┴────────────┴──────────────┴─────────────────────┤
-//   │ keepAliveMs │ deadline                                                            │
-//   └─────────────┴─────────────────────────────────────────────────────────────────────┘
+//   │ keepAliveMs │ deadline │ flow control: paused, congestion, replays, input reserved │
+//   └─────────────┴──────────┴───────────────────────────────────────────────────────────┘
 
 import { MAX_CONNECTIONS, INFLIGHT_MAX } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
@@ -36,6 +36,18 @@ export const enum ConnState {
   problemInfo: i32;  // Request Problem Information (1: reason strings allowed)
   keepAliveMs: f64;  // 0 = no keep-alive
   deadline: f64;     // close when `now` passes this (0 = never)
+  // ---- flow control (flow/): see flow/holds.ts, flow/input.ts, flow/replay.ts ----
+  paused: i32;       // Pause bits: why the host was asked not to read this connection
+  heldAt: f64;       // Pause.Hold: since when
+  congestion: i32;   // Congestion bits: why this subscriber holds its publishers
+  congestedAt: f64;  // since when it holds them (0: it holds nobody)
+  progressAt: f64;   // last time it took bytes or acknowledged something
+  lastBacklog: u32;  // its backlog when last looked at (progress = it went down)
+  lagging: i32;      // 1: stayed over the hold line past the grace; not waited for until drained
+  stalled: i32;      // 1: took nothing for the stall timeout; not waited for until it takes something
+  replays: i32;      // its subscriptions with a retained replay still going
+  reserved: u32;     // bytes of the input budget reserved for its incomplete packet
+  wantReserve: u32;  // Pause.Budget: the reservation it waits for
 }
 
 const connections: Pool = poolDescriptor();
@@ -64,6 +76,8 @@ export function openConnection(deadline: f64): i32 {
   c.aliasOutMax = 0; c.aliasOutCount = 0; c.aliasOutNext = 0; c.aliasInMask = 0;
   c.problemInfo = 1;
   c.keepAliveMs = 0; c.deadline = deadline;
+  c.paused = 0; c.heldAt = 0; c.congestion = 0; c.congestedAt = 0; c.progressAt = 0; c.lastBacklog = 0;
+  c.lagging = 0; c.stalled = 0; c.replays = 0; c.reserved = 0; c.wantReserve = 0;
   return i;
 }
 

@@ -11,6 +11,8 @@ import { clearQueue } from "./queue";
 import { message, copyOut, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery";
+import { endReplays } from "../flow/replay";
+import { connectionGone } from "../flow/holds";
 import { sendDisconnect, DisconnectReason } from "../codec/disconnect";
 import { ROUTE_TOPIC } from "../memory/scratch";
 import { DecodeError } from "../codec/reader";
@@ -112,6 +114,7 @@ export function detach(conn: i32, reason: i32, publishWill: bool): void {
     logText(reasonText(reason));
     logEnd(level);
   }
+  endReplays(conn, s);
   ss.conn = -1;
   if (ss.will >= 0) {
     if (!publishWill) discardWill(s);
@@ -146,5 +149,6 @@ export function closeConnection(conn: i32, reason: i32): void {
   // a server shutting down is not the client failing: its will is not published
   detach(conn, reason, reason != CloseReason.Normal && reason != CloseReason.ServerShutdown);
   c.state = ConnState.Closing;
+  connectionGone(conn); // nobody waits for it, and it waits for nothing
   hostClose(conn, reason);
 }

@@ -10,7 +10,6 @@
 //   └──────┴──────┴─────┴──────────┴─────┴───────┴────────┴───────┴──────────────────────────┘
 
 import { MAX_DELIVERIES, SUB_IDS_PER_DELIVERY } from "../config";
-import { maxQueued } from "../settings";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { session } from "./clients";
 import { holdMessage, releaseMessage } from "../store/messages";
@@ -55,11 +54,11 @@ export function deliveryTableBytes(): i32 { return MAX_DELIVERIES * offsetof<Del
   return DELIVERY_BASE + <usize>d * offsetof<Delivery>() + offsetof<Delivery>("id0");
 }
 
-/** Append a delivery; false when the session's queue or the pool is full. Up to
- *  SUB_IDS_PER_DELIVERY subscription identifiers are copied from `ids`. */
+/** Append a delivery; false when the pool is full (the session's own limit is the
+ *  caller's decision: flow/holds.ts). Up to SUB_IDS_PER_DELIVERY subscription
+ *  identifiers are copied from `ids`. */
 export function enqueue(s: i32, msg: i32, qos: i32, retain: bool, ids: usize, idCount: i32): bool {
   const ss = session(s);
-  if (ss.queued >= maxQueued) return false;
   const d = poolAlloc(deliveries);
   if (d < 0) return false;
   const row = delivery(d);

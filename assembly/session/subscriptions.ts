@@ -16,6 +16,7 @@ import { node, nodeForFilter, prune } from "../topics/matcher";
 import { session } from "./clients";
 import { joinGroup, leaveGroup, groupNameMatches } from "../topics/shared";
 import { statAdd, Stat } from "../stats";
+import { replayDropped } from "../flow/replay";
 
 export const enum SubOption { NoLocal = 4, RetainAsPublished = 8 }
 
@@ -36,6 +37,7 @@ export const enum SubOption { NoLocal = 4, RetainAsPublished = 8 }
   groupPrev: i32;
   filterLen: i32;    // the whole filter as subscribed, "$share/g/" included
   filterOffset: i32; // where the topic filter proper starts (after "$share/g/")
+  replayPos: i32;    // retained replay in progress: the next retained row to look at (-1: none)
 }
 
 // @ts-ignore: decorator
@@ -107,7 +109,7 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
   if (i < 0) { prune(n); return SUBSCRIBE_FAILED; }
   const row = subscription(i);
   row.session = s; row.node = n; row.qos = qos; row.options = options; row.subId = subId;
-  row.filterLen = len; row.filterOffset = offset; row.group = -1;
+  row.filterLen = len; row.filterOffset = offset; row.group = -1; row.replayPos = -1;
   row.groupNext = -1; row.groupPrev = -1;
   memory.copy(subscriptionFilter(i), filter, <usize>len);
   if (offset > 0 && !joinGroup(i, n, filter, offset)) {
@@ -133,6 +135,7 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
 
 function unlink(i: i32): void {
   const row = subscription(i);
+  if (row.replayPos >= 0) replayDropped(row.session);
   if (row.group >= 0) leaveGroup(i);
   if (row.nodePrev >= 0) subscription(row.nodePrev).nodeNext = row.nodeNext;
   else node(row.node).subs = row.nodeNext;

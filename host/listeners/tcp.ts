@@ -41,6 +41,7 @@ class TcpLink implements Link {
 
   constructor(
     readonly socket: Socket,
+    private readonly core: Core,
     private readonly log: Log,
     private readonly debug: boolean,
   ) {}
@@ -75,8 +76,6 @@ class TcpLink implements Link {
     return this.socket.writableLength + this.queued;
   }
 
-  private drainWaiters: Array<() => void> | null = null;
-
   pause(): void {
     this.socket.pause();
   }
@@ -85,16 +84,24 @@ class TcpLink implements Link {
     if (!this.socket.destroyed) this.socket.resume();
   }
 
-  onDrain(fn: () => void): void {
-    if (this.drainWaiters === null) {
-      this.drainWaiters = [];
-      this.socket.once("drain", () => {
-        const waiters = this.drainWaiters ?? [];
-        this.drainWaiters = null;
-        for (const w of waiters) w();
-      });
-    }
-    this.drainWaiters.push(fn);
+  /** The core waits for this socket's backlog to reach zero (`Core.drained`). */
+  private owed = false;
+  /** Write callback while a drain is owed: made once, for sockets the core watches. */
+  private afterWrite: ((error?: Error | null) => void) | null = null;
+
+  watchDrain(): void {
+    if (this.owed) return;
+    this.owed = true;
+    this.afterWrite ??= () => this.wrote();
+    // Nothing queued to carry the callback: an empty write does, after what is pending.
+    if (this.queued === 0 && !this.socket.destroyed) this.socket.write(EMPTY, this.afterWrite);
+  }
+
+  private wrote(): void {
+    if (!this.owed || this.gone) return;
+    if (this.queued > 0 || this.socket.writableLength > 0) return; // a later write's callback comes
+    this.owed = false;
+    this.core.drained(this.id);
   }
 
   close(reason: number): void {
@@ -109,12 +116,15 @@ class TcpLink implements Link {
     this.queue = null;
     this.queued = 0;
     if (this.socket.destroyed) return;
+    const done = this.owed ? (this.afterWrite ?? undefined) : undefined;
     if (queue.length === 1) {
-      this.socket.write(queue[0]);
+      this.socket.write(queue[0], done);
       return;
     }
     this.socket.cork();
-    for (const bytes of queue) this.socket.write(bytes);
+    const last = queue.length - 1;
+    for (let i = 0; i < last; i++) this.socket.write(queue[i]);
+    this.socket.write(queue[last], done);
     this.socket.uncork();
   }
 
@@ -128,6 +138,7 @@ class TcpLink implements Link {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
 const LINK = Symbol("link");
 type LinkedSocket = Socket & { [LINK]: TcpLink };
 
@@ -163,7 +174,7 @@ export function listenTcp(core: Core, host: string, port: number, log: Log, debu
   }
 
   const server = createServer((socket) => {
-    const link = new TcpLink(socket, log, debug);
+    const link = new TcpLink(socket, core, log, debug);
     link.id = core.open(link);
     if (link.id < 0) {
       // the core has logged why (connection limit), rate-limited

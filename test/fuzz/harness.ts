@@ -75,9 +75,7 @@ class FakeLink implements Link {
   resume(): void {
     this.paused = false;
   }
-  onDrain(fn: () => void): void {
-    queueMicrotask(fn); // a fake socket is always drained
-  }
+  watchDrain(): void {} // a fake socket's backlog is whatever the test sets
   flush(): void {}
   /** Everything sent since the last take. */
   take(): Uint8Array {
