@@ -14,11 +14,12 @@ import { retainedTableBytes } from "./store/retained";
 import { groupTableBytes } from "./topics/shared";
 import { deliveryScratchBytes } from "./delivery";
 import { trieBytes } from "./topics/matcher";
+import { receivedTableBytes } from "./session/received";
 
 export const enum Table {
   Input = 0, Output = 1, Connections = 2, Sessions = 3, Subscriptions = 4, TopicTrie = 5,
   Messages = 6, MessageStore = 7, Retained = 8, Deliveries = 9, TopicAliases = 10,
-  ShareGroups = 11, Scratch = 12, COUNT = 13,
+  ShareGroups = 11, Scratch = 12, Received = 13, COUNT = 14,
 }
 
 /** A counter; those that are the fill of a table are read from the table itself. */
@@ -47,6 +48,7 @@ export function tableBytes(id: u32): i32 {
     case Table.TopicAliases: return aliasTableBytes();
     case Table.ShareGroups: return groupTableBytes();
     case Table.Scratch: return 2 * (TOPIC_MAX + 8) + deliveryScratchBytes();
+    case Table.Received: return receivedTableBytes();
   }
   return -1;
 }

@@ -46,6 +46,10 @@
 /** QoS 2 packet ids received from one client and not yet released (PUBREL). */
 // @ts-ignore: decorator
 @inline export const INFLIGHT_IN_MAX: i32 = isDefined(BOARD_INFLIGHT_IN_MAX) ? BOARD_INFLIGHT_IN_MAX : 16;
+/** QoS 2 packet ids received and not yet released, all sessions together (MQTT 3.1.1
+ *  clients have no Receive Maximum; MQTT 5 ones are held to INFLIGHT_IN_MAX each). */
+// @ts-ignore: decorator
+@inline export const MAX_RECEIVED: i32 = isDefined(BOARD_MAX_RECEIVED) ? BOARD_MAX_RECEIVED : MAX_SESSIONS * INFLIGHT_IN_MAX;
 /** Largest whole packet accepted (fixed header included). */
 // @ts-ignore: decorator
 @inline export const PACKET_MAX: i32 = isDefined(BOARD_PACKET_MAX) ? BOARD_PACKET_MAX : 65536;

@@ -60,6 +60,7 @@ export const Setting = {
 export const tableNames = [
   "input window", "output buffer", "connections", "sessions", "subscriptions", "topic trie",
   "message rows", "message store", "retained", "deliveries", "topic aliases", "share groups", "scratch",
+  "qos 2 received",
 ];
 
 /** Why a connection is closed: the ABI's `CloseReason` (0..9), then the host's own. */

@@ -1,7 +1,7 @@
 // PUBLISH from a client, as a validation ladder: decode, topic alias, topic name,
 // duplicate check, retained store, fan-out, then the acknowledgement for its QoS.
 
-import { TOPIC_ALIAS_MAX } from "../config";
+import { TOPIC_ALIAS_MAX, INFLIGHT_IN_MAX } from "../config";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { DecodeError } from "../codec/reader";
@@ -11,7 +11,8 @@ import { decodePublish, publishQos, publishRetain, publishTopicPtr, publishTopic
 import { sendAck, AckByte } from "../codec/ack";
 import { validTopicName } from "../topics/validate";
 import { connection } from "../session/connections";
-import { hasReceived, addReceived, session, sessionId } from "../session/clients";
+import { session, sessionId } from "../session/clients";
+import { hasReceived, addReceived } from "../session/received";
 import { setInboundAlias, inboundAlias, aliasTopicLen } from "../session/aliases";
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
@@ -89,8 +90,9 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   if (qos == 2) {
     // [MQTT-4.3.3-2] delivered onwards once; a resend before PUBREL only gets PUBREC
     if (hasReceived(s, packetId)) { sendAck(conn, AckByte.PUBREC, packetId); return; }
-    if (!addReceived(s, packetId)) {
-      // more unreleased QoS 2 messages than our Receive Maximum [MQTT-3.3.4-9]
+    // MQTT 5: more unreleased QoS 2 messages than our Receive Maximum [MQTT-3.3.4-9];
+    // MQTT 3.1.1 has none: only the board's pool of ids bounds it
+    if ((v5 && session(s).received >= INFLIGHT_IN_MAX) || !addReceived(s, packetId)) {
       warnClient(s, "too many QoS 2 messages awaiting PUBREL");
       closeConnection(conn, CloseReason.ReceiveMaximumExceeded);
       return;

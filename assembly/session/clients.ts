@@ -1,13 +1,13 @@
 // The session table: one row per client session, online or persistent and offline.
-// The client identifier and the QoS 2 packet ids awaiting PUBREL sit inline after
-// the fixed fields, so a session is one contiguous row.
+// The client identifier sits inline after the fixed fields, so a session is one
+// contiguous row (the QoS 2 packet ids awaiting PUBREL are in received.ts).
 //
 //   Session row (MAX_SESSIONS rows, SESSION_STRIDE bytes each)
 //   ┌──────┬──────┬──────┬────────┬──────┬──────┬───────┬─────┬─────────────────┬───────────────────────┐
-//   │ link │ used │ conn │ expiry │ will │ subs │ queue │ ... │ client id bytes │ u16 × INFLIGHT_IN_MAX │
-//   └──────┴──────┴──────┴────────┴──────┴──────┴───────┴─────┴─────────────────┴───────────────────────┘
+//   │ link │ used │ conn │ expiry │ will │ subs │ queue │ ... │ client id bytes │
+//   └──────┴──────┴──────┴────────┴──────┴──────┴───────┴─────┴─────────────────┘
 
-import { MAX_SESSIONS, CLIENT_ID_MAX, INFLIGHT_IN_MAX } from "../config";
+import { MAX_SESSIONS, CLIENT_ID_MAX } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 
 // @ts-ignore: decorator
@@ -29,7 +29,7 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
   inflightTail: i32;  // the last of them (-1 if none): queued ones follow it
   wrapped: i32;       // packet ids have wrapped past 65535: check reuse from now on
   nextPacketId: i32;  // last packet id used for an outgoing PUBLISH
-  received: i32;      // QoS 2 packet ids held until PUBREL
+  received: i32;      // QoS 2 packet ids held until PUBREL (in received.ts)
   idLen: i32;
   idHash: u32;
   matchEpoch: u32;    // fan-out: last publish that selected this session,
@@ -42,9 +42,7 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
 // @ts-ignore: decorator
 @inline const ID_OFFSET: usize = offsetof<Session>();
 // @ts-ignore: decorator
-@inline const RECEIVED_OFFSET: usize = (ID_OFFSET + <usize>CLIENT_ID_MAX + 1) & ~1;
-// @ts-ignore: decorator
-@inline export const SESSION_STRIDE: usize = (RECEIVED_OFFSET + <usize>INFLIGHT_IN_MAX * 2 + 7) & ~7;
+@inline export const SESSION_STRIDE: usize = (ID_OFFSET + <usize>CLIENT_ID_MAX + 7) & ~7;
 
 const sessions: Pool = poolDescriptor();
 const SESSION_BASE = memory.data(MAX_SESSIONS * <i32>SESSION_STRIDE, 8);
@@ -60,11 +58,6 @@ export function sessionsInit(): void {
 
 // @ts-ignore: decorator
 @inline export function sessionId(i: i32): usize { return SESSION_BASE + <usize>i * SESSION_STRIDE + ID_OFFSET; }
-
-// @ts-ignore: decorator
-@inline function receivedIds(i: i32): usize {
-  return SESSION_BASE + <usize>i * SESSION_STRIDE + RECEIVED_OFFSET;
-}
 
 export function sessionsInUse(): i32 { return sessions.used; }
 /** Rows [0, high) have been used at least once: the range `tick` scans for expiry. */
@@ -108,35 +101,4 @@ export function createSession(id: usize, len: i32): i32 {
 export function freeSession(i: i32): void {
   session(i).used = 0;
   poolFree(sessions, i);
-}
-
-// QoS 2 exactly-once, receiving side: the packet ids whose PUBLISH was delivered
-// onwards and whose PUBREL has not arrived yet [MQTT-4.3.3-2].
-
-export function hasReceived(i: i32, packetId: i32): bool {
-  const ids = receivedIds(i);
-  for (let k = 0, n = session(i).received; k < n; k++) {
-    if (<i32>load<u16>(ids + (<usize>k << 1)) == packetId) return true;
-  }
-  return false;
-}
-
-/** Remember a packet id; false when INFLIGHT_IN_MAX ids are already held. */
-export function addReceived(i: i32, packetId: i32): bool {
-  const s = session(i);
-  if (s.received >= INFLIGHT_IN_MAX) return false;
-  store<u16>(receivedIds(i) + (<usize>s.received << 1), <u16>packetId);
-  s.received++;
-  return true;
-}
-
-export function removeReceived(i: i32, packetId: i32): void {
-  const ids = receivedIds(i);
-  const s = session(i);
-  for (let k = 0; k < s.received; k++) {
-    if (<i32>load<u16>(ids + (<usize>k << 1)) != packetId) continue;
-    s.received--;
-    store<u16>(ids + (<usize>k << 1), load<u16>(ids + (<usize>s.received << 1)));
-    return;
-  }
 }

@@ -8,6 +8,7 @@ import { connection, ConnState } from "./connections";
 import { session, sessionId, freeSession } from "./clients";
 import { unsubscribeAll } from "./subscriptions";
 import { clearQueue } from "./queue";
+import { forgetReceived } from "./received";
 import { message, copyOut, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery";
@@ -54,6 +55,7 @@ export function endSession(s: i32): void {
   if (session(s).will >= 0) publishWill(s);
   unsubscribeAll(s);
   clearQueue(s);
+  forgetReceived(s);
   freeSession(s);
   statAdd(Stat.SessionsStored, -1);
 }
