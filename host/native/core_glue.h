@@ -94,6 +94,7 @@ GLUE void trap(const char* where) {
 GLUE u32 core_open(void) { u32 id; CORE_CALL("open", id = Z_midgeZ_open(&env.core, now_ms())); return id; }
 GLUE u32 core_feed(u32 id, u32 len) { u32 n; CORE_CALL("feed", n = Z_midgeZ_feed(&env.core, id, len, now_ms())); return n; }
 GLUE u32 core_needed(void) { u32 n; CORE_CALL("needed", n = Z_midgeZ_needed(&env.core)); return n; }
+GLUE void core_drained(u32 id) { CORE_CALL("drained", Z_midgeZ_drained(&env.core, id, now_ms())); }
 GLUE void core_closed(u32 id) { CORE_CALL("closed", Z_midgeZ_closed(&env.core, id, now_ms())); }
 GLUE u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.core, now_ms())); return ms; }
 GLUE void core_shutdown(void) { CORE_CALL("shutdown", Z_midgeZ_shutdown(&env.core, now_ms())); }

@@ -44,17 +44,12 @@
 
 /* Settings of the core's `configure` (docs/ABI.md). */
 enum { SET_MAX_KEEPALIVE = 1, SET_CONNECT_TIMEOUT = 2, SET_MAX_INFLIGHT = 3, SET_MAX_QUEUED = 4,
-       SET_MAX_CONNECTIONS = 5, SET_MAX_BACKLOG = 6 };
+       SET_MAX_CONNECTIONS = 5, SET_MAX_BACKLOG = 6, SET_MAX_INPUT_BUFFER = 7, SET_STALL_TIMEOUT = 8 };
 
 /* A socket we closed waits this long for its peer's FIN before it is dropped (as the Node host). */
 #define CLOSE_GRACE_MS 2000
-/* A client whose own replies (PUBACK, PINGRESP, ...) pile up unread is not read from
- * until they drain: TCP's backpressure, so a client cannot grow our memory. */
-#define OUTPUT_PAUSE_BYTES (4u << 20)
 /* Bytes read from one socket per readiness event: fairness between connections. */
 #define READ_CHUNK (256u << 10)
-/* The longest a publisher's input is paused for a lagging subscriber (see backpressure). */
-#define PAUSE_MAX_MS 50
 
 enum { OPEN = 0, CLOSING = 1, DRAINING = 2 }; /* CLOSING: flush, then FIN; DRAINING: wait for the peer */
 
@@ -64,9 +59,9 @@ typedef struct {
   uint8_t state;       /* OPEN, CLOSING, DRAINING */
   uint8_t dirty;       /* on the dirty list (bytes queued or a close asked during this step) */
   uint8_t want_out;    /* EPOLLOUT registered */
-  uint8_t paused;      /* EPOLLIN removed: a PAUSED_* reason */
-  uint8_t holding;     /* a lagging reader some publisher waits for (backpressure) */
-  uint8_t slow;        /* did not drain during a whole pause: not waited for until it drains */
+  uint8_t paused;      /* the core asked not to read it (EPOLLIN removed) */
+  uint8_t owed;        /* the core saw a backlog: tell it (drained) when out is empty */
+  uint8_t refeed;      /* resumed with a tail to offer again: on the refeed list */
   uint32_t out_off;    /* bytes of out already written (compacted lazily: no quadratic copying) */
   uint32_t out_len;    /* bytes waiting in out, from out_off */
   uint32_t out_cap;
@@ -75,11 +70,8 @@ typedef struct {
   uint32_t needed;     /* the incomplete packet's whole size, when the core knows it */
   uint8_t* out;        /* NULL when nothing waits */
   uint8_t* tail;       /* NULL when no packet is incomplete */
-  double deadline;     /* CLOSING, DRAINING: when to give up on the peer; PAUSED_READER: when to resume */
+  double deadline;     /* CLOSING, DRAINING: when to give up on the peer */
 } Link;
-
-/* Why a link is not read from. */
-enum { RUNNING = 0, PAUSED_OUTPUT = 1, PAUSED_BUDGET = 2, PAUSED_READER = 3 };
 
 static Link* links;
 static uint32_t link_count; /* the board's connection slots */
@@ -89,15 +81,14 @@ static uint32_t* dirty_ids;
 static uint32_t dirty_head, dirty_n;
 static uint32_t input_ptr, input_capacity;
 static int epfd = -1;
-static uint64_t tail_bytes, tail_budget = 64u << 20; /* --max-input-buffer */
-static uint32_t paused_for_budget, paused_for_readers;
+/* Links the core resumed while they hold unconsumed bytes: fed again after this step. */
+static uint32_t* refeed_ids;
+static uint32_t refeed_n;
 static int server_fd = -1;
 static double accept_again_at; /* > 0: accepting is suspended (out of descriptors) until then */
 static int accept_warned;      /* that was logged; cleared by the next successful accept */
-/* The connection the tick let go on over the input budget: not paused again until its
- * packet is whole (or it goes), so it can actually finish. */
-static uint32_t budget_exempt = UINT32_MAX;
-static uint32_t backlog_limit; /* the core's --max-backlog in force */
+/* When the core wants its next tick (now_ms() time); `wake` brings it forward. */
+static double next_tick;
 static volatile sig_atomic_t stopping = 0, stats_wanted = 0;
 
 /* ---- epoll registration ---- */
@@ -116,18 +107,6 @@ static void set_want_out(uint32_t id, int on) {
   watch(id);
 }
 
-/* Pause for `reason`, or resume (RUNNING). One reason at a time: a paused link is not re-paused. */
-static void set_paused(uint32_t id, int reason) {
-  if (links[id].paused == reason) return;
-  if (reason != RUNNING && links[id].paused != RUNNING) return;
-  int was = links[id].paused;
-  links[id].paused = (uint8_t)reason;
-  if (reason == PAUSED_READER) paused_for_readers++;
-  if (was == PAUSED_READER) paused_for_readers--;
-  if (reason == PAUSED_BUDGET) paused_for_budget++;
-  if (was == PAUSED_BUDGET) paused_for_budget--;
-  watch(id);
-}
 
 /* ---- the core's imports (docs/ABI.md, module env) ---- */
 
@@ -152,8 +131,6 @@ static void mark_closing(uint32_t id) {
   Link* l = &links[id];
   if (l->state != OPEN) return;
   l->state = CLOSING;
-  /* its input is not read any more, so it holds nobody's budget or backpressure pause */
-  if (l->paused == PAUSED_BUDGET || l->paused == PAUSED_READER) set_paused(id, RUNNING);
   l->deadline = now_ms() + CLOSE_GRACE_MS;
   set_tail(l, 0); /* further input is ignored: an incomplete packet is let go now */
   mark_dirty(id);
@@ -207,7 +184,36 @@ void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
 
 u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
   (void)e;
-  return id < link_count && links[id].fd >= 0 ? links[id].out_len : 0;
+  if (id >= link_count || links[id].fd < 0) return 0;
+  if (links[id].out_len > 0) links[id].owed = 1; /* the core is told when it reaches 0 */
+  return links[id].out_len;
+}
+
+/* Flow control is the core's (docs/ABI.md): stop or restart reading a socket. */
+void Z_envZ_pause(struct Z_env_instance_t* e, u32 id) {
+  (void)e;
+  if (id >= link_count || links[id].fd < 0 || links[id].paused) return;
+  links[id].paused = 1;
+  if (links[id].state == OPEN) watch(id);
+}
+
+void Z_envZ_resume(struct Z_env_instance_t* e, u32 id) {
+  (void)e;
+  if (id >= link_count || links[id].fd < 0 || !links[id].paused) return;
+  Link* l = &links[id];
+  l->paused = 0;
+  if (l->state != OPEN) return;
+  watch(id);
+  if (l->tail_len > 0 && !l->refeed) { /* offered again after this step, not from inside the core */
+    l->refeed = 1;
+    refeed_ids[refeed_n++] = id;
+  }
+}
+
+void Z_envZ_wake(struct Z_env_instance_t* e, u32 ms) {
+  (void)e;
+  double at = now_ms() + ms;
+  if (at < next_tick) next_tick = at;
 }
 
 static void log_stats(void) {
@@ -221,10 +227,7 @@ static void log_stats(void) {
 /* ---- connections ---- */
 
 static void set_tail(Link* l, uint32_t len) {
-  tail_bytes -= l->tail_len;
   l->tail_len = len;
-  tail_bytes += len;
-  if (len == 0 && (uint32_t)(l - links) == budget_exempt) budget_exempt = UINT32_MAX; /* its packet is whole */
   if (len == 0 && l->tail != NULL) {
     free(l->tail);
     l->tail = NULL;
@@ -233,59 +236,13 @@ static void set_tail(Link* l, uint32_t len) {
   }
 }
 
-/* The input budget (--max-input-buffer), as the Node host keeps it: over it, a
- * connection holding part of a packet is not read until there is room. */
-static void check_budget(uint32_t id) {
-  Link* l = &links[id];
-  if (tail_bytes <= tail_budget || l->tail_len == 0 || l->paused != RUNNING || l->state != OPEN) return;
-  if (id == budget_exempt) return;
-  static uint64_t hits;
-  if (hits++ % 1000 == 0) /* the first time and every 1000th: a flood would drown the log */
-    logf_(LOG_WARNING, "input budget of %llu bytes reached: %llu bytes of incomplete packets held; "
-          "connection %u paused until there is room (%llu times so far)", (unsigned long long)tail_budget,
-          (unsigned long long)tail_bytes, id, (unsigned long long)hits);
-  set_paused(id, PAUSED_BUDGET);
-}
-
-/* Under the budget again: read every connection it paused. Still over and `force`
- * (from the tick): let the one closest to a whole packet go on, so that paused
- * connections cannot hold each other up for ever. */
-static void resume_budget(int force) {
-  if (paused_for_budget == 0) return;
-  if (tail_bytes <= tail_budget) {
-    for (uint32_t id = 0; id < link_count && paused_for_budget > 0; id++)
-      if (links[id].fd >= 0 && links[id].paused == PAUSED_BUDGET) set_paused(id, RUNNING);
-    return;
-  }
-  if (!force) return;
-  uint32_t best = UINT32_MAX, best_left = UINT32_MAX;
-  for (uint32_t id = 0; id < link_count; id++) {
-    Link* l = &links[id];
-    if (l->fd < 0 || l->paused != PAUSED_BUDGET) continue;
-    uint32_t left = l->needed > l->tail_len ? l->needed - l->tail_len : 0;
-    if (left < best_left) best = id, best_left = left;
-  }
-  if (best != UINT32_MAX) {
-    budget_exempt = best;
-    set_paused(best, RUNNING);
-  }
-}
-
-/* A subscriber drained: every publisher paused for readers goes on. */
-static void resume_readers_wait(void) {
-  for (uint32_t id = 0; id < link_count && paused_for_readers > 0; id++)
-    if (links[id].fd >= 0 && links[id].paused == PAUSED_READER) set_paused(id, RUNNING);
-}
-
 /* Everything queued for `id` is written: its pauses and flags that wait for that end. */
 static void drained(uint32_t id) {
   Link* l = &links[id];
   set_want_out(id, 0);
-  if (l->paused == PAUSED_OUTPUT) set_paused(id, RUNNING);
-  l->slow = 0;
-  if (l->holding) {
-    l->holding = 0;
-    resume_readers_wait();
+  if (l->owed) {
+    l->owed = 0;
+    core_drained(id); /* may send (a paced replay): the link is marked dirty again */
   }
 }
 
@@ -294,20 +251,13 @@ static void link_gone(uint32_t id) {
   close(l->fd); /* also leaves the epoll set */
   l->fd = -1;
   l->state = OPEN;
-  if (l->paused == PAUSED_READER) paused_for_readers--;
-  if (l->paused == PAUSED_BUDGET) paused_for_budget--;
-  l->paused = RUNNING;
-  int was_holding = l->holding;
-  l->holding = 0;
-  l->slow = 0;
+  l->paused = l->owed = 0; /* (a refeed entry left behind finds fd -1 and is skipped) */
   l->want_out = 0;
   l->out_off = l->out_len = l->out_cap = 0;
   free(l->out);
   l->out = NULL;
   set_tail(l, 0);
   core_closed(id); /* may send to others (a will): they are on the dirty list */
-  if (was_holding) resume_readers_wait();
-  resume_budget(0);
   if (accept_again_at > 0) accept_again_at = now_ms(); /* a descriptor is free again */
 }
 
@@ -342,55 +292,13 @@ static void start_draining(uint32_t id) {
   shutdown(l->fd, SHUT_WR);
   l->state = DRAINING;
   l->deadline = now_ms() + CLOSE_GRACE_MS;
-  if (l->paused == PAUSED_READER) paused_for_readers--;
-  if (l->paused == PAUSED_BUDGET) paused_for_budget--;
-  l->paused = RUNNING;
   l->want_out = 0;
   watch(id);
-  if (l->holding) { /* a lagging reader that went: its publishers need not wait for it */
-    l->holding = 0;
-    resume_readers_wait();
-  }
-}
-
-/*
- * Backpressure, as the Node host does it (host/core.ts): a publisher outpacing its
- * subscribers. While a subscriber that is still reading has more than half the backlog
- * limit unwritten, stop reading from the publisher until that subscriber drains (TCP
- * then slows the publisher down), rather than drop QoS 0 messages for readers that
- * merely lag. A subscriber at or over the limit is treated as not reading: the core
- * drops its QoS 0 messages and nobody waits for it. Every pause ends after
- * PAUSE_MAX_MS at most, and a subscriber that did not drain during a whole pause is
- * slow: not waited for again until it drains, so one slow reader costs the others at
- * most one short pause, never a stream of them.
- */
-static int lagging(const Link* l) {
-  return l->state == OPEN && !l->slow && l->out_len > backlog_limit / 2 && l->out_len < backlog_limit;
-}
-
-/* Pauses past PAUSE_MAX_MS: the readers still holding them up are slow. */
-static void expire_reader_pauses(double now) {
-  if (paused_for_readers == 0) return;
-  int expired = 0;
-  for (uint32_t id = 0; id < link_count; id++)
-    if (links[id].fd >= 0 && links[id].paused == PAUSED_READER && now >= links[id].deadline) {
-      set_paused(id, RUNNING);
-      expired = 1;
-    }
-  if (!expired) return;
-  for (uint32_t id = 0; id < link_count; id++) {
-    Link* l = &links[id];
-    if (l->fd < 0 || !l->holding) continue;
-    l->holding = 0;
-    if (l->out_len > 0) l->slow = 1; /* until its buffer drains */
-  }
 }
 
 /* Everything the core sent during this step goes out now, one write per socket, in
- * the order the core sent it. `source`: the connection whose input caused it
- * (backpressure), or UINT32_MAX. */
-static void flush_dirty(uint32_t source) {
-  int congested = 0;
+ * the order the core sent it. */
+static void flush_dirty(void) {
   while (dirty_head < dirty_n) {
     uint32_t id = dirty_ids[dirty_head++];
     Link* l = &links[id];
@@ -413,16 +321,8 @@ static void flush_dirty(uint32_t source) {
       continue;
     }
     set_want_out(id, 1);
-    if (l->out_len > OUTPUT_PAUSE_BYTES) set_paused(id, PAUSED_OUTPUT);
-    if (id != source && lagging(l)) l->holding = 1, congested = 1;
   }
   dirty_head = dirty_n = 0;
-  resume_budget(0); /* a link closed in this step may have freed its tail */
-  if (congested && source < link_count && links[source].fd >= 0 && links[source].state == OPEN &&
-      links[source].paused == RUNNING) {
-    set_paused(source, PAUSED_READER);
-    links[source].deadline = now_ms() + PAUSE_MAX_MS;
-  }
 }
 
 /* Accepting stops while the process is out of descriptors (or memory), instead of
@@ -490,6 +390,8 @@ static int keep_tail(Link* l, const uint8_t* from, uint32_t len, uint32_t needed
   return 1;
 }
 
+static void feed_input(uint32_t id, uint32_t len);
+
 /* Bytes arrived on `id`. Usually straight from the socket into the core's input window,
  * fed, done. An incomplete packet's bytes wait in the link's tail; once the core has
  * said how big that packet is, reads go to the tail until it is whole. */
@@ -503,7 +405,7 @@ static void read_one(uint32_t id) {
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) link_gone(id);
     return;
   }
-  if (l->state != OPEN) return;
+  if (l->state != OPEN || l->paused) return; /* (an event from before the pause) */
   if (l->tail_len > 0 && l->needed > l->tail_len) {
     uint32_t want = l->needed - l->tail_len;
     n = recv(l->fd, l->tail + l->tail_len, want < READ_CHUNK ? want : READ_CHUNK, MSG_DONTWAIT);
@@ -513,10 +415,7 @@ static void read_one(uint32_t id) {
       return;
     }
     set_tail(l, l->tail_len + (uint32_t)n);
-    if (l->tail_len < l->needed) {
-      check_budget(id);
-      return;
-    }
+    if (l->tail_len < l->needed) return;
     memcpy(input, l->tail, l->tail_len);
     n = 0;
   } else {
@@ -529,10 +428,17 @@ static void read_one(uint32_t id) {
       return;
     }
   }
-  uint32_t len = l->tail_len + (uint32_t)n;
+  feed_input(id, l->tail_len + (uint32_t)n);
+}
+
+/* The core takes the `len` bytes in its input window; what it leaves (an incomplete
+ * packet, or everything after it paused the connection) waits in the tail. */
+static void feed_input(uint32_t id, uint32_t len) {
+  Link* l = &links[id];
+  uint8_t* input = memory_at(input_ptr);
   u32 consumed = core_feed(id, len);
   if (l->fd < 0 || l->state != OPEN) return; /* closed by the core (its tail is already let go) */
-  if (consumed > len || (consumed == 0 && len == input_capacity)) {
+  if (consumed > len || (consumed == 0 && len == input_capacity && !l->paused)) {
     logf_(LOG_ERROR, "core bug on connection %u: consumed %u of %u bytes; closing it", id, consumed, len);
     mark_closing(id);
     return;
@@ -540,18 +446,29 @@ static void read_one(uint32_t id) {
   uint32_t rest = len - consumed;
   if (rest == 0) {
     set_tail(l, 0);
-    resume_budget(0);
     return;
   }
-  uint32_t needed = core_needed();
+  uint32_t needed = core_needed(); /* 0 when paused: offer it all again on resume */
   if (needed > input_capacity) needed = input_capacity;
   if (!keep_tail(l, input + consumed, rest, needed)) {
     logf_(LOG_ERROR, "connection %u: out of memory for a %u-byte packet; closing it", id, needed);
     mark_closing(id);
-    return;
   }
-  check_budget(id);
-  resume_budget(0);
+}
+
+/* Resumed links offer their kept bytes again (outside any core call). */
+static void refeed_all(void) {
+  for (uint32_t k = 0; k < refeed_n; k++) {
+    uint32_t id = refeed_ids[k];
+    Link* l = &links[id];
+    l->refeed = 0;
+    if (l->fd < 0 || l->state != OPEN || l->paused || l->tail_len == 0) continue;
+    if (l->needed > l->tail_len) continue; /* an incomplete packet: the next read completes it */
+    memcpy(memory_at(input_ptr), l->tail, l->tail_len);
+    feed_input(id, l->tail_len);
+    flush_dirty();
+  }
+  refeed_n = 0;
 }
 
 /* Links the core closed whose peer neither read its last bytes nor closed, after the
@@ -649,6 +566,9 @@ static const char* usage =
     "  --max-input-buffer BYTES  bytes of incomplete packets buffered for all connections together;\n"
     "                            beyond it, connections in the middle of a packet are paused\n"
     "                            (default 67108864)\n"
+    "  --stall-timeout SECONDS   a subscriber that takes no bytes and acknowledges nothing for this\n"
+    "                            long is stalled: publishers no longer wait for it, and what does\n"
+    "                            not fit its queue is dropped and counted (default 5)\n"
     "  --stats-interval SECONDS  log every counter this often (also on SIGUSR2 and at shutdown)\n"
     "  --verbose                 log debug lines too, one per packet\n"
     "  --help                    show this help and exit\n"
@@ -675,22 +595,21 @@ static double integer(const char* text, const char* flag, double max) {
 }
 
 /* The main loop's step: what is due on the clock, then one epoll_wait and its events. */
-static double next_tick, next_reap, next_stats, stats_interval;
+static double next_reap, next_stats, stats_interval;
 
 static void loop_once(void) {
   double now = now_ms();
   if (now >= next_tick) {
+    next_tick = now + 1000; /* before the call: a `wake` during it brings this forward */
     u32 ms = core_tick();
     if (ms < 10) ms = 10;
-    if (ms > 1000) ms = 1000;
-    next_tick = now + ms;
-    flush_dirty(UINT32_MAX);
-    resume_budget(1); /* over the budget still: the connection closest to a whole packet goes on */
+    if (now + ms < next_tick) next_tick = now + ms;
+    flush_dirty();
   }
-  expire_reader_pauses(now);
+  refeed_all();
   if (now >= next_reap) {
     reap_closing(now);
-    flush_dirty(UINT32_MAX);
+    flush_dirty();
     next_reap = now + 250;
   }
   if (accept_again_at > 0 && now >= accept_again_at) resume_accepting();
@@ -701,7 +620,6 @@ static void loop_once(void) {
   }
   double wait = next_tick - now;
   if (next_reap - now < wait) wait = next_reap - now;
-  if (paused_for_readers > 0 && wait > 5) wait = 5; /* a pause ends within PAUSE_MAX_MS */
   if (accept_again_at > 0 && accept_again_at - now < wait) wait = accept_again_at - now;
   if (next_stats > 0 && next_stats - now < wait) wait = next_stats - now;
   enum { EVENTS = 256 };
@@ -715,15 +633,16 @@ static void loop_once(void) {
     uint64_t data = events[i].data.u64;
     if (data == UINT64_MAX) {
       accept_all();
-      flush_dirty(UINT32_MAX);
+      flush_dirty();
       continue;
     }
     uint32_t id = (uint32_t)data;
     int fd = (int)(data >> 32);
     if (id >= link_count || links[id].fd != fd) continue; /* closed earlier in this batch */
     on_event(id, events[i].events);
-    flush_dirty(id); /* what this read caused goes out now: latency, and one write per socket per read */
+    flush_dirty(); /* what this read caused goes out now: latency, and one write per socket per read */
   }
+  refeed_all();
 }
 
 /* Every open descriptor may be a client: as many as the board has slots (Node raises
@@ -741,7 +660,7 @@ int main(int argc, char** argv) {
   int port = 1883;
   double max_packet = 0;
   /* the run-time limits given, one entry per setting (a repeated flag: the last wins) */
-  struct { u32 key; double value; const char* flag; } limits[8];
+  struct { u32 key; double value; const char* flag; } limits[10];
   int nlimits = 0;
   env.log_level = LOG_INFO;
   const char* env_port = getenv("MIDGE_PORT");
@@ -751,6 +670,7 @@ int main(int argc, char** argv) {
       {"--max-keepalive", SET_MAX_KEEPALIVE, 65535},   {"--connect-timeout", SET_CONNECT_TIMEOUT, 86400000},
       {"--max-inflight", SET_MAX_INFLIGHT, 65535},     {"--max-queued", SET_MAX_QUEUED, 4294967295.0},
       {"--max-connections", SET_MAX_CONNECTIONS, 4294967295.0}, {"--max-backlog", SET_MAX_BACKLOG, 4294967295.0},
+      {"--max-input-buffer", SET_MAX_INPUT_BUFFER, 4294967295.0}, {"--stall-timeout", SET_STALL_TIMEOUT, 3600},
   };
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
@@ -762,6 +682,7 @@ int main(int argc, char** argv) {
       while (at < nlimits && limits[at].key != settings[s].key) at++;
       limits[at].key = settings[s].key;
       limits[at].value = integer(v, a, settings[s].max);
+      if (settings[s].key == SET_STALL_TIMEOUT) limits[at].value *= 1000; /* seconds; the core keeps ms */
       limits[at].flag = a + 2;
       if (at == nlimits) nlimits++;
       i++, matched = 1;
@@ -774,7 +695,6 @@ int main(int argc, char** argv) {
       host = v, default_host = 0, i++;
     }
     else if (strcmp(a, "--max-packet-size") == 0) max_packet = integer(v, a, 4294967295.0), i++;
-    else if (strcmp(a, "--max-input-buffer") == 0) tail_budget = (uint64_t)integer(v, a, 1e15), i++;
     else if (strcmp(a, "--stats-interval") == 0) stats_interval = integer(v, a, 86400), i++;
     else if (strcmp(a, "--board") == 0) { /* one binary per board: accepted when it names this one */
       if (v == NULL) usage_error("%s needs a value", a, "");
@@ -793,17 +713,18 @@ int main(int argc, char** argv) {
     double in_force = core_configure(limits[i].key, limits[i].value);
     if (in_force != limits[i].value)
       logf_(LOG_WARNING, "--%s %.0f is outside what the " MIDGE_BOARD " board allows; using %.0f", limits[i].flag,
-            limits[i].value, in_force);
+            limits[i].key == SET_STALL_TIMEOUT ? limits[i].value / 1000 : limits[i].value,
+            limits[i].key == SET_STALL_TIMEOUT ? in_force / 1000 : in_force);
   }
   /* Slots: the board's connection table (a --max-connections below it is the core's to enforce). */
   link_count = (uint32_t)core_configure(SET_MAX_CONNECTIONS, 4294967295.0); /* clamped: the board's */
   for (int i = 0; i < nlimits; i++) /* put back a lower --max-connections */
     if (limits[i].key == SET_MAX_CONNECTIONS) core_configure(SET_MAX_CONNECTIONS, limits[i].value);
-  backlog_limit = (uint32_t)core_configure(SET_MAX_BACKLOG, -1);
   /* calloc: zeroed pages are only touched (resident) as connections use them */
   links = calloc(link_count, sizeof *links);
   dirty_ids = calloc((size_t)link_count + 1, sizeof *dirty_ids);
-  if (links == NULL || dirty_ids == NULL) return EXIT_SOFTWARE;
+  refeed_ids = calloc((size_t)link_count + 1, sizeof *refeed_ids);
+  if (links == NULL || dirty_ids == NULL || refeed_ids == NULL) return EXIT_SOFTWARE;
   for (uint32_t i = 0; i < link_count; i++) links[i].fd = -1;
   raise_descriptor_limit();
 
@@ -842,7 +763,7 @@ int main(int argc, char** argv) {
   stopping = 0;
   next_tick = 1e300; /* no more ticks: no wills, no expiries while going down (as the Node host) */
   core_shutdown(); /* asks to close every connection */
-  flush_dirty(UINT32_MAX);
+  flush_dirty();
   double give_up = now_ms() + 1000;
   for (;;) {
     uint32_t open_links = 0;
