@@ -44,6 +44,15 @@ export default {
         record({ fn: "backlog", conn });
         return 0;
       },
+      pause(conn) {
+        record({ fn: "pause", conn });
+      },
+      resume(conn) {
+        record({ fn: "resume", conn });
+      },
+      wake(ms) {
+        record({ fn: "wake", ms });
+      },
       persist(kind, ptr, len) {
         record({ fn: "persist", kind, bytes: bytes(ptr, len) });
       },

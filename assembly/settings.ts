@@ -53,8 +53,8 @@ export function configure(key: i32, value: f64): f64 {
     case Setting.MaxQueued: maxQueued = <i32>clamp(value, 1, QUEUE_MAX); return maxQueued;
     case Setting.MaxConnections: maxConnections = <i32>clamp(value, 1, MAX_CONNECTIONS); return maxConnections;
     case Setting.MaxBacklog: maxBacklog = <i32>clamp(value, 1024, BACKLOG_MAX); return maxBacklog;
-    // at least one whole packet of the largest size, so every packet can complete
-    case Setting.MaxInputBuffer: maxInputBuffer = clamp(value, <f64>PACKET_MAX + 5, 4294967295); return maxInputBuffer;
+    // (a packet larger than the budget is still let in when nobody else holds any: flow/input.ts)
+    case Setting.MaxInputBuffer: maxInputBuffer = clamp(value, 1024, 4294967295); return maxInputBuffer;
     case Setting.StallTimeout: stallTimeoutMs = clamp(value, 100, 3600000); return stallTimeoutMs;
   }
   return -1;

@@ -60,6 +60,9 @@ function loadCore(wasm = embeddedCore(bundle, "pi"), { hostCopy = false } = {}) 
     sendAgain: () => { sentBytes += lastLen; sends++; },
     close: () => {},
     backlog: () => 0,
+    pause: () => {},
+    resume: () => {},
+    wake: () => {},
     log: () => {},
     persist: () => {},
   };

@@ -2,10 +2,10 @@
 // hold for all connections together. A connection whose next packet is incomplete
 // reserves the packet's whole size (known from its fixed header) before the host
 // buffers it; a reservation that does not fit waits, with the connection unread, and
-// waits are granted (lowest connection id first) as others complete their packets. Every
-// packet fits the budget alone (it is at least one largest packet), so someone always
-// makes progress, and the host's memory for incomplete packets never passes the budget
-// (plus what one read brought to connections now waiting).
+// waits are granted (lowest connection id first) as others complete their packets. A
+// packet larger than the whole budget is let in when nobody else holds any, so someone
+// always makes progress, and the host's memory for incomplete packets never passes the
+// budget or one packet (plus what one read brought to connections now waiting).
 
 import { LogLevel } from "../host";
 import { maxInputBuffer } from "../settings";
@@ -18,6 +18,13 @@ let reservedTotal: f64 = 0;
 let waiting = 0;
 let pauses: i32 = 0;
 
+/** Whether `bytes` more fit, for a connection holding `holding` now. */
+// @ts-ignore: decorator
+@inline function fits(holding: u32, bytes: u32): bool {
+  const others = reservedTotal - <f64>holding;
+  return others == 0 || others + <f64>bytes <= maxInputBuffer;
+}
+
 function give(conn: i32, bytes: u32): void {
   const c = connection(conn);
   reservedTotal += <f64>bytes - <f64>c.reserved;
@@ -29,7 +36,7 @@ function give(conn: i32, bytes: u32): void {
 export function reserveInput(conn: i32, needed: u32): bool {
   const c = connection(conn);
   if (needed == c.reserved) return true;
-  if (needed < c.reserved || (waiting == 0 && reservedTotal - <f64>c.reserved + <f64>needed <= maxInputBuffer)) {
+  if (needed < c.reserved || (waiting == 0 && fits(c.reserved, needed))) {
     give(conn, needed);
     if (needed < c.reserved || waiting > 0) grantWaiting();
     return true;
@@ -74,7 +81,7 @@ function grantWaiting(): void {
     const c = connection(i);
     if ((c.paused & Pause.Budget) == 0) continue;
     if (c.state == ConnState.Closing || c.state == ConnState.Free) continue;
-    if (reservedTotal - <f64>c.reserved + <f64>c.wantReserve > maxInputBuffer) return;
+    if (!fits(c.reserved, c.wantReserve)) return;
     give(i, c.wantReserve);
     c.wantReserve = 0;
     waiting--;

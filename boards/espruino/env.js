@@ -23,6 +23,18 @@ export function backlog(conn) {
   return target.backlog(conn);
 }
 
+export function pause(conn) {
+  target.pause(conn);
+}
+
+export function resume(conn) {
+  target.resume(conn);
+}
+
+export function wake(ms) {
+  target.wake(ms);
+}
+
 export function log(level, ptr, len) {
   target.log(level, ptr, len);
 }

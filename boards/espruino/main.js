@@ -73,6 +73,10 @@ function flushAll() {
     c.queued = 0;
     c.socket.write(espruino ? E.toString(out) : out);
     if (c.closing) c.socket.end();
+    else if (c.owed) {
+      c.owed = false;
+      core.drained(id, now());
+    }
   }
 }
 
@@ -105,7 +109,26 @@ bind({
   },
   backlog: function (id) {
     var c = conns[id];
-    return c ? c.queued : 0;
+    if (!c) return 0;
+    if (c.queued > 0) c.owed = true; // told (drained) once it is written
+    return c.queued;
+  },
+  // flow control is the core's: stop and restart reading a socket
+  pause: function (id) {
+    var c = conns[id];
+    if (!c || c.paused) return;
+    c.paused = true;
+    if (c.socket.pause) c.socket.pause();
+  },
+  resume: function (id) {
+    var c = conns[id];
+    if (!c || !c.paused) return;
+    c.paused = false;
+    if (c.socket.resume) c.socket.resume();
+    if (c.pending) setTimeout(function () { received(id, EMPTY); }, 0); // what was kept goes in first
+  },
+  wake: function (ms) {
+    scheduleTick(ms);
   },
   log: function (level, ptr, len) {
     logLine(level, level === 9 ? "(core trap)" : text(ptr, len));
@@ -121,6 +144,10 @@ function received(id, data) {
   var c = conns[id];
   if (!c || c.closing) return;
   var n = data.length;
+  if (c.paused) { // kept until the core resumes it
+    if (n > 0) c.pending = concatBytes(c.pending, data);
+    return;
+  }
   var bytes = new Uint8Array((c.pending ? c.pending.length : 0) + n);
   var at = 0;
   if (c.pending) {
@@ -137,6 +164,10 @@ function received(id, data) {
     var consumed = core.feed(id, len, now()) >>> 0;
     if (c.closing) return;
     offset += consumed;
+    if (c.paused) { // the core stopped reading it: keep the rest for its resume
+      if (offset < bytes.length) c.pending = new Uint8Array(bytes.subarray(offset));
+      return;
+    }
     if (consumed < len) {
       if (consumed === 0 && len === capacity) return hostClose(id, "a full input window held no whole packet");
       if (offset + (len - consumed) < bytes.length) continue;
@@ -144,6 +175,19 @@ function received(id, data) {
       return;
     }
   }
+}
+
+var EMPTY = new Uint8Array(0);
+
+/** `a` (or null) followed by `data` (a Uint8Array, or a binary String on Espruino). */
+function concatBytes(a, data) {
+  var n = data.length;
+  var out = new Uint8Array((a ? a.length : 0) + n);
+  if (a) out.set(a, 0);
+  var at = a ? a.length : 0;
+  if (typeof data === "string") for (var i = 0; i < n; i++) out[at + i] = data.charCodeAt(i);
+  else out.set(data, at);
+  return out;
 }
 
 function hostClose(id, why) {
@@ -166,7 +210,7 @@ var server = net.createServer(function (socket) {
     socket.end();
     return;
   }
-  var c = { socket: socket, queue: [], queued: 0, pending: null, closing: false };
+  var c = { socket: socket, queue: [], queued: 0, pending: null, closing: false, paused: false, owed: false };
   conns[id] = c;
   socket.on("data", function (data) {
     received(id, data);
@@ -177,9 +221,24 @@ var server = net.createServer(function (socket) {
   socket.on("error", function () {});
 });
 
+var tickTimer = null;
+var tickDue = 0;
+
 function tick() {
+  tickTimer = null;
   var next = core.tick(now()) >>> 0;
-  setTimeout(tick, Math.min(Math.max(next, 10), 1000));
+  scheduleTick(Math.min(Math.max(next, 10), 1000));
+}
+
+/** Tick within `ms` (the core's `wake` may bring the next tick forward). */
+function scheduleTick(ms) {
+  var due = now() + ms;
+  if (tickTimer !== null) {
+    if (tickDue <= due) return;
+    clearTimeout(tickTimer);
+  }
+  tickDue = due;
+  tickTimer = setTimeout(tick, ms);
 }
 
 var port = 1883;

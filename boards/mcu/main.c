@@ -42,6 +42,9 @@
 typedef struct {
   int fd;            /* -1: free */
   int closing;       /* the core asked to close: flush, then close */
+  uint8_t paused;    /* the core asked not to read it (flow control is the core's) */
+  uint8_t owed;      /* the core saw a backlog: tell it (drained) when out is empty */
+  uint8_t refeed;    /* resumed with a kept tail: offer it again after this turn */
   uint32_t out_len;  /* bytes waiting in out */
   uint32_t tail_len; /* unconsumed bytes of a partial packet, in tail */
   uint8_t out[MIDGE_OUT_BUFFER];
@@ -51,6 +54,7 @@ typedef struct {
 static Link links[MIDGE_MAX_CONNECTIONS];
 static uint32_t input_ptr, input_capacity;
 static volatile sig_atomic_t stopping = 0;
+static u32 wake_ms = 1000; /* the core's `wake`: the longest the next poll may wait */
 
 /* ---- the core's imports (docs/ABI.md, module env) ---- */
 
@@ -109,7 +113,26 @@ void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
 
 u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
   (void)e;
-  return id < MIDGE_MAX_CONNECTIONS && links[id].fd >= 0 ? links[id].out_len : 0;
+  if (id >= MIDGE_MAX_CONNECTIONS || links[id].fd < 0) return 0;
+  if (links[id].out_len > 0) links[id].owed = 1;
+  return links[id].out_len;
+}
+
+void Z_envZ_pause(struct Z_env_instance_t* e, u32 id) {
+  (void)e;
+  if (id < MIDGE_MAX_CONNECTIONS) links[id].paused = 1;
+}
+
+void Z_envZ_resume(struct Z_env_instance_t* e, u32 id) {
+  (void)e;
+  if (id >= MIDGE_MAX_CONNECTIONS || !links[id].paused) return;
+  links[id].paused = 0;
+  if (links[id].tail_len > 0) links[id].refeed = 1;
+}
+
+void Z_envZ_wake(struct Z_env_instance_t* e, u32 ms) {
+  (void)e;
+  if (ms < wake_ms) wake_ms = ms;
 }
 
 /* ---- the loop ---- */
@@ -119,6 +142,7 @@ static void link_gone(uint32_t id) {
   close(l->fd);
   l->fd = -1;
   l->closing = 0;
+  l->paused = l->owed = l->refeed = 0;
   l->out_len = 0;
   l->tail_len = 0;
   core_closed(id);
@@ -143,8 +167,11 @@ static void accept_one(int server) {
 
 /* Bytes arrived on `id`: the kept tail, then straight from the socket into the core's
  * input window, fed; whatever the core did not consume is kept for next time. */
+static void feed_input(uint32_t id, uint32_t len);
+
 static void read_one(uint32_t id) {
   Link* l = &links[id];
+  if (l->paused) return;
   uint8_t* input = memory_at(input_ptr);
   memcpy(input, l->tail, l->tail_len);
   ssize_t n = recv(l->fd, input + l->tail_len, input_capacity - l->tail_len, 0);
@@ -153,10 +180,17 @@ static void read_one(uint32_t id) {
     link_gone(id);
     return;
   }
-  uint32_t len = l->tail_len + (uint32_t)n;
+  feed_input(id, l->tail_len + (uint32_t)n);
+}
+
+/* The core takes the `len` bytes in its input window; the rest (an incomplete packet,
+ * or all that follows a pause) is kept for the next read or the `resume`. */
+static void feed_input(uint32_t id, uint32_t len) {
+  Link* l = &links[id];
+  uint8_t* input = memory_at(input_ptr);
   u32 consumed = core_feed(id, len);
   if (l->closing) return;
-  if (consumed > len || (consumed == 0 && len == input_capacity)) {
+  if (consumed > len || (consumed == 0 && len == input_capacity && !l->paused)) {
     logf_(LOG_ERROR, "core bug on connection %u: consumed %u of %u bytes; closing it", id, consumed, len);
     l->closing = 1;
     l->tail_len = 0;
@@ -236,17 +270,25 @@ int main(int argc, char** argv) {
     for (uint32_t id = 0; id < MIDGE_MAX_CONNECTIONS; id++) {
       Link* l = &links[id];
       if (l->fd < 0) continue;
+      if (l->refeed && !l->paused && !l->closing) { /* resumed: what was kept goes in first */
+        l->refeed = 0;
+        memcpy(memory_at(input_ptr), l->tail, l->tail_len);
+        feed_input(id, l->tail_len);
+      }
       if (l->out_len > 0 && !flush_link(id)) l->closing = 1, l->out_len = 0;
       if (l->closing && l->out_len == 0) link_gone(id);
+      else if (l->out_len == 0 && l->owed) l->owed = 0, core_drained(id);
     }
     nfds_t n = 0;
     fds[n].fd = server, fds[n].events = POLLIN, ids[n++] = UINT32_MAX;
     for (uint32_t id = 0; id < MIDGE_MAX_CONNECTIONS; id++) {
       if (links[id].fd < 0) continue;
       fds[n].fd = links[id].fd;
-      fds[n].events = (short)((links[id].closing ? 0 : POLLIN) | (links[id].out_len > 0 ? POLLOUT : 0));
+      fds[n].events = (short)((links[id].closing || links[id].paused ? 0 : POLLIN) | (links[id].out_len > 0 ? POLLOUT : 0));
       ids[n++] = id;
     }
+    if (wake_ms < wait_ms) wait_ms = wake_ms;
+    wake_ms = 1000;
     int ready = poll(fds, n, (int)wait_ms);
     if (ready < 0 && errno != EINTR) break;
     for (nfds_t i = 0; ready > 0 && i < n; i++) {

@@ -60,7 +60,7 @@ for (const file of builds) {
 
     if (board === "mcu") {
       test("one 64 KiB page of linear memory, a .wasm of at most 32 KiB", () => {
-        const memory = new WebAssembly.Instance(module, { env: { send() {}, sendAgain() {}, close() {}, backlog: () => 0, log() {} } })
+        const memory = new WebAssembly.Instance(module, { env: { send() {}, sendAgain() {}, close() {}, backlog: () => 0, pause() {}, resume() {}, wake() {}, log() {} } })
           .exports.memory as WebAssembly.Memory;
         assert.equal(memory.buffer.byteLength, 65536);
         assert.ok(bytes.length <= 32 * 1024, `${bytes.length} bytes`);
