@@ -12,7 +12,7 @@ import { aliasTableBytes } from "./session/aliases";
 import { messageTableBytes, chunkTableBytes, messagesInUse, chunksInUse } from "./store/messages";
 import { retainedTableBytes } from "./store/retained";
 import { groupTableBytes } from "./topics/shared";
-import { deliveryScratchBytes } from "./delivery";
+import { deliveryScratchBytes } from "./delivery/route";
 import { trieBytes } from "./topics/matcher";
 import { receivedTableBytes } from "./session/received";
 

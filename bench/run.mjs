@@ -235,6 +235,17 @@ if (want("fanin") || want("fanout")) {
       }
     }
   }
+  if (want("fanin")) {
+    for (const size of [64, 1024]) {
+      cases.push({
+        name: `fan-in 4→1 \`bench/+\`, QoS 1, ${size === 1024 ? "1 KiB" : "64 B"}, no in-flight limit`,
+        pubs: 4, subs: 1, size, qos: 1,
+        window: "acks", // publishers limited only by their PUBACKs (and TCP): how real clients drive it
+        filter: "bench/+",
+        topic: (p) => `bench/p${p}`,
+      });
+    }
+  }
   if (want("fanout")) {
     for (const subs of [10, 100]) {
       cases.push({

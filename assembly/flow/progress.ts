@@ -2,7 +2,7 @@
 // that waited for it, and its retained replay.
 
 import { session } from "../session/clients";
-import { pump } from "../delivery";
+import { pump } from "../delivery/outbound";
 import { subscriberAcked, connectionDrained } from "./holds";
 import { continueReplays } from "./replay";
 

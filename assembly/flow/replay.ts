@@ -14,7 +14,7 @@ import { retainedHighWater, retainedRow, clearRetainedRow } from "../store/retai
 import { message, copyOut } from "../store/messages";
 import { topicMatches } from "../topics/validate";
 import { ROUTE_TOPIC } from "../memory/scratch";
-import { deliverRetained } from "../delivery";
+import { deliverRetained } from "../delivery/route";
 import { holdLine } from "./holds";
 
 /** Start (or restart, for a repeated SUBSCRIBE) the replay of subscription `sub`. */

@@ -18,7 +18,7 @@ import { connection, ConnState } from "../session/connections";
 import { session, sessionId, findSession, createSession } from "../session/clients";
 import { closeConnection, closeForDecodeError, endSession, discardWill } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage, message } from "../store/messages";
-import { redeliver } from "../delivery";
+import { redeliver } from "../delivery/outbound";
 import { maxPacketSize, maxKeepAlive } from "../settings";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";

@@ -17,7 +17,7 @@ import { setInboundAlias, inboundAlias, aliasTopicLen } from "../session/aliases
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
-import { route } from "../delivery";
+import { route } from "../delivery/route";
 import { statAdd, statGet, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 

@@ -11,7 +11,7 @@ import { clearQueue } from "./queue";
 import { forgetReceived } from "./received";
 import { message, copyOut, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
-import { route } from "../delivery";
+import { route } from "../delivery/route";
 import { endReplays } from "../flow/replay";
 import { connectionGone } from "../flow/holds";
 import { sendDisconnect, DisconnectReason } from "../codec/disconnect";
