@@ -15,10 +15,23 @@ import { groupTableBytes } from "./topics/shared";
 import { deliveryScratchBytes } from "./delivery";
 import { trieBytes } from "./topics/matcher";
 
+// The comment after each table is its name in the build's budget table and the hosts'
+// (scripts/vocab.mjs hands them over).
 export const enum Table {
-  Input = 0, Output = 1, Connections = 2, Sessions = 3, Subscriptions = 4, TopicTrie = 5,
-  Messages = 6, MessageStore = 7, Retained = 8, Deliveries = 9, TopicAliases = 10,
-  ShareGroups = 11, Scratch = 12, COUNT = 13,
+  Input = 0,          // input window
+  Output = 1,         // output buffer
+  Connections = 2,    // connections
+  Sessions = 3,       // sessions
+  Subscriptions = 4,  // subscriptions
+  TopicTrie = 5,      // topic trie
+  Messages = 6,       // message rows
+  MessageStore = 7,   // message store
+  Retained = 8,       // retained
+  Deliveries = 9,     // deliveries
+  TopicAliases = 10,  // topic aliases
+  ShareGroups = 11,   // share groups
+  Scratch = 12,       // scratch
+  COUNT = 13,
 }
 
 /** A counter; those that are the fill of a table are read from the table itself. */
