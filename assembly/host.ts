@@ -27,14 +27,26 @@
 // @ts-ignore: decorator
 @external("env", "log") export declare function hostLog(level: i32, ptr: usize, len: u32): void;
 
+// Why the core asks the host to close a connection. The comment after each reason is
+// how logs say it: scripts/vocab.mjs hands these to the hosts (host/generated/).
 export const enum CloseReason {
-  Normal = 0, ProtocolError = 1, Malformed = 2, KeepAliveTimeout = 3, TakenOver = 4,
-  PacketTooLarge = 5, ConnectTimeout = 6, Refused = 7, ServerShutdown = 8, QueueFull = 9,
-  TopicAliasInvalid = 10, ReceiveMaximumExceeded = 11,
+  Normal = 0,                  // client sent DISCONNECT
+  ProtocolError = 1,           // protocol error
+  Malformed = 2,               // malformed packet
+  KeepAliveTimeout = 3,        // keep-alive timeout
+  TakenOver = 4,               // session taken over by a new connection
+  PacketTooLarge = 5,          // packet too large
+  ConnectTimeout = 6,          // no CONNECT in time
+  Refused = 7,                 // connection refused in CONNACK
+  ServerShutdown = 8,          // server shutting down
+  QueueFull = 9,               // outgoing queue full
+  TopicAliasInvalid = 10,      // invalid topic alias
+  ReceiveMaximumExceeded = 11, // receive maximum exceeded
   /** Not sent to the host: the host itself reported the socket gone (`closed`). */
   Lost = -1,
 }
 
+// The levels of the `log` import; a host prints each by its name in lower case.
 export const enum LogLevel { Error = 0, Warning = 1, Notice = 2, Info = 3, Debug = 4, Fatal = 9 }
 
 /** Routed here by `--use abort=assembly/host/coreAbort`: a trap in the core is a bug,

@@ -4,12 +4,19 @@
 import { brokerInit, brokerOpen, brokerFeed, brokerDrained, brokerClosed, brokerTick, brokerShutdown, INPUT, INPUT_CAPACITY,
          neededBytes } from "./broker";
 import { configure as configureSetting } from "./settings";
+import { option as optionText } from "./options";
 import { tableBytes, statValue } from "./budget";
 
 /** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
 export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
-/** A run-time setting (see Setting in settings.ts); returns the value in force, -1 if unknown. */
+/** A run-time setting (see Setting in settings.ts), clamped to its range; the value in force, -1 if unknown. */
 export function configure(key: i32, value: f64): f64 { return configureSetting(key, value); }
+/** One option as text (`--max-inflight`, `10`), both at any place in memory (the host
+ *  may use inputBuffer()): the setting it set (0: the host's own option), or -n when
+ *  refused, with an n-byte UTF-8 message at inputBuffer(). See Kind and the table in options.ts. */
+export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): i32 {
+  return optionText(name, nameLen, value, valueLen);
+}
 /** Where the host writes received bytes before `feed`. */
 export function inputBuffer(): usize { return INPUT; }
 export function inputCapacity(): u32 { return <u32>INPUT_CAPACITY; }

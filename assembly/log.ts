@@ -51,3 +51,12 @@ export function logEnd(level: i32): void {
   hostLog(level, LOG, <u32>(logPos - LOG));
   logPos = LOG;
 }
+
+/** The line built so far, copied to `to` (at most `cap` bytes) instead of logged: an
+ *  answer the host prints itself (a refused option). Returns its length. */
+export function logTakeInto(to: usize, cap: i32): i32 {
+  const n = min(<i32>(logPos - LOG), cap);
+  memory.copy(to, LOG, <usize>n);
+  logPos = LOG;
+  return n;
+}

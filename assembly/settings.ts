@@ -1,8 +1,12 @@
 // Limits the host may set at run time, each within the board's compile-time one,
-// through `init` and `configure` (docs/ABI.md). Every one has a default here, a
-// command-line flag in the host, a log line when hit and a counter (stats.ts).
+// through `option` (the text of a flag, checked against the option table) and
+// `configure` (a number, clamped to the same table's range); see docs/ABI.md. Every one
+// has its flag, range and default in the option table (options.ts), a log line when hit
+// and a counter (stats.ts). A few are held for the host only (Port, StatsInterval): the
+// core parses them, as it will parse the config file (#12), and the host reads them back.
 
 import { PACKET_MAX, MAX_CONNECTIONS, INFLIGHT_MAX, QUEUE_MAX, BACKLOG_MAX, CONNECT_TIMEOUT_MS } from "./config";
+import { settingRange, rangeLow, rangeHigh } from "./options";
 
 export const enum Setting {
   MaxKeepAlive = 1,       // s; 0 = whatever the client asks (MQTT 5 clients are told the cap)
@@ -13,8 +17,13 @@ export const enum Setting {
   MaxBacklog = 6,         // bytes waiting for a subscriber before QoS 0 is dropped (≤ BACKLOG_MAX)
   MaxInputBuffer = 7,     // bytes of incomplete packets the host holds for all connections together
   StallTimeout = 8,       // ms a subscriber may take no bytes and acknowledge nothing before it is stalled
+  MaxPacketSize = 9,      // bytes of the largest packet accepted, whole packet (≤ PACKET_MAX)
+  Port = 10,              // TCP port the host listens on (held for the host)
+  StatsInterval = 11,     // s between the host's counter log lines; 0 = never (held for the host)
 }
 
+// The values in force, starting at their defaults (the option table shows the same ones
+// in --help; test/assembly/options.spec.ts checks that they agree).
 /** Largest packet accepted, whole packet. */
 export let maxPacketSize: i32 = PACKET_MAX;
 export let maxKeepAlive: i32 = 0;
@@ -25,37 +34,44 @@ export let maxConnections: i32 = MAX_CONNECTIONS;
 export let maxBacklog: i32 = BACKLOG_MAX;
 export let maxInputBuffer: f64 = 64 * 1024 * 1024;
 export let stallTimeoutMs: f64 = 5000;
+export let port: i32 = 1883;
+export let statsInterval: i32 = 0;
 
 export function setMaxPacketSize(v: i32): void { maxPacketSize = v; }
 
 function clamp(v: f64, lo: f64, hi: f64): f64 { return v < lo ? lo : v > hi ? hi : v; }
 
-/** Returns the value in force (clamped to the board), or -1 for an unknown setting.
- *  A negative `value` only reads the setting. */
+/** Sets `key` to `value` clamped to its range in the option table, then returns the value
+ *  in force, or -1 for an unknown setting. A negative `value` only reads the setting. */
 export function configure(key: i32, value: f64): f64 {
-  if (value < 0) {
+  if (value >= 0 && settingRange(key)) {
+    const v = clamp(value, rangeLow, rangeHigh);
     switch (key) {
-      case Setting.MaxKeepAlive: return maxKeepAlive;
-      case Setting.ConnectTimeout: return connectTimeoutMs;
-      case Setting.MaxInflight: return maxInflight;
-      case Setting.MaxQueued: return maxQueued;
-      case Setting.MaxConnections: return maxConnections;
-      case Setting.MaxBacklog: return maxBacklog;
-      case Setting.MaxInputBuffer: return maxInputBuffer;
-      case Setting.StallTimeout: return stallTimeoutMs;
+      case Setting.MaxKeepAlive: maxKeepAlive = <i32>v; break;
+      case Setting.ConnectTimeout: connectTimeoutMs = v; break;
+      case Setting.MaxInflight: maxInflight = <i32>v; break;
+      case Setting.MaxQueued: maxQueued = <i32>v; break;
+      case Setting.MaxConnections: maxConnections = <i32>v; break;
+      case Setting.MaxBacklog: maxBacklog = <i32>v; break;
+      case Setting.MaxInputBuffer: maxInputBuffer = v; break;
+      case Setting.StallTimeout: stallTimeoutMs = v; break;
+      case Setting.MaxPacketSize: maxPacketSize = <i32>v; break;
+      case Setting.Port: port = <i32>v; break;
+      case Setting.StatsInterval: statsInterval = <i32>v; break;
     }
-    return -1;
   }
   switch (key) {
-    case Setting.MaxKeepAlive: maxKeepAlive = <i32>clamp(value, 0, 65535); return maxKeepAlive;
-    case Setting.ConnectTimeout: connectTimeoutMs = clamp(value, 100, 3600000); return connectTimeoutMs;
-    case Setting.MaxInflight: maxInflight = <i32>clamp(value, 1, INFLIGHT_MAX); return maxInflight;
-    case Setting.MaxQueued: maxQueued = <i32>clamp(value, 1, QUEUE_MAX); return maxQueued;
-    case Setting.MaxConnections: maxConnections = <i32>clamp(value, 1, MAX_CONNECTIONS); return maxConnections;
-    case Setting.MaxBacklog: maxBacklog = <i32>clamp(value, 1024, BACKLOG_MAX); return maxBacklog;
-    // (a packet larger than the budget is still let in when nobody else holds any: flow/input.ts)
-    case Setting.MaxInputBuffer: maxInputBuffer = clamp(value, 1024, 4294967295); return maxInputBuffer;
-    case Setting.StallTimeout: stallTimeoutMs = clamp(value, 100, 3600000); return stallTimeoutMs;
+    case Setting.MaxKeepAlive: return maxKeepAlive;
+    case Setting.ConnectTimeout: return connectTimeoutMs;
+    case Setting.MaxInflight: return maxInflight;
+    case Setting.MaxQueued: return maxQueued;
+    case Setting.MaxConnections: return maxConnections;
+    case Setting.MaxBacklog: return maxBacklog;
+    case Setting.MaxInputBuffer: return maxInputBuffer;
+    case Setting.StallTimeout: return stallTimeoutMs;
+    case Setting.MaxPacketSize: return maxPacketSize;
+    case Setting.Port: return port;
+    case Setting.StatsInterval: return statsInterval;
   }
   return -1;
 }

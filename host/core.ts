@@ -5,83 +5,26 @@
 import { Buffer } from "node:buffer";
 import { setImmediate, setTimeout, clearTimeout } from "node:timers";
 
+import { CloseReason, LogLevel, Setting, Stat, closeReasonTexts, logLevelNames, statNames, tableNames } from "./generated/vocab";
+
+// The core's vocabulary, generated from its sources (scripts/vocab.mjs), for the
+// listeners, the command line and the tests.
+export { CloseReason, Setting, Stat, statNames, tableNames };
+
 /** Log levels of the ABI's `log` import (and of the host's own lines). */
-export const Level = { Error: 0, Warning: 1, Notice: 2, Info: 3, Debug: 4, Fatal: 9 } as const;
-const levelNames: Record<number, string> = { 0: "error", 1: "warning", 2: "notice", 3: "info", 4: "debug", 9: "fatal" };
+export const Level = LogLevel;
 export function levelName(level: number): string {
-  return levelNames[level] ?? `level${level}`;
+  return logLevelNames[level] ?? `level${level}`;
 }
 
 /** Where log lines go: the host's and the core's alike. */
 export type Log = (level: number, text: string) => void;
 
-/** Counters readable with `Core.stat`; mirrors `Stat` in assembly/stats.ts. */
-export const Stat = {
-  ConnectionsOpen: 0,
-  ClientsConnected: 1,
-  SessionsStored: 2,
-  MessagesReceived: 3,
-  MessagesSent: 4,
-  BytesReceived: 5,
-  DroppedQos0Slow: 6,
-  DroppedQueueFull: 7,
-  DroppedStoreFull: 8,
-  Subscriptions: 9,
-  RetainedMessages: 10,
-  StoredMessages: 11,
-  RefusedConnections: 12,
-  ProtocolErrors: 13,
-  StoreChunksUsed: 14,
-  Deliveries: 15,
-  DroppedExpired: 16,
-  DroppedTooLarge: 17,
-  ConnectTimeouts: 18,
-  KeepAliveTimeouts: 19,
-  RetainedRefused: 20,
-  PublisherHolds: 21,
-  StalledSubscribers: 22,
-  InputBudgetPauses: 23,
-  OwnReplyPauses: 24,
-} as const;
-
-/** Run-time settings of the core (`configure`); mirrors `Setting` in assembly/settings.ts. */
-export const Setting = {
-  MaxKeepAlive: 1,
-  ConnectTimeout: 2,
-  MaxInflight: 3,
-  MaxQueued: 4,
-  MaxConnections: 5,
-  MaxBacklog: 6,
-  MaxInputBuffer: 7,
-  StallTimeout: 8,
-} as const;
-
-/** The tables whose sizes `budget(id)` reports; mirrors `Table` in assembly/budget.ts. */
-export const tableNames = [
-  "input window", "output buffer", "connections", "sessions", "subscriptions", "topic trie",
-  "message rows", "message store", "retained", "deliveries", "topic aliases", "share groups", "scratch",
-  "qos 2 received",
-];
-
-/** Why a connection is closed: the ABI's `CloseReason` (0..9), then the host's own. */
-export const CloseReason = { HostError: -1, ServerShutdown: 8 } as const;
-const closeReasons = [
-  "client sent DISCONNECT",
-  "protocol error",
-  "malformed packet",
-  "keep-alive timeout",
-  "session taken over by a new connection",
-  "packet too large",
-  "no CONNECT in time",
-  "connection refused in CONNACK",
-  "server shutting down",
-  "outgoing queue full",
-  "invalid topic alias",
-  "receive maximum exceeded",
-];
+/** The host's own reason to close a connection (a core bug it caught), beside the core's. */
+const HOST_ERROR = -1;
 export function closeReasonText(reason: number): string {
-  if (reason === CloseReason.HostError) return "host error";
-  return closeReasons[reason] ?? `close reason ${reason}`;
+  if (reason === HOST_ERROR) return "host error";
+  return closeReasonTexts[reason] ?? `close reason ${reason}`;
 }
 
 /** A listener's side of one connection: what the core may ask of its socket. */
@@ -103,7 +46,8 @@ export interface Link {
 }
 
 export interface CoreOptions {
-  /** Largest packet accepted, bytes; 0 or absent means the board's maximum. */
+  /** Largest packet accepted, bytes; 0 or absent means the board's maximum. (Options
+   *  given as text, the command line's, go through `Core.option` instead.) */
   maxPacketSize?: number;
   /** Most detailed level the caller prints (default info): the core does not even
    *  build lines above it. */
@@ -129,12 +73,13 @@ interface Exports {
   tick(now: number): number;
   stat(id: number): number;
   configure(key: number, value: number): number;
+  option(name: number, nameLength: number, value: number, valueLength: number): number;
   shutdown(now: number): void;
   budget(id: number): number;
 }
 
-const exportNames = ["init", "configure", "inputBuffer", "inputCapacity", "open", "feed", "needed", "drained", "closed",
-  "tick", "shutdown", "stat", "budget"];
+const exportNames = ["init", "configure", "option", "inputBuffer", "inputCapacity", "open", "feed", "needed", "drained",
+  "closed", "tick", "shutdown", "stat", "budget"];
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
 const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "persist"];
@@ -174,11 +119,10 @@ const SLAB_SIZE = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextDecoder("utf-8");
+const encoder = new TextEncoder();
 const utf16 = new TextDecoder("utf-16le");
 
 export class Core {
-  /** The packet size limit in force (from `init`). */
-  readonly maxPacketSize: number;
   private readonly x: Exports;
   private readonly conns: (Connection | undefined)[] = [];
   private readonly log: Log;
@@ -222,7 +166,7 @@ export class Core {
     // A trap here (in the start function or in init) is thrown to the caller: nothing
     // is running yet, so there is nothing to stop.
     this.x = new WebAssembly.Instance(module, { env }).exports as unknown as Exports;
-    this.maxPacketSize = this.x.init(options.maxPacketSize ?? 0, options.logLevel ?? Level.Info) >>> 0;
+    this.x.init(options.maxPacketSize ?? 0, options.logLevel ?? Level.Info);
     this.capacity = this.x.inputCapacity() >>> 0;
     this.input = new Uint8Array(this.x.memory.buffer, this.x.inputBuffer() >>> 0, this.capacity);
     this.memory = new Uint8Array(this.x.memory.buffer);
@@ -233,6 +177,32 @@ export class Core {
    *  them behind this binding's back would break its bookkeeping: read, don't drive. */
   get rawExports(): Readonly<Record<string, unknown>> {
     return this.x as unknown as Record<string, unknown>;
+  }
+
+  /** The packet size limit in force. */
+  get maxPacketSize(): number {
+    return this.configure(Setting.MaxPacketSize, -1);
+  }
+
+  /**
+   * One option as the user wrote it (`"--max-inflight"`, `"10"`; `""` for a flag or a
+   * missing value), parsed and checked by the core, which sets the setting it names
+   * (read it back with `configure(key, -1)`). Returns null when accepted, or the core's
+   * message saying what is wrong. A value longer than the input window is cut there
+   * (the core then refuses it: no option takes one that long).
+   */
+  option(name: string, value: string): string | null {
+    const input = this.inputView();
+    const n = encoder.encodeInto(name, input).written;
+    const v = encoder.encodeInto(value, input.subarray(n)).written;
+    const base = this.x.inputBuffer() >>> 0;
+    let result: number;
+    try {
+      result = this.x.option(base, n, base + n, v);
+    } catch (error) {
+      this.crash(error);
+    }
+    return result >= 0 ? null : utf8.decode(input.subarray(0, -result));
   }
 
   /** Pages of linear memory the core occupies (fixed: it never grows). */
@@ -339,7 +309,7 @@ export class Core {
     }
   }
 
-  /** A run-time setting (see `Setting`); returns the value in force, -1 if unknown. */
+  /** A run-time setting (see `Setting`), clamped to its range; the value in force, -1 if unknown. */
   configure(key: number, value: number): number {
     try {
       return this.x.configure(key, value);
@@ -549,7 +519,7 @@ export class Core {
   /** A host-side inconsistency on one connection: close it, keep the broker running. */
   private hostError(id: number, what: string): void {
     this.log(Level.Error, `core bug on connection ${id}: ${what}; closing it`);
-    this.onClose(id, CloseReason.HostError);
+    this.onClose(id, HOST_ERROR);
   }
 
   /** A trap is a bug in the core and leaves it unusable: report and stop. */

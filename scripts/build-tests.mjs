@@ -4,6 +4,7 @@
 // Run the result with: node --test --test-concurrency=1 build/test-host/
 // `bundleTests` is shared with scripts/conformance.mjs.
 import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
 import { readdirSync, rmSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -13,6 +14,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Bundle the given .test.ts files into `outDir` (emptied first, so a deleted test
  *  does not keep running from a stale bundle). */
 export async function bundleTests(entries, outDir) {
+  // the tests import the host, which imports the core's vocabulary (host/generated/)
+  execFileSync(process.execPath, [path.join(root, "scripts", "vocab.mjs")], { stdio: "inherit" });
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   await build({

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm run build`: one core per board profile (boards/<name>.json ->
-// build/midge-<name>.wasm), its memory budget, then the host bundled with every core
-// embedded (dist/midge.mjs, self-contained). Exits 1 if a board is over budget.
+// `npm run build`: the core's vocabulary for the hosts (scripts/vocab.mjs), one core per
+// board profile (boards/<name>.json -> build/midge-<name>.wasm), its memory budget, then
+// the host bundled with every core embedded (dist/midge.mjs, self-contained). Exits 1 if
+// a board is over budget.
 //
 // Shared compiler options live in ./asconfig.json (asc loads it on its own); the
 // per-board limits are passed here as `--use BOARD_<KEY>=<value>`, because a
@@ -27,6 +28,9 @@ const started = performance.now();
 
 const boards = await readBoards();
 await mkdir("build", { recursive: true });
+
+// The core's vocabulary for the hosts (host/generated/), before anything that imports it.
+execFileSync(process.execPath, ["scripts/vocab.mjs"], { stdio: "inherit" });
 
 // The host's ABI check and loader (host/core.ts), so a core that would not link or
 // whose start function traps fails here rather than when someone runs it.

@@ -16,13 +16,14 @@ conns=$(limit MAX_CONNECTIONS)
 outbuf=$(( $(limit PACKET_MAX) + $(limit BACKLOG_MAX) + 1024 ))
 
 mkdir -p "$out"
+node scripts/vocab.mjs # host/generated/vocab.h: the core's vocabulary (log levels, ...)
 wasm2c "$wasm" -n midge -o "$out/midge_core.c"
 # No signal handler or guard pages: explicit bounds checks and a calloc'ed 64 KiB
 # memory, as on a microcontroller.
 cc=${CC:-gcc}
 # sections + --gc-sections: drops what the core does not use, such as wasm-rt-impl.c's
 # 64 KiB exception buffer (the core throws no WebAssembly exceptions)
-flags="${CFLAGS:--Os} -ffunction-sections -fdata-sections -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -I$out -Ihost/native -I$rt -I$inc"
+flags="${CFLAGS:--Os} -ffunction-sections -fdata-sections -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -I$out -Ihost/native -Ihost/generated -I$rt -I$inc"
 # generated and third-party C: their warnings are not ours to fix
 $cc $flags -w -c -o "$out/midge_core.o" "$out/midge_core.c"
 $cc $flags -w -c -o "$out/wasm-rt-impl.o" "$rt/wasm-rt-impl.c"

@@ -12,16 +12,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "midge_core.h"
+#include "vocab.h" /* the core's vocabulary (LOG_*, STAT_*, SETTING_*, OPTIONS, USAGE), by scripts/vocab.mjs */
 #include "wasm-rt-impl.h"
 
 /* A helper a host may not use (no warning), and never inlined: the setjmp of CORE_CALL
  * keeps a frame of its own. */
 #define GLUE static __attribute__((unused, noinline))
 
-enum { LOG_ERROR = 0, LOG_WARNING = 1, LOG_NOTICE = 2, LOG_INFO = 3, LOG_DEBUG = 4, LOG_FATAL = 9 };
 /* EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
 enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
 
@@ -44,7 +45,6 @@ GLUE uint8_t* memory_at(uint32_t ptr) { return env.core.w2c_memory.data + ptr; }
 /* The Node host's log format: ISO time, level padded to 7, text; one write per line. */
 GLUE void logf_(int level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 GLUE void logf_(int level, const char* fmt, ...) {
-  static const char* names[] = {"error", "warning", "notice", "info", "debug"};
   if (level > env.log_level && level != LOG_FATAL) return;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -53,7 +53,7 @@ GLUE void logf_(int level, const char* fmt, ...) {
   char line[1200];
   int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s ", tm.tm_year + 1900,
                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                   level >= 0 && level <= 4 ? names[level] : "fatal");
+                   level >= 0 && level <= LOG_FATAL && LOG_LEVEL_NAMES[level] ? LOG_LEVEL_NAMES[level] : "fatal");
   va_list ap;
   va_start(ap, fmt);
   n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -100,6 +100,33 @@ GLUE u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.cor
 GLUE void core_shutdown(void) { CORE_CALL("shutdown", Z_midgeZ_shutdown(&env.core, now_ms())); }
 GLUE f64 core_stat(u32 id) { f64 v; CORE_CALL("stat", v = Z_midgeZ_stat(&env.core, id)); return v; }
 GLUE f64 core_configure(u32 key, f64 value) { f64 v; CORE_CALL("configure", v = Z_midgeZ_configure(&env.core, key, value)); return v; }
+
+/* One option as the user wrote it ("--max-inflight", "10"; "" for a flag or a missing
+ * value), parsed and checked by the core, which sets the setting it names (read it back
+ * with core_configure(key, -1)): NULL when accepted, else the core's message (valid until
+ * the next call). Both go through the input window; a value too long for it is cut there,
+ * at a character boundary, as the Node host cuts it. */
+GLUE const char* core_option(const char* name, const char* value) {
+  static char message[512];
+  u32 base, cap;
+  CORE_CALL("inputBuffer", base = Z_midgeZ_inputBuffer(&env.core));
+  CORE_CALL("inputCapacity", cap = Z_midgeZ_inputCapacity(&env.core));
+  size_t n = strlen(name), v = strlen(value);
+  if (n > cap) n = cap;
+  if (v > cap - n) {
+    v = cap - n;
+    while (v > 0 && ((uint8_t)value[v] & 0xC0) == 0x80) v--; /* not inside a UTF-8 sequence */
+  }
+  memcpy(memory_at(base), name, n);
+  memcpy(memory_at(base + (u32)n), value, v);
+  int32_t result;
+  CORE_CALL("option", result = (int32_t)Z_midgeZ_option(&env.core, base, (u32)n, base + (u32)n, (u32)v));
+  if (result >= 0) return NULL;
+  size_t len = (size_t)-(int64_t)result < sizeof message - 1 ? (size_t)-(int64_t)result : sizeof message - 1;
+  memcpy(message, memory_at(base), len);
+  message[len] = 0;
+  return message;
+}
 
 /* Instantiate the core (its start function runs here) and call init; returns the packet
  * limit in force, and where the input window is. */

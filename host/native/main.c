@@ -32,8 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core_glue.h" /* the instance, clock, log line and core calls both C hosts share */
-#include "stats.gen.h" /* STAT_NAMES, from assembly/stats.ts by build.sh */
+#include "core_glue.h" /* the instance, clock, log line, core calls and vocab.h both C hosts share */
 
 #ifndef MIDGE_VERSION
 #define MIDGE_VERSION "0.0.0"
@@ -41,10 +40,6 @@
 #ifndef MIDGE_BOARD
 #define MIDGE_BOARD "pi"
 #endif
-
-/* Settings of the core's `configure` (docs/ABI.md). */
-enum { SET_MAX_KEEPALIVE = 1, SET_CONNECT_TIMEOUT = 2, SET_MAX_INFLIGHT = 3, SET_MAX_QUEUED = 4,
-       SET_MAX_CONNECTIONS = 5, SET_MAX_BACKLOG = 6, SET_MAX_INPUT_BUFFER = 7, SET_STALL_TIMEOUT = 8 };
 
 /* A socket we closed waits this long for its peer's FIN before it is dropped (as the Node host). */
 #define CLOSE_GRACE_MS 2000
@@ -548,50 +543,27 @@ static int listen_on(const char* host, int port, char* where, size_t where_len) 
   return fd;
 }
 
-static const char* usage =
-    "Usage: midge-" MIDGE_BOARD " [options]      (the " MIDGE_BOARD " board's core, no JavaScript)\n"
-    "\n"
-    "  --port N                  TCP port to listen on (default 1883, or $MIDGE_PORT; 0: any free port)\n"
-    "  --host ADDR               address to listen on (default 127.0.0.1: this machine only)\n"
-    "  --max-packet-size BYTES   largest packet accepted (default: the board's maximum)\n"
-    "  --max-keepalive SECONDS   longest keep-alive allowed; MQTT 5 clients asking for more (or 0)\n"
-    "                            are told this one (Server Keep Alive). Default: no limit\n"
-    "  --max-connections N       network connections at once (default and maximum: the board's)\n"
-    "  --connect-timeout MS      time a new connection has to send CONNECT (default 10000)\n"
-    "  --max-inflight N          unacknowledged QoS 1/2 messages towards one client (default: board's)\n"
-    "  --max-queued N            QoS 1/2 messages queued per client; more are dropped and counted\n"
-    "                            (default: the board's)\n"
-    "  --max-backlog BYTES       unsent bytes for one subscriber above which QoS 0 messages to it\n"
-    "                            are dropped and counted (default: the board's)\n"
-    "  --max-input-buffer BYTES  bytes of incomplete packets buffered for all connections together;\n"
-    "                            beyond it, connections in the middle of a packet are paused\n"
-    "                            (default 67108864)\n"
-    "  --stall-timeout SECONDS   a subscriber that takes no bytes and acknowledges nothing for this\n"
-    "                            long is stalled: publishers no longer wait for it, and what does\n"
-    "                            not fit its queue is dropped and counted (default 5)\n"
-    "  --stats-interval SECONDS  log every counter this often (also on SIGUSR2 and at shutdown)\n"
-    "  --verbose                 log debug lines too, one per packet\n"
-    "  --help                    show this help and exit\n"
-    "  --version                 show the version and exit\n";
-
-static void usage_error(const char* fmt, const char* a, const char* b) {
-  fprintf(stderr, "midge: ");
-  fprintf(stderr, fmt, a, b);
-  fprintf(stderr, "\n\n%s", usage);
+/* A bad command line: the message (the core's, mostly), then the --help text. */
+static void usage_error(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("midge: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\n\n%s", USAGE);
   exit(EXIT_USAGE);
 }
 
-/* A decimal integer in [0, max], or a usage error naming the flag. */
-static double integer(const char* text, const char* flag, double max) {
-  if (text == NULL) usage_error("%s needs a value", flag, "");
-  double v = 0;
-  if (*text == 0) usage_error("%s needs a whole number, not '%s'", flag, text);
-  for (const char* p = text; *p; p++) {
-    if (*p < '0' || *p > '9') usage_error("%s needs a whole number, not '%s'", flag, text);
-    v = v * 10 + (*p - '0');
-  }
-  if (v > max) usage_error("%s %s is too large", flag, text);
-  return v;
+/* argv[*i] as an option of the table (its index, or -1) and its value: the next argument
+ * when the option takes one ("" when none is left), else "". Advances *i past the value.
+ * host/cli.ts splits the command line the same way. */
+static int split_arg(int argc, char** argv, int* i, const char** value) {
+  int o = OPTION_COUNT - 1;
+  while (o >= 0 && strcmp(argv[*i], OPTIONS[o].name) != 0) o--;
+  *value = "";
+  if (o >= 0 && OPTIONS[o].value != NULL) *value = *i + 1 < argc ? argv[++*i] : "";
+  return o;
 }
 
 /* The main loop's step: what is due on the clock, then one epoll_wait and its events. */
@@ -655,71 +627,44 @@ static void raise_descriptor_limit(void) {
 }
 
 int main(int argc, char** argv) {
-  const char* host = "127.0.0.1";
-  int default_host = 1;
-  int port = 1883;
-  double max_packet = 0;
-  /* the run-time limits given, one entry per setting (a repeated flag: the last wins) */
-  struct { u32 key; double value; const char* flag; } limits[10];
-  int nlimits = 0;
+  /* The board and the log level, which the core is started with; every option (these
+   * too) is then checked by the core's parser, in order, as the Node host does. */
+  const char* board = "";
+  const char* value;
   env.log_level = LOG_INFO;
-  const char* env_port = getenv("MIDGE_PORT");
-  if (env_port != NULL && *env_port) port = (int)integer(env_port, "MIDGE_PORT", 65535);
-
-  static const struct { const char* flag; u32 key; double max; } settings[] = {
-      {"--max-keepalive", SET_MAX_KEEPALIVE, 65535},   {"--connect-timeout", SET_CONNECT_TIMEOUT, 86400000},
-      {"--max-inflight", SET_MAX_INFLIGHT, 65535},     {"--max-queued", SET_MAX_QUEUED, 4294967295.0},
-      {"--max-connections", SET_MAX_CONNECTIONS, 4294967295.0}, {"--max-backlog", SET_MAX_BACKLOG, 4294967295.0},
-      {"--max-input-buffer", SET_MAX_INPUT_BUFFER, 4294967295.0}, {"--stall-timeout", SET_STALL_TIMEOUT, 3600},
-  };
   for (int i = 1; i < argc; i++) {
-    const char* a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : NULL;
-    int matched = 0;
-    for (size_t s = 0; s < sizeof settings / sizeof settings[0]; s++) {
-      if (strcmp(a, settings[s].flag) != 0) continue;
-      int at = 0;
-      while (at < nlimits && limits[at].key != settings[s].key) at++;
-      limits[at].key = settings[s].key;
-      limits[at].value = integer(v, a, settings[s].max);
-      if (settings[s].key == SET_STALL_TIMEOUT) limits[at].value *= 1000; /* seconds; the core keeps ms */
-      limits[at].flag = a + 2;
-      if (at == nlimits) nlimits++;
-      i++, matched = 1;
-      break;
-    }
-    if (matched) continue;
-    if (strcmp(a, "--port") == 0) port = (int)integer(v, a, 65535), i++;
-    else if (strcmp(a, "--host") == 0) {
-      if (v == NULL || *v == 0) usage_error("%s needs a value", a, "");
-      host = v, default_host = 0, i++;
-    }
-    else if (strcmp(a, "--max-packet-size") == 0) max_packet = integer(v, a, 4294967295.0), i++;
-    else if (strcmp(a, "--stats-interval") == 0) stats_interval = integer(v, a, 86400), i++;
-    else if (strcmp(a, "--board") == 0) { /* one binary per board: accepted when it names this one */
-      if (v == NULL) usage_error("%s needs a value", a, "");
-      if (strcmp(v, MIDGE_BOARD) != 0)
-        usage_error("this binary holds the " MIDGE_BOARD " board's core; for '%s' run build/native/midge-%s", v, v);
-      i++;
-    }
-    else if (strcmp(a, "--verbose") == 0) env.log_level = LOG_DEBUG;
-    else if (strcmp(a, "--help") == 0) return fputs(usage, stdout), 0;
-    else if (strcmp(a, "--version") == 0) return puts(MIDGE_VERSION), 0;
-    else usage_error("unknown option '%s'%s", a, "");
+    int o = split_arg(argc, argv, &i, &value);
+    if (o == OPTION_BOARD) board = value;
+    if (o == OPTION_VERBOSE) env.log_level = LOG_DEBUG;
   }
+  /* one binary per board: --board may name only this one ("" is the core's to refuse) */
+  if (*board && strcmp(board, MIDGE_BOARD) != 0)
+    usage_error("this binary holds the " MIDGE_BOARD " board's core; for '%s' run build/native/midge-%s", board, board);
 
-  u32 packet_max = core_start(max_packet > 0xFFFFFFFFu ? 0xFFFFFFFFu : (u32)max_packet, &input_ptr, &input_capacity);
-  for (int i = 0; i < nlimits; i++) {
-    double in_force = core_configure(limits[i].key, limits[i].value);
-    if (in_force != limits[i].value)
-      logf_(LOG_WARNING, "--%s %.0f is outside what the " MIDGE_BOARD " board allows; using %.0f", limits[i].flag,
-            limits[i].key == SET_STALL_TIMEOUT ? limits[i].value / 1000 : limits[i].value,
-            limits[i].key == SET_STALL_TIMEOUT ? in_force / 1000 : in_force);
+  core_start(0, &input_ptr, &input_capacity);
+  const char* host = "127.0.0.1";
+  int default_host = 1; /* listening on loopback only, as Mosquitto 2 does without a config */
+  const char* env_port = getenv("MIDGE_PORT"); /* first, so that --port wins */
+  if (env_port != NULL && *env_port) {
+    const char* refused = core_option(OPTIONS[OPTION_PORT].name, env_port);
+    if (refused != NULL) usage_error("$MIDGE_PORT: %s", refused);
   }
+  for (int i = 1; i < argc; i++) {
+    const char* name = argv[i];
+    int o = split_arg(argc, argv, &i, &value);
+    const char* refused = core_option(name, value);
+    if (refused != NULL) usage_error("%s", refused);
+    if (o == OPTION_HELP) return fputs(USAGE, stdout), 0;
+    if (o == OPTION_VERSION) return printf("midge %s\n", MIDGE_VERSION), 0;
+    if (o == OPTION_HOST) host = value, default_host = 0;
+  }
+  int port = (int)core_configure(SETTING_PORT, -1);
+  stats_interval = core_configure(SETTING_STATS_INTERVAL, -1);
+  u32 packet_max = (u32)core_configure(SETTING_MAX_PACKET_SIZE, -1);
   /* Slots: the board's connection table (a --max-connections below it is the core's to enforce). */
-  link_count = (uint32_t)core_configure(SET_MAX_CONNECTIONS, 4294967295.0); /* clamped: the board's */
-  for (int i = 0; i < nlimits; i++) /* put back a lower --max-connections */
-    if (limits[i].key == SET_MAX_CONNECTIONS) core_configure(SET_MAX_CONNECTIONS, limits[i].value);
+  double max_connections = core_configure(SETTING_MAX_CONNECTIONS, -1);
+  link_count = (uint32_t)core_configure(SETTING_MAX_CONNECTIONS, 4294967295.0); /* clamped: the board's */
+  core_configure(SETTING_MAX_CONNECTIONS, max_connections);
   /* calloc: zeroed pages are only touched (resident) as connections use them */
   links = calloc(link_count, sizeof *links);
   dirty_ids = calloc((size_t)link_count + 1, sizeof *dirty_ids);

@@ -93,6 +93,11 @@ for (const board of boards) {
   }
 }
 
+// the binding imports the core's vocabulary (host/generated/), made from the same sources
+// (an older revision's binding may keep its own copy instead)
+if ((await readFile(`${srcRoot}/host/core.ts`, "utf8")).includes("./generated/vocab")) {
+  execFileSync(process.execPath, ["scripts/vocab.mjs", "--root", srcRoot], { stdio: "inherit" });
+}
 await esbuild.build({
   entryPoints: { main: "test/fuzz/main.ts", worker: "test/fuzz/worker.ts" },
   outdir: out,

@@ -9,8 +9,9 @@ import {
 const skip = BROKER_KIND === "mosquitto" ? "Midge's own flags" : false;
 
 describe("input budget (--max-input-buffer)", { skip }, () => {
-  // 100 kB for everybody: three clients each holding half of a 80 kB PUBLISH exceed it
-  const broker = useBroker({ args: ["--max-input-buffer", "100000"] });
+  // The smallest budget the pi-zero board allows (one whole 1 MiB packet and its header):
+  // three clients each holding half of a 800 kB PUBLISH exceed it.
+  const broker = useBroker({ args: ["--board", "pi-zero", "--max-input-buffer", "1048581"] });
 
   test("clients holding partial packets beyond the budget are paused, not dropped, and all complete", { timeout: 30_000 }, async () => {
     const topic = uid("budget") + "/t";
@@ -18,21 +19,21 @@ describe("input budget (--max-input-buffer)", { skip }, () => {
     assert.deepEqual(await rawSubscribe(sub, 1, [[topic, 0]]), [0]);
     const pubs = [];
     for (let i = 0; i < 3; i++) pubs.push((await rawSession(broker())).raw);
-    const packets = pubs.map((_, i) => publishPacket({ topic, payload: Buffer.alloc(80_000, 0x41 + i) }));
+    const packets = pubs.map((_, i) => publishPacket({ topic, payload: Buffer.alloc(800_000, 0x41 + i) }));
     // first halves from everybody, then the rest
-    pubs.forEach((p, i) => p.write(packets[i].subarray(0, 40_000)));
+    pubs.forEach((p, i) => p.write(packets[i].subarray(0, 400_000)));
     await sleep(200);
-    pubs.forEach((p, i) => p.write(packets[i].subarray(40_000)));
+    pubs.forEach((p, i) => p.write(packets[i].subarray(400_000)));
     const got = new Set<number>();
     while (got.size < 3) {
       const p = await withTimeout(sub.expect(PacketType.PUBLISH, 10_000), 12_000, "the three large messages");
       const m = parsePublish(p);
-      assert.equal(m.payload.length, 80_000);
+      assert.equal(m.payload.length, 800_000);
       got.add(m.payload[0]);
     }
     assert.deepEqual([...got].sort(), [0x41, 0x42, 0x43]);
     // the budget was really reached (and said so), and nobody was dropped for it
-    assert.match(broker().output(), /input budget of 100000 bytes reached/);
+    assert.match(broker().output(), /input budget of 1048581 bytes reached/);
     broker().assertAlive();
   });
 });
