@@ -52,7 +52,7 @@ describe("the option table", () => {
     expect(configure(Setting.MaxInflight, 1000)).toBe(<f64>INFLIGHT_MAX);
     expect(configure(Setting.MaxInflight, 0)).toBe(1);
     expect(configure(Setting.StallTimeout, 1)).toBe(100);
-    expect(configure(Setting.MaxInputBuffer, 10)).toBe(<f64>PACKET_MAX + 5);
+    expect(configure(Setting.MaxInputBuffer, 10)).toBe(1024);
     expect(configure(Setting.MaxPacketSize, 1)).toBe(20);
     expect(configure(42, 1)).toBe(-1);
   });
@@ -150,8 +150,8 @@ describe("out of range", () => {
   it("takes board limits from the board", () => {
     expect(said(give("--max-connections", "21"))).toBe("--max-connections must be a whole number from 1 to 20, not '21'");
     expect(said(give("--max-packet-size", "19"))).toBe("--max-packet-size must be a whole number of bytes from 20 to 65536, not '19'");
-    expect(said(give("--max-input-buffer", "65540"))).toBe(
-      "--max-input-buffer must be a whole number of bytes from 65541 to 4294967295, not '65540'");
+    expect(said(give("--max-input-buffer", "1023"))).toBe(
+      "--max-input-buffer must be a whole number of bytes from 1024 to 4294967295, not '1023'");
   });
 
   it("shows a Duration's bounds in seconds", () => {
