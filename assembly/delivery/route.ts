@@ -31,16 +31,19 @@ export function deliveryScratchBytes(): i32 { return MAX_SESSIONS * 4 + MAX_SUBS
 // @ts-ignore: decorator
 @inline function expired(expiresAt: f64): bool { return expiresAt > 0 && expiresAt <= now; }
 
-/** Send the viewed message at QoS 0 to `s` now, unless it is offline or lagging. */
-function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): void {
+/** Send the viewed message at QoS 0 to `s` now, unless it is offline or lagging.
+ *  Returns its connection's backlog before the send (0 when offline). */
+function deliverQos0(s: i32, retain: bool, ids: usize, idCount: i32): u32 {
   const conn = onlineConnection(s);
-  if (conn < 0) return; // QoS 0 is not queued for offline sessions
-  if (dropsQos0(conn, hostBacklog(conn))) {
+  if (conn < 0) return 0; // QoS 0 is not queued for offline sessions
+  const backlog = hostBacklog(conn);
+  if (dropsQos0(conn, backlog)) {
     statAdd(Stat.DroppedQos0Slow);
     dropped(s, "subscriber is lagging behind (QoS 0)");
-    return;
+    return backlog;
   }
   sendViewQos0(conn, retain, ids, idCount);
+  return backlog;
 }
 
 /** Deliver a retained message to one session that just subscribed: RETAIN=1
@@ -54,10 +57,12 @@ export function deliverRetained(s: i32, m: i32, qos: i32, subId: i32): bool {
   return true;
 }
 
-/** After a live delivery to `s`: is it behind, so that its publisher should wait? */
-function noteDelivered(s: i32, publisherConn: i32): void {
+/** After a live delivery to `s`: is it behind, so that its publisher should wait?
+ *  `backlog`: its connection's, if already known (QoS 0), else -1. */
+function noteDelivered(s: i32, publisherConn: i32, backlog: i64): void {
   const conn = onlineConnection(s);
-  if (conn >= 0) noteTarget(conn, publisherConn, hostBacklog(conn), session(s).queued);
+  if (conn < 0) return;
+  noteTarget(conn, publisherConn, backlog >= 0 ? <u32>backlog : hostBacklog(conn), session(s).queued);
 }
 
 function addTarget(sub: i32, targets: i32, idsUsed: i32): i32 {
@@ -143,8 +148,8 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
       // (re)set the view each time: a QoS 1/2 delivery above may have encoded another message
       if (stored >= 0) viewStored(stored);
       else viewRaw(topic, topicLen, props, propsLen, payload, payloadLen, expiresAt);
-      deliverQos0(s, retainFlag, IDS, idCount);
-      noteDelivered(s, publisherConn);
+      // (the backlog before this message: one import call per target, not two)
+      noteDelivered(s, publisherConn, deliverQos0(s, retainFlag, IDS, idCount));
       continue;
     }
     if (m < 0) {
@@ -157,7 +162,7 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
       if (m < 0) { statAdd(Stat.DroppedStoreFull); dropped(s, "message store full"); continue; }
     }
     deliverStored(s, m, q, retainFlag, IDS, idCount);
-    noteDelivered(s, publisherConn);
+    noteDelivered(s, publisherConn, -1);
   }
   if (m >= 0 && stored < 0) releaseMessage(m);
   return targets;
