@@ -246,43 +246,67 @@ export class Core {
     // whole would only make the core parse the same fixed header again.
     if (conn.chunks === null || conn.paused || conn.buffered < conn.needed) return;
     const chunks = conn.chunks;
-    const data = chunks.length === 1 ? chunks[0] : concat(chunks, conn.buffered);
     conn.chunks = null;
     conn.buffered = 0;
     conn.needed = 0;
     this.touched.clear();
     try {
-      let offset = 0;
-      while (offset < data.length) {
-        const length = Math.min(this.capacity, data.length - offset);
-        const end = offset + length;
-        this.inputView().set(data.subarray(offset, end));
-        const consumed = this.x.feed(id, length, this.now()) >>> 0;
-        if (conn.closing) return; // the core closed it: it ignores the rest anyway
-        if (consumed > length) return this.hostError(id, `feed consumed ${consumed} of ${length} bytes`);
-        offset += consumed;
+      // Chunk by chunk, as read: only an incomplete packet at the end of one is joined
+      // with the next one (joining everything kept would copy it again at every resume).
+      let data = chunks[0];
+      let next = 1;
+      for (;;) {
+        const offset = this.feedChunk(id, conn, data);
+        if (offset < 0 || conn.closing) return;
+        if (offset === data.length && next < chunks.length) {
+          data = chunks[next++];
+          continue;
+        }
         if (offset === data.length) return;
-        if (!conn.paused) {
-          if (offset === end) continue;
-          // An incomplete packet is left. The core must refuse a packet larger than its
-          // window from the fixed header, so a full window without one is its bug.
-          if (consumed === 0 && length === this.capacity) {
-            return this.hostError(id, `a full input window (${length} bytes) held no whole packet`);
-          }
-          if (end < data.length) continue; // more of that packet was beyond the window
+        if (!conn.paused && next < chunks.length) {
+          const rest = data.subarray(offset);
+          data = concat([rest, chunks[next]], rest.length + chunks[next].length);
+          next++;
+          continue;
         }
         // Keep the rest (an incomplete packet, or all that follows a pause) for the next
-        // bytes or the `resume`; copy it so that a few bytes do not keep a large received
-        // buffer alive (`new Uint8Array(view)` copies; `Buffer#slice` would not).
-        const tail = offset === 0 ? data : new Uint8Array(data.subarray(offset));
-        conn.chunks = [tail];
-        conn.buffered = tail.length;
+        // bytes or the `resume`. A small rest is copied, so that a few bytes do not keep
+        // a large received buffer alive (`new Uint8Array(view)` copies).
+        const rest = data.subarray(offset);
+        const kept = [conn.paused || offset === 0 ? rest : new Uint8Array(rest), ...chunks.slice(next)];
+        conn.chunks = kept;
+        conn.buffered = kept.reduce((n, c) => n + c.length, 0);
         conn.needed = conn.paused ? 0 : Math.min(this.x.needed() >>> 0, this.capacity);
         return;
       }
     } catch (error) {
       this.crash(error);
     }
+  }
+
+  /** Feeds `data` window by window; returns how many bytes the core consumed (it stops at
+   *  an incomplete packet or a pause), or -1 when the core broke the ABI. */
+  private feedChunk(id: number, conn: Connection, data: Uint8Array): number {
+    let offset = 0;
+    while (offset < data.length) {
+      const length = Math.min(this.capacity, data.length - offset);
+      const end = offset + length;
+      this.inputView().set(data.subarray(offset, end));
+      const consumed = this.x.feed(id, length, this.now()) >>> 0;
+      if (conn.closing) return offset; // the core closed it: it ignores the rest anyway
+      if (consumed > length) return this.hostError(id, `feed consumed ${consumed} of ${length} bytes`), -1;
+      offset += consumed;
+      if (conn.paused) return offset;
+      if (offset === end) continue;
+      // An incomplete packet is left. The core must refuse a packet larger than its
+      // window from the fixed header, so a full window without one is its bug.
+      if (consumed === 0 && length === this.capacity) {
+        return this.hostError(id, `a full input window (${length} bytes) held no whole packet`), -1;
+      }
+      if (end < data.length) continue; // more of that packet was beyond the window
+      return offset;
+    }
+    return offset;
   }
 
   /** Everything sent to `id` has been written to the network (its link's `watchDrain`). */

@@ -49,9 +49,10 @@ export function holdLine(): u32 { return <u32>maxBacklog >> 1; }
 /** A queue at or over this many deliveries makes its publishers wait... */
 // @ts-ignore: decorator
 @inline function queueFullLine(): i32 { return maxQueued; }
-/** ...until it is down to this many (a quarter of the room, so acks do not thrash). */
+/** ...until it is down to half: each release lets a long run of packets through, so
+ *  publishers are paused and resumed rarely (each costs the host a copy of what it kept). */
 // @ts-ignore: decorator
-@inline function queueRoomLine(): i32 { return maxQueued - max(1, maxQueued >> 2); }
+@inline function queueRoomLine(): i32 { return maxQueued >> 1; }
 
 /** Set during one packet's fan-out when a target asked its publisher to wait. */
 let holdWanted = false;
