@@ -2,7 +2,7 @@
 
 import { INPUT_CAPACITY } from "./broker";
 import { OUT_SIZE } from "./codec/writer";
-import { TOPIC_MAX, MAX_TOPIC_NODES } from "./config";
+import { TOPIC_MAX } from "./config";
 import { connectionTableBytes } from "./session/connections";
 import { sessionTableBytes } from "./session/clients";
 import { subscriptionTableBytes } from "./session/subscriptions";

@@ -17,7 +17,7 @@ import { validTopicName } from "../topics/validate";
 import { connection, ConnState } from "../session/connections";
 import { session, sessionId, findSession, createSession } from "../session/clients";
 import { closeConnection, closeForDecodeError, endSession, discardWill } from "../session/lifecycle";
-import { storeMessage, holdMessage, releaseMessage, message } from "../store/messages";
+import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { redeliver } from "../delivery";
 import { maxPacketSize, maxKeepAlive } from "../settings";
 import { statAdd, Stat } from "../stats";

@@ -44,7 +44,7 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
 // @ts-ignore: decorator
 @inline const RECEIVED_OFFSET: usize = (ID_OFFSET + <usize>CLIENT_ID_MAX + 1) & ~1;
 // @ts-ignore: decorator
-@inline export const SESSION_STRIDE: usize = (RECEIVED_OFFSET + <usize>INFLIGHT_IN_MAX * 2 + 7) & ~7;
+@inline const SESSION_STRIDE: usize = (RECEIVED_OFFSET + <usize>INFLIGHT_IN_MAX * 2 + 7) & ~7;
 
 const sessions: Pool = poolDescriptor();
 const SESSION_BASE = memory.data(MAX_SESSIONS * <i32>SESSION_STRIDE, 8);

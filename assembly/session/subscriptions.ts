@@ -61,7 +61,6 @@ export function subscriptionsInit(): void {
 
 export function subscriptionsInUse(): i32 { return subscriptions.used; }
 export function subscriptionTableBytes(): i32 { return MAX_SUBSCRIPTIONS * <i32>SUB_STRIDE; }
-export function subscriptionRowBytes(): i32 { return <i32>SUB_STRIDE; }
 
 /** The session's subscription on the node with exactly this filter, or -1. */
 function findOnNode(n: i32, s: i32, filter: usize, len: i32): i32 {

@@ -6,7 +6,7 @@ import { brokerInit, brokerOpen, brokerClosed, brokerTick } from "../../assembly
 import { sessionsInUse } from "../../assembly/session/clients";
 import { messagesInUse } from "../../assembly/store/messages";
 import { deliveriesInUse } from "../../assembly/session/queue";
-import { begin, byte, word, str, ascii, send, take, connect, connected, publish, subscribe1, ack, ackAll,
+import { begin, byte, word, str, send, take, connect, publish, subscribe1, ack, ackAll,
          now, advance } from "./wire";
 
 function heapTop(): usize {
