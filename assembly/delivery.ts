@@ -14,7 +14,7 @@ import { matchTopic, matchedCount, matchedNode, node } from "./topics/matcher";
 import { topicMatches } from "./topics/validate";
 import { shareGroup, pickMember } from "./topics/shared";
 import { subscription, subscriptionFilter, SubOption } from "./session/subscriptions";
-import { session, sessionId } from "./session/clients";
+import { session, sessionId } from "./session/sessions";
 import { connection, ConnState } from "./session/connections";
 import { enqueue, delivery, deliveryIds, removeDelivery, DeliveryState } from "./session/queue";
 import { findOutboundAlias, chooseOutboundAlias, recordOutboundAlias, topicHash } from "./session/aliases";

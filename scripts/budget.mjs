@@ -61,7 +61,7 @@ export async function compile(args) {
  *  their size follows. A region missing here still shows, under its own name. */
 const TABLES = {
   "session/connections/CONNECTION_BASE": ["connections", "MAX_CONNECTIONS"],
-  "session/clients/SESSION_BASE": ["sessions", "MAX_SESSIONS"],
+  "session/sessions/SESSION_BASE": ["sessions", "MAX_SESSIONS"],
   "delivery/TARGETS": ["fan-out targets", "MAX_SESSIONS"],
   "session/subscriptions/SUB_BASE": ["subscriptions", "MAX_SUBSCRIPTIONS"],
   "topics/shared/MEMBER_BASE": ["share group members", "MAX_SUBSCRIPTIONS"],

@@ -7,7 +7,7 @@ import { CloseReason, hostClose } from "../host";
 import { decodeDisconnect, disconnectReason, disconnectHasExpiry, disconnectExpiry,
          DisconnectReason } from "../codec/disconnect";
 import { connection, ConnState } from "../session/connections";
-import { session } from "../session/clients";
+import { session } from "../session/sessions";
 import { closeConnection, closeForDecodeError, detach } from "../session/lifecycle";
 
 export function handleDisconnect(conn: i32, body: usize, limit: usize): void {

@@ -11,7 +11,7 @@ import { decodePublish, publishQos, publishRetain, publishTopicPtr, publishTopic
 import { sendAck, AckByte } from "../codec/ack";
 import { validTopicName } from "../topics/validate";
 import { connection } from "../session/connections";
-import { hasReceived, addReceived, session, sessionId } from "../session/clients";
+import { hasReceived, addReceived, session, sessionId } from "../session/sessions";
 import { setInboundAlias, inboundAlias, aliasTopicLen } from "../session/aliases";
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";

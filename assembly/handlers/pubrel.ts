@@ -5,7 +5,7 @@
 import { decodeAck, ackPacketId, sendAck, AckByte } from "../codec/ack";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
-import { hasReceived, removeReceived } from "../session/clients";
+import { hasReceived, removeReceived } from "../session/sessions";
 import { closeForDecodeError } from "../session/lifecycle";
 
 const PACKET_ID_NOT_FOUND: i32 = 0x92;

@@ -12,7 +12,7 @@
 import { MAX_DELIVERIES, SUB_IDS_PER_DELIVERY } from "../config";
 import { maxQueued } from "../settings";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
-import { session } from "./clients";
+import { session } from "./sessions";
 import { holdMessage, releaseMessage } from "../store/messages";
 
 export const enum DeliveryState {

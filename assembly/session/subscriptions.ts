@@ -14,7 +14,7 @@
 import { MAX_SUBSCRIPTIONS, FILTER_MAX } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { node, nodeForFilter, prune } from "../topics/matcher";
-import { session } from "./clients";
+import { session } from "./sessions";
 import { joinGroup, leaveGroup } from "../topics/shared";
 import { statAdd, Stat } from "../stats";
 

@@ -16,7 +16,7 @@
 
 import { MAX_SHARE_GROUPS, MAX_SUBSCRIPTIONS } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
-import { session } from "../session/clients";
+import { session } from "../session/sessions";
 import { connection, ConnState } from "../session/connections";
 
 // @ts-ignore: decorator

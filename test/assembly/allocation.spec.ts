@@ -3,7 +3,7 @@
 // their runtime makes any allocation a compile error, see assembly/rt/none.ts.)
 
 import { brokerInit, brokerOpen, brokerClosed, brokerTick } from "../../assembly/broker";
-import { sessionsInUse } from "../../assembly/session/clients";
+import { sessionsInUse } from "../../assembly/session/sessions";
 import { messagesInUse } from "../../assembly/store/messages";
 import { deliveriesInUse } from "../../assembly/session/queue";
 import { begin, byte, word, str, send, take, connect, publish, subscribe1, ack, ackAll,

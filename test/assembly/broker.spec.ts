@@ -5,7 +5,7 @@ import { brokerInit, brokerOpen, brokerClosed, brokerTick } from "../../assembly
 import { MAX_CONNECTIONS, MAX_SESSIONS, MAX_SUBSCRIPTIONS, QUEUE_MAX } from "../../assembly/config";
 import { CloseReason } from "../../assembly/host";
 import { statGet, Stat } from "../../assembly/stats";
-import { sessionsInUse } from "../../assembly/session/clients";
+import { sessionsInUse } from "../../assembly/session/sessions";
 import { subscriptionsInUse } from "../../assembly/session/subscriptions";
 import { connectionsInUse } from "../../assembly/session/connections";
 import { nodesInUse } from "../../assembly/topics/matcher";
