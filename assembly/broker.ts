@@ -16,7 +16,7 @@ import { storeInit } from "./store/messages";
 import { retainedInit } from "./store/retained";
 import { connectionsInit, connection, openConnection, freeConnection, validConnection,
          connectionsHighWater, connectionsInUse, ConnState } from "./session/connections";
-import { sessionsInit, session, sessionsHighWater } from "./session/clients";
+import { sessionsInit, session, sessionsHighWater } from "./session/sessions";
 import { subscriptionsInit } from "./session/subscriptions";
 import { queueInit } from "./session/queue";
 import { closeConnection, detach, endSession, publishWillNow } from "./session/lifecycle";

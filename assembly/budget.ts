@@ -2,9 +2,9 @@
 
 import { INPUT_CAPACITY } from "./broker";
 import { OUT_SIZE } from "./codec/writer";
-import { TOPIC_MAX, MAX_TOPIC_NODES } from "./config";
+import { TOPIC_MAX } from "./config";
 import { connectionTableBytes } from "./session/connections";
-import { sessionTableBytes } from "./session/clients";
+import { sessionTableBytes } from "./session/sessions";
 import { subscriptionTableBytes } from "./session/subscriptions";
 import { deliveryTableBytes, deliveriesInUse } from "./session/queue";
 import { statGet, Stat } from "./stats";

@@ -61,9 +61,11 @@ export async function compile(args) {
  *  their size follows. A region missing here still shows, under its own name. */
 const TABLES = {
   "session/connections/CONNECTION_BASE": ["connections", "MAX_CONNECTIONS"],
-  "session/clients/SESSION_BASE": ["sessions", "MAX_SESSIONS"],
+  "session/sessions/SESSION_BASE": ["sessions", "MAX_SESSIONS"],
   "delivery/TARGETS": ["fan-out targets", "MAX_SESSIONS"],
   "session/subscriptions/SUB_BASE": ["subscriptions", "MAX_SUBSCRIPTIONS"],
+  "topics/shared/MEMBER_BASE": ["share group members", "MAX_SUBSCRIPTIONS"],
+  "topics/shared/GROUP_BASE": ["share groups", "MAX_SHARE_GROUPS"],
   "topics/matcher/NODE_BASE": ["topic trie nodes", "MAX_TOPIC_NODES"],
   "topics/matcher/CHILD_TABLE": ["topic trie child slots", "MAX_TOPIC_NODES"],
   "topics/matcher/MATCHED": ["matcher scratch", "MAX_TOPIC_NODES"],

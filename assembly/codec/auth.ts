@@ -6,7 +6,7 @@ import { readerStart, readU8, readError, pos, end, DecodeError } from "./reader"
 import { decodeProperties, hasProp, Prop } from "./properties";
 import { PacketType } from "./packet";
 
-export let authReason: i32 = 0;
+let authReason: i32 = 0;
 export let authHasMethod: bool = false;
 
 export function decodeAuth(ptr: usize, limit: usize): i32 {

@@ -1,7 +1,8 @@
 // CONNACK (3.1.1 §3.2, 5.0 §3.2): session present, a return/reason code and, in
 // MQTT 5, the properties that tell the client what this server does.
 
-import { writerStart, writeU8, writeVarint, flush, OUT, wpos, writeU32, writeU16, writeBinary } from "./writer";
+import { writerStart, writeU8, writeVarint, flush, OUT, wpos, writeU32, writeU16, writeBinary, varintLength,
+         setWpos, sendRaw } from "./writer";
 import { Prop } from "./properties";
 
 /** Why a CONNECT is refused, independent of the protocol version. */
@@ -50,21 +51,19 @@ export function sendConnack(conn: i32, sessionPresent: bool, code: i32): void {
 }
 
 // What an MQTT 5 CONNACK advertises (set by the CONNECT handler before sending).
-export let ackReceiveMaximum: i32 = 0;
-export let ackMaximumPacketSize: u32 = 0;
-export let ackTopicAliasMaximum: i32 = 0;
-export let ackServerKeepAlive: i32 = -1;      // -1: not sent
-export let ackAssignedIdPtr: usize = 0;
-export let ackAssignedIdLen: i32 = 0;         // 0: not sent
-export let ackSessionExpiry: i64 = -1;        // -1: not sent
+let ackReceiveMaximum: i32 = 0;
+let ackMaximumPacketSize: u32 = 0;
+let ackTopicAliasMaximum: i32 = 0;
+let ackServerKeepAlive: i32 = -1;      // -1: not sent
+let ackAssignedIdPtr: usize = 0;
+let ackAssignedIdLen: i32 = 0;         // 0: not sent
 
 export function setConnackLimits(receiveMax: i32, maxPacket: u32, aliasMax: i32): void {
   ackReceiveMaximum = receiveMax; ackMaximumPacketSize = maxPacket; ackTopicAliasMaximum = aliasMax;
-  ackServerKeepAlive = -1; ackAssignedIdLen = 0; ackSessionExpiry = -1;
+  ackServerKeepAlive = -1; ackAssignedIdLen = 0;
 }
 export function setConnackKeepAlive(v: i32): void { ackServerKeepAlive = v; }
 export function setConnackAssignedId(ptr: usize, len: i32): void { ackAssignedIdPtr = ptr; ackAssignedIdLen = len; }
-export function setConnackSessionExpiry(v: u32): void { ackSessionExpiry = <i64>v; }
 
 /** An MQTT 5 CONNACK. A refusal carries no properties but the reason code. */
 export function sendConnack5(conn: i32, sessionPresent: bool, code: i32): void {
@@ -78,7 +77,7 @@ export function sendConnack5(conn: i32, sessionPresent: bool, code: i32): void {
   // properties first, at a fixed offset, then the header in front of them
   const HEADER: usize = 16; // room for 0x20, remaining length, flags, code, props length
   const start = OUT + HEADER;
-  wposSet(start);
+  setWpos(start);
   writeU8(Prop.ReceiveMaximum); writeU16(ackReceiveMaximum);
   writeU8(Prop.MaximumPacketSize); writeU32(ackMaximumPacketSize);
   writeU8(Prop.TopicAliasMaximum); writeU16(ackTopicAliasMaximum);
@@ -87,24 +86,19 @@ export function sendConnack5(conn: i32, sessionPresent: bool, code: i32): void {
   writeU8(Prop.SubscriptionIdAvailable); writeU8(1);
   writeU8(Prop.SharedAvailable); writeU8(1);
   if (ackServerKeepAlive >= 0) { writeU8(Prop.ServerKeepAlive); writeU16(ackServerKeepAlive); }
-  if (ackSessionExpiry >= 0) { writeU8(Prop.SessionExpiry); writeU32(<u32>ackSessionExpiry); }
   if (ackAssignedIdLen > 0) { writeU8(Prop.AssignedClientId); writeBinary(ackAssignedIdPtr, ackAssignedIdLen); }
   const propsLen = <i32>(wpos - start);
   const end = wpos;
   // now the header, written just before the properties
-  const remaining = 2 + varintLen(propsLen) + propsLen;
-  const headerLen = 1 + varintLen(remaining) + 2 + varintLen(propsLen);
+  const remaining = 2 + varintLength(propsLen) + propsLen;
+  const headerLen = 1 + varintLength(remaining) + 2 + varintLength(propsLen);
   const headerStart = start - <usize>headerLen;
-  wposSet(headerStart);
+  setWpos(headerStart);
   writeU8(0x20);
   writeVarint(remaining);
   writeU8(sessionPresent ? 1 : 0);
   writeU8(code);
   writeVarint(propsLen);
-  wposSet(end);
-  sendFrom(conn, headerStart, <i32>(end - headerStart));
+  setWpos(end);
+  sendRaw(conn, headerStart, <i32>(end - headerStart));
 }
-
-function varintLen(v: i32): i32 { return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4; }
-
-import { setWpos as wposSet, sendRaw as sendFrom } from "./writer";

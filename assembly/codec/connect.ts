@@ -8,7 +8,7 @@ import { readerStart, readU8, readU16, readBinary, readString, readError, fieldP
          pos, end, DecodeError } from "./reader";
 import { decodeProperties, compactForwardable, propsStart, propsEnd, hasProp, Prop, WILL,
          sessionExpiry, receiveMaximum, maximumPacketSize, topicAliasMaximum, requestProblemInfo,
-         requestResponseInfo, willDelay, messageExpiry } from "./properties";
+         willDelay, messageExpiry } from "./properties";
 import { PacketType } from "./packet";
 
 export const enum ConnectFlag { Reserved = 1, CleanStart = 2, Will = 4, WillRetain = 32, Password = 64, Username = 128 }
@@ -36,7 +36,6 @@ export let connReceiveMax: i32 = 65535;
 export let connMaxPacket: u32 = 0xFFFFFFFF;
 export let connTopicAliasMax: i32 = 0;
 export let connProblemInfo: i32 = 1;
-export let connResponseInfo: i32 = 0;
 export let connAuthMethod: bool = false;
 // and of its will
 export let willDelayInterval: u32 = 0;
@@ -84,7 +83,7 @@ export function decodeConnect(ptr: usize, limit: usize): i32 {
   if (level == 4 && hasPassword && !hasUser) return DecodeError.Protocol; // [MQTT-3.1.2-22]
 
   connSessionExpiry = 0; connReceiveMax = 65535; connMaxPacket = 0xFFFFFFFF;
-  connTopicAliasMax = 0; connProblemInfo = 1; connResponseInfo = 0; connAuthMethod = false;
+  connTopicAliasMax = 0; connProblemInfo = 1; connAuthMethod = false;
   if (v5) {
     if (!decodeProperties(PacketType.CONNECT)) return readError;
     if (hasProp(Prop.SessionExpiry)) connSessionExpiry = sessionExpiry;
@@ -92,7 +91,6 @@ export function decodeConnect(ptr: usize, limit: usize): i32 {
     if (hasProp(Prop.MaximumPacketSize)) connMaxPacket = maximumPacketSize;
     if (hasProp(Prop.TopicAliasMaximum)) connTopicAliasMax = topicAliasMaximum;
     connProblemInfo = requestProblemInfo;
-    connResponseInfo = requestResponseInfo;
     connAuthMethod = hasProp(Prop.AuthMethod);
     // authentication data without a method is a Protocol Error (§3.1.2.11.10)
     if (hasProp(Prop.AuthData) && !connAuthMethod) return DecodeError.Protocol;

@@ -5,7 +5,6 @@
 
 import { pos, end, fail, readU8, readU16, readU32, readVarint, readString, readBinary, readError,
          fieldPtr, fieldLen, DecodeError, decodeVarint, varintSize, setEnd } from "./reader";
-import { writeU8, writeU16, writeU32, writeVarint, writeBinary } from "./writer";
 
 export const enum Prop {
   PayloadFormat = 0x01, MessageExpiry = 0x02, ContentType = 0x03, ResponseTopic = 0x08,
@@ -26,7 +25,7 @@ const enum Kind { None = 0, Byte = 1, U16 = 2, U32 = 4, Varint = 5, Utf8 = 6, Bi
 // Per identifier: low byte the kind, high 16 bits the packets allowed (bit = type).
 //   W=1<<0 CONNECT=1<<1 CONNACK=1<<2 PUBLISH=1<<3 PUBACK..PUBCOMP=1<<4..7
 //   SUBSCRIBE=1<<8 SUBACK=1<<9 UNSUBSCRIBE=1<<10 UNSUBACK=1<<11 DISCONNECT=1<<14 AUTH=1<<15
-const W = 1, CN = 2, CA = 4, PB = 8, ACKS = 0xF0, SB = 0x100, SA = 0x200, US = 0x400, UA = 0x800,
+const W = 1, CN = 2, CA = 4, PB = 8, ACKS = 0xF0, SB = 0x100, SA = 0x200, UA = 0x800,
       DC = 0x4000, AU = 0x8000;
 const PROP_TABLE = memory.data<u32>([
   0,                                       // 0x00
@@ -77,12 +76,9 @@ export let maximumPacketSize: u32 = 0;
 export let topicAliasMaximum: i32 = 0;
 export let topicAlias: i32 = 0;
 export let requestProblemInfo: i32 = 1;
-export let requestResponseInfo: i32 = 0;
 export let willDelay: u32 = 0;
 export let messageExpiry: u32 = 0;
-export let payloadFormat: i32 = 0;
 export let subscriptionId: i32 = 0;
-export let authMethodLen: i32 = 0;
 
 // @ts-ignore: decorator
 @inline export function hasProp(id: i32): bool { return (has & (<u64>1 << <u64>id)) != 0; }
@@ -91,7 +87,7 @@ export let authMethodLen: i32 = 0;
  *  (readError says which). The cursor ends after the block. */
 export function decodeProperties(context: i32): bool {
   has = 0;
-  requestProblemInfo = 1; requestResponseInfo = 0;
+  requestProblemInfo = 1;
   const len = readVarint();
   if (readError != DecodeError.None) return false;
   if (pos + <usize>len > end) { fail(DecodeError.Malformed); return false; }
@@ -138,18 +134,17 @@ export function decodeProperties(context: i32): bool {
       case Prop.RequestProblemInfo:
         if (value > 1) { fail(DecodeError.Protocol); ok = false; }
         requestProblemInfo = <i32>value; break;
-      case Prop.RequestResponseInfo:
+      case Prop.RequestResponseInfo: // Midge sends no Response Information: only checked
         if (value > 1) { fail(DecodeError.Protocol); ok = false; }
-        requestResponseInfo = <i32>value; break;
+        break;
       case Prop.WillDelay: willDelay = value; break;
       case Prop.MessageExpiry: messageExpiry = value; break;
-      case Prop.PayloadFormat:
+      case Prop.PayloadFormat: // forwarded as it came: only checked
         if (value > 1) { fail(DecodeError.Protocol); ok = false; }
-        payloadFormat = <i32>value; break;
+        break;
       case Prop.SubscriptionId:
         if (value == 0) { fail(DecodeError.Protocol); ok = false; }  // 1..268,435,455
         subscriptionId = <i32>value; break;
-      case Prop.AuthMethod: authMethodLen = fieldLen; break;
       case Prop.ResponseTopic:
         // [MQTT-3.3.2-14] a Topic Name: no wildcards
         if (!responseTopicValid(fieldPtr, fieldLen)) { fail(DecodeError.Protocol); ok = false; }
@@ -208,10 +203,3 @@ export function compactForwardable(start: usize, stop: usize): i32 {
   }
   return <i32>(dst - start);
 }
-
-// Writers for the properties the server sends.
-export function writePropByte(id: i32, v: i32): void { writeU8(id); writeU8(v); }
-export function writePropU16(id: i32, v: i32): void { writeU8(id); writeU16(v); }
-export function writePropU32(id: i32, v: u32): void { writeU8(id); writeU32(v); }
-export function writePropVarint(id: i32, v: i32): void { writeU8(id); writeVarint(v); }
-export function writePropString(id: i32, ptr: usize, len: i32): void { writeU8(id); writeBinary(ptr, len); }

@@ -65,7 +65,7 @@ const HIGH_BITS: u32 = 0x80808080;
 const LOW_BITS: u32 = 0x01010101;
 /** Whether any byte of `w` is zero (the classic bit trick: exact, no false positives). */
 // @ts-ignore: decorator
-@inline export function hasZeroByte(w: u32): bool { return ((w - LOW_BITS) & ~w & HIGH_BITS) != 0; }
+@inline function hasZeroByte(w: u32): bool { return ((w - LOW_BITS) & ~w & HIGH_BITS) != 0; }
 /** Whether any byte of `w` equals `b`. */
 // @ts-ignore: decorator
 @inline export function hasByte(w: u32, b: u8): bool { return hasZeroByte(w ^ (LOW_BITS * <u32>b)); }

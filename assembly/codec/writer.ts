@@ -48,7 +48,7 @@ export function writeVarint(v: i32): void {
   } while (v > 0);
 }
 
-export function writeBytes(ptr: usize, len: i32): void {
+function writeBytes(ptr: usize, len: i32): void {
   memory.copy(wpos, ptr, <usize>len);
   wpos += <usize>len;
 }

@@ -7,7 +7,7 @@ import { LogLevel } from "../host";
 import { now } from "../clock";
 import { maxInflight } from "../settings";
 import { sendAck, AckByte } from "../codec/ack";
-import { session, sessionId } from "../session/clients";
+import { session, sessionId } from "../session/sessions";
 import { connection, ConnState } from "../session/connections";
 import { enqueue, delivery, deliveryIds, removeDelivery, DeliveryState } from "../session/queue";
 import { message } from "../store/messages";

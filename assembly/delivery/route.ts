@@ -11,7 +11,7 @@ import { matchTopic, matchedCount, matchedNode, node } from "../topics/matcher";
 import { topicMatches } from "../topics/validate";
 import { pickMember } from "../topics/shared";
 import { subscription, subscriptionFilter, SubOption } from "../session/subscriptions";
-import { session } from "../session/clients";
+import { session } from "../session/sessions";
 import { message, storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { noteTarget, dropsQos0 } from "../flow/holds";
 import { viewRaw, viewStored, viewNothing, sendViewQos0 } from "./encode";

@@ -20,7 +20,7 @@ import { hostPause, hostResume, hostBacklog, hostWake, LogLevel } from "../host"
 import { now } from "../clock";
 import { maxBacklog, maxQueued, stallTimeoutMs } from "../settings";
 import { connection, connectionsHighWater, ConnState } from "../session/connections";
-import { session, sessionId } from "../session/clients";
+import { session, sessionId } from "../session/sessions";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 

@@ -1,7 +1,7 @@
 // What a subscriber's progress sets going: its next QoS 1/2 deliveries, the publishers
 // that waited for it, and its retained replay.
 
-import { session } from "../session/clients";
+import { session } from "../session/sessions";
 import { pump } from "../delivery/outbound";
 import { subscriberAcked, connectionDrained } from "./holds";
 import { continueReplays } from "./replay";

@@ -8,7 +8,7 @@
 import { hostBacklog } from "../host";
 import { maxQueued } from "../settings";
 import { connection } from "../session/connections";
-import { session } from "../session/clients";
+import { session } from "../session/sessions";
 import { subscription, subscriptionFilter } from "../session/subscriptions";
 import { retainedHighWater, retainedRow, clearRetainedRow } from "../store/retained";
 import { message, copyOut } from "../store/messages";

@@ -4,7 +4,6 @@
 // `Authenticating` is where a host-provided method will plug in.
 
 import { CloseReason } from "../host";
-import { DecodeError } from "../codec/reader";
 import { decodeAuth } from "../codec/auth";
 import { connection, ConnState } from "../session/connections";
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";

@@ -15,9 +15,9 @@ import { sendConnack, sendConnack5, connackCode, Refusal, setConnackLimits, setC
          setConnackAssignedId } from "../codec/connack";
 import { validTopicName } from "../topics/validate";
 import { connection, ConnState } from "../session/connections";
-import { session, sessionId, findSession, createSession } from "../session/clients";
+import { session, sessionId, findSession, createSession } from "../session/sessions";
 import { closeConnection, closeForDecodeError, endSession, discardWill } from "../session/lifecycle";
-import { storeMessage, holdMessage, releaseMessage, message } from "../store/messages";
+import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { redeliver } from "../delivery/outbound";
 import { maxPacketSize, maxKeepAlive } from "../settings";
 import { statAdd, Stat } from "../stats";

@@ -3,14 +3,12 @@
 // [MQTT-3.14.4-1]. An MQTT 5 client may change its Session Expiry Interval here, but
 // not from 0 (§3.14.2.2.2).
 
-import { CloseReason } from "../host";
-import { DecodeError } from "../codec/reader";
+import { CloseReason, hostClose } from "../host";
 import { decodeDisconnect, disconnectReason, disconnectHasExpiry, disconnectExpiry,
          DisconnectReason } from "../codec/disconnect";
 import { connection, ConnState } from "../session/connections";
-import { session } from "../session/clients";
+import { session } from "../session/sessions";
 import { closeConnection, closeForDecodeError, detach } from "../session/lifecycle";
-import { hostClose } from "../host";
 
 export function handleDisconnect(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);

@@ -1,13 +1,11 @@
 // PUBACK: the client acknowledged a QoS 1 PUBLISH (whatever its MQTT 5 reason code,
 // the exchange is over); free it and send what is queued.
 
-import { CloseReason } from "../host";
 import { decodeAck, ackPacketId } from "../codec/ack";
-import { DecodeError } from "../codec/reader";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
-import { closeConnection, closeForDecodeError } from "../session/lifecycle";
+import { closeForDecodeError } from "../session/lifecycle";
 import { acknowledged } from "../flow/progress";
 
 export function handlePuback(conn: i32, body: usize, limit: usize): void {

@@ -1,12 +1,10 @@
 // PUBCOMP: the QoS 2 exchange of an outgoing PUBLISH is complete.
 
-import { CloseReason } from "../host";
 import { decodeAck, ackPacketId } from "../codec/ack";
-import { DecodeError } from "../codec/reader";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
-import { closeConnection, closeForDecodeError } from "../session/lifecycle";
+import { closeForDecodeError } from "../session/lifecycle";
 import { acknowledged } from "../flow/progress";
 
 export function handlePubcomp(conn: i32, body: usize, limit: usize): void {

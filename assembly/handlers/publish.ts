@@ -4,14 +4,13 @@
 import { TOPIC_ALIAS_MAX, INFLIGHT_IN_MAX } from "../config";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
-import { DecodeError } from "../codec/reader";
 import { decodePublish, publishQos, publishRetain, publishTopicPtr, publishTopicLen,
          publishPacketId, publishPayloadPtr, publishPayloadLen, publishAlias, publishHasExpiry,
          publishExpiry, publishPropsPtr, publishPropsLen } from "../codec/publish";
 import { sendAck, AckByte } from "../codec/ack";
 import { validTopicName } from "../topics/validate";
 import { connection } from "../session/connections";
-import { session, sessionId } from "../session/clients";
+import { session, sessionId } from "../session/sessions";
 import { hasReceived, addReceived } from "../session/received";
 import { setInboundAlias, inboundAlias, aliasTopicLen } from "../session/aliases";
 import { closeConnection, closeForDecodeError } from "../session/lifecycle";

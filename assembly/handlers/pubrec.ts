@@ -2,13 +2,11 @@
 // needed; keep only the packet id and send PUBREL [MQTT-4.3.3-1]. An MQTT 5 PUBREC
 // with a failure code (0x80 and up) ends the exchange instead [MQTT-4.3.3-4].
 
-import { CloseReason } from "../host";
 import { decodeAck, ackPacketId, ackReason, sendAck, AckByte } from "../codec/ack";
-import { DecodeError } from "../codec/reader";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { findInflight, previousDelivery, removeDelivery, delivery, DeliveryState } from "../session/queue";
-import { closeConnection, closeForDecodeError } from "../session/lifecycle";
+import { closeForDecodeError } from "../session/lifecycle";
 import { releaseMessage } from "../store/messages";
 import { acknowledged } from "../flow/progress";
 

@@ -2,13 +2,11 @@
 // For an id we do not hold, 3.1.1 still completes (a client retrying after a
 // reconnect); MQTT 5 says so with reason 0x92.
 
-import { CloseReason } from "../host";
 import { decodeAck, ackPacketId, sendAck, AckByte } from "../codec/ack";
-import { DecodeError } from "../codec/reader";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { hasReceived, removeReceived } from "../session/received";
-import { closeConnection, closeForDecodeError } from "../session/lifecycle";
+import { closeForDecodeError } from "../session/lifecycle";
 
 const PACKET_ID_NOT_FOUND: i32 = 0x92;
 

@@ -2,7 +2,6 @@
 // changes nothing), then SUBACK, then the retained messages for each filter as its
 // Retain Handling asks (a paced replay: flow/replay.ts).
 
-import { CloseReason } from "../host";
 import { DecodeError } from "../codec/reader";
 import { subscribeBegin, subscribeNext, subscribeError, subscribePacketId, subscribeId, filterPtr,
          filterLen, requestedQos, subscribeOptions, retainHandling } from "../codec/subscribe";
@@ -12,12 +11,8 @@ import { validTopicFilter } from "../topics/validate";
 import { sharePrefixLength } from "../topics/shared";
 import { connection } from "../session/connections";
 import { subscribe, subscribedNew, SUBSCRIBE_FAILED, SubOption } from "../session/subscriptions";
-import { closeConnection, closeForDecodeError } from "../session/lifecycle";
+import { closeForDecodeError } from "../session/lifecycle";
 import { startReplay, continueReplays } from "../flow/replay";
-
-function fail(conn: i32, r: i32): void {
-  closeForDecodeError(conn, r);
-}
 
 /** For a valid filter: where the topic filter proper starts (after "$share/{name}/"),
  *  else -1. */

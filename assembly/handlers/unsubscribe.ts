@@ -1,8 +1,6 @@
 // UNSUBSCRIBE: validate every filter, remove those the session has, and always
 // answer UNSUBACK [MQTT-3.10.4-4] [MQTT-3.10.4-5]; MQTT 5 with a code per filter.
 
-import { CloseReason } from "../host";
-import { DecodeError } from "../codec/reader";
 import { unsubscribeBegin, unsubscribeNext, unsubscribeError, unsubscribePacketId,
          unsubscribeFilterPtr, unsubscribeFilterLen } from "../codec/unsubscribe";
 import { unsubackBegin, unsubackCode, unsubackEnd, UNSUBACK_SUCCESS, UNSUBACK_NO_SUBSCRIPTION,
@@ -11,7 +9,7 @@ import { validTopicFilter } from "../topics/validate";
 import { sharePrefixLength } from "../topics/shared";
 import { connection } from "../session/connections";
 import { unsubscribe } from "../session/subscriptions";
-import { closeConnection, closeForDecodeError } from "../session/lifecycle";
+import { closeForDecodeError } from "../session/lifecycle";
 
 export function handleUnsubscribe(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);

@@ -48,8 +48,3 @@ export function poolFree(p: Pool, i: i32): void {
   p.free = i;
   p.used--;
 }
-
-// @ts-ignore: decorator
-@inline export function poolRow(p: Pool, i: i32): usize {
-  return p.base + <usize>i * p.stride;
-}

@@ -5,7 +5,7 @@
 import { hostClose, CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { connection, ConnState } from "./connections";
-import { session, sessionId, freeSession } from "./clients";
+import { session, sessionId, freeSession } from "./sessions";
 import { unsubscribeAll } from "./subscriptions";
 import { clearQueue } from "./queue";
 import { forgetReceived } from "./received";

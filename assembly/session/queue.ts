@@ -11,7 +11,7 @@
 
 import { MAX_DELIVERIES, SUB_IDS_PER_DELIVERY } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
-import { session } from "./clients";
+import { session } from "./sessions";
 import { holdMessage, releaseMessage } from "../store/messages";
 
 export const enum DeliveryState {
@@ -105,9 +105,4 @@ export function removeDelivery(s: i32, d: i32, prev: i32): void {
 export function clearQueue(s: i32): void {
   const ss = session(s);
   while (ss.queueHead >= 0) removeDelivery(s, ss.queueHead, -1);
-}
-
-/** Whether a packet id is used by one of the session's in-flight deliveries. */
-export function packetIdInUse(s: i32, packetId: i32): bool {
-  return findInflight(s, packetId) >= 0;
 }

@@ -11,7 +11,7 @@
 //   └───────────────────────────────────────┘
 
 import { MAX_RECEIVED } from "../config";
-import { session } from "./clients";
+import { session } from "./sessions";
 
 /** A power of two at least twice MAX_RECEIVED: probes stay short at full load. */
 // @ts-ignore: decorator

@@ -2,19 +2,20 @@
 // lists: the subscribers of its trie node (for fan-out) and the subscriptions of its
 // session (for clean-up). The whole filter is kept inline to confirm matches; for a
 // shared subscription ("$share/{group}/{filter}") the trie node is that of {filter}
-// and the row also sits in the member list of its share group.
+// and the row is a member of its share group (topics/shared.ts keeps the groups and
+// their member lists; the row notes only which group).
 //
 //   Subscription row (MAX_SUBSCRIPTIONS rows, SUB_STRIDE bytes each)
-//   ┌──────┬─────────┬──────┬─────┬─────────┬───────┬───────┬─────────────────┬──────────────────┬──────────────┐
-//   │ link │ session │ node │ qos │ options │ subId │ group │ node/session/   │ filterLen/Offset │ filter bytes │
-//   │      │         │      │     │         │       │       │ group links     │                  │              │
-//   └──────┴─────────┴──────┴─────┴─────────┴───────┴───────┴─────────────────┴──────────────────┴──────────────┘
+//   ┌──────┬─────────┬──────┬─────┬─────────┬───────┬───────┬───────────────┬──────────────────┬──────────────┐
+//   │ link │ session │ node │ qos │ options │ subId │ group │ node/session  │ filterLen/Offset │ filter bytes │
+//   │      │         │      │     │         │       │       │ links         │                  │              │
+//   └──────┴─────────┴──────┴─────┴─────────┴───────┴───────┴───────────────┴──────────────────┴──────────────┘
 
 import { MAX_SUBSCRIPTIONS, FILTER_MAX } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { node, nodeForFilter, prune } from "../topics/matcher";
-import { session } from "./clients";
-import { joinGroup, leaveGroup, groupNameMatches } from "../topics/shared";
+import { session } from "./sessions";
+import { joinGroup, leaveGroup } from "../topics/shared";
 import { statAdd, Stat } from "../stats";
 import { replayDropped } from "../flow/replay";
 
@@ -33,8 +34,6 @@ export const enum SubOption { NoLocal = 4, RetainAsPublished = 8 }
   nodePrev: i32;
   sessionNext: i32;
   sessionPrev: i32;
-  groupNext: i32;
-  groupPrev: i32;
   filterLen: i32;    // the whole filter as subscribed, "$share/g/" included
   filterOffset: i32; // where the topic filter proper starts (after "$share/g/")
   replayPos: i32;    // retained replay in progress: the next retained row to look at (-1: none)
@@ -63,7 +62,6 @@ export function subscriptionsInit(): void {
 
 export function subscriptionsInUse(): i32 { return subscriptions.used; }
 export function subscriptionTableBytes(): i32 { return MAX_SUBSCRIPTIONS * <i32>SUB_STRIDE; }
-export function subscriptionRowBytes(): i32 { return <i32>SUB_STRIDE; }
 
 /** The session's subscription on the node with exactly this filter, or -1. */
 function findOnNode(n: i32, s: i32, filter: usize, len: i32): i32 {
@@ -72,6 +70,19 @@ function findOnNode(n: i32, s: i32, filter: usize, len: i32): i32 {
     const row = subscription(i);
     if (row.session == s && row.filterLen == len &&
         memory.compare(subscriptionFilter(i), filter, <usize>len) == 0) return i;
+    i = row.nodeNext;
+  }
+  return -1;
+}
+
+/** The share group on node `n` named like `filter` (whose first `offset` bytes are
+ *  "$share/{name}/"), or -1: every group's members subscribe on its filter's node. */
+function groupOnNode(n: i32, filter: usize, offset: i32): i32 {
+  let i = node(n).subs;
+  while (i >= 0) {
+    const row = subscription(i);
+    if (row.group >= 0 && row.filterOffset == offset &&
+        memory.compare(subscriptionFilter(i), filter, <usize>offset) == 0) return row.group;
     i = row.nodeNext;
   }
   return -1;
@@ -110,12 +121,14 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
   const row = subscription(i);
   row.session = s; row.node = n; row.qos = qos; row.options = options; row.subId = subId;
   row.filterLen = len; row.filterOffset = offset; row.group = -1; row.replayPos = -1;
-  row.groupNext = -1; row.groupPrev = -1;
   memory.copy(subscriptionFilter(i), filter, <usize>len);
-  if (offset > 0 && !joinGroup(i, n, filter, offset)) {
-    poolFree(subscriptions, i);
-    prune(n);
-    return SUBSCRIBE_FAILED;
+  if (offset > 0) {
+    row.group = joinGroup(groupOnNode(n, filter, offset), i, s);
+    if (row.group < 0) {
+      poolFree(subscriptions, i);
+      prune(n);
+      return SUBSCRIBE_FAILED;
+    }
   }
   // link into the node's list
   const nd = node(n);
@@ -136,7 +149,7 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
 function unlink(i: i32): void {
   const row = subscription(i);
   if (row.replayPos >= 0) replayDropped(row.session);
-  if (row.group >= 0) leaveGroup(i);
+  if (row.group >= 0) { leaveGroup(row.group, i); row.group = -1; }
   if (row.nodePrev >= 0) subscription(row.nodePrev).nodeNext = row.nodeNext;
   else node(row.node).subs = row.nodeNext;
   if (row.nodeNext >= 0) subscription(row.nodeNext).nodePrev = row.nodePrev;
@@ -164,15 +177,4 @@ export function unsubscribe(s: i32, filter: usize, len: i32, offset: i32): bool 
 
 export function unsubscribeAll(s: i32): void {
   while (session(s).subs >= 0) unlink(session(s).subs);
-}
-
-/** A shared subscription on node `n` of the same group as `filter`, or -1. */
-export function groupMemberOnNode(n: i32, filter: usize, offset: i32): i32 {
-  let i = node(n).subs;
-  while (i >= 0) {
-    const row = subscription(i);
-    if (row.group >= 0 && groupNameMatches(i, filter, offset)) return i;
-    i = row.nodeNext;
-  }
-  return -1;
 }

@@ -29,7 +29,7 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
   kind: i32;      // NodeKind
 }
 
-export const enum NodeKind { Root = 0, Level = 1, Plus = 2, Hash = 3 }
+const enum NodeKind { Root = 0, Level = 1, Plus = 2, Hash = 3 }
 
 const nodes: Pool = poolDescriptor();
 const NODE_BASE = memory.data(MAX_TOPIC_NODES * offsetof<TopicNode>(), 8);
@@ -92,7 +92,7 @@ export function levelHash(ptr: usize, len: i32): u64 {
 @inline function slotAt(s: i32): usize { return CHILD_TABLE + (<usize>s << 2); }
 
 /** The ordinary child of `parent` whose level hashes to `key`, or -1. */
-export function findChild(parent: i32, key: u64): i32 {
+function findChild(parent: i32, key: u64): i32 {
   let s = slotOf(parent, key);
   while (true) {
     const v = load<i32>(slotAt(s));
@@ -115,7 +115,7 @@ function newNode(parent: i32, key: u64, kind: i32): i32 {
 
 /** The child of `parent` for one filter level, created if missing; -1 when the node
  *  pool is full. */
-export function childFor(parent: i32, ptr: usize, len: i32): i32 {
+function childFor(parent: i32, ptr: usize, len: i32): i32 {
   const p = node(parent);
   if (len == 1 && load<u8>(ptr) == 0x2B) {
     if (p.plus < 0) p.plus = newNode(parent, 0, NodeKind.Plus);

@@ -3,10 +3,10 @@
 // their runtime makes any allocation a compile error, see assembly/rt/none.ts.)
 
 import { brokerInit, brokerOpen, brokerClosed, brokerTick } from "../../assembly/broker";
-import { sessionsInUse } from "../../assembly/session/clients";
+import { sessionsInUse } from "../../assembly/session/sessions";
 import { messagesInUse } from "../../assembly/store/messages";
 import { deliveriesInUse } from "../../assembly/session/queue";
-import { begin, byte, word, str, ascii, send, take, connect, connected, publish, subscribe1, ack, ackAll,
+import { begin, byte, word, str, send, take, connect, publish, subscribe1, ack, ackAll,
          now, advance } from "./wire";
 
 function heapTop(): usize {
@@ -41,6 +41,11 @@ function workload(rounds: i32): void {
 }
 
 describe("zero allocation", () => {
+  it("runs under the stub runtime, so the heap probes below mean something", () => {
+    // ASC_RUNTIME: 0 = stub, 1 = minimal, 2 = incremental (test/assembly/asconfig.json)
+    expect(ASC_RUNTIME).toBe(0);
+  });
+
   it("does not move the heap or grow memory over 20,000 rounds of mixed traffic", () => {
     brokerInit(0, 0);
     workload(10); // warm-up: static state settles

@@ -1,18 +1,18 @@
 // The broker through its ABI functions with tables driven to their limits (the
 // default board of assembly/config.ts: 20 connections, 16 sessions, 64 subscriptions).
 
-import { brokerInit, brokerOpen, brokerClosed, brokerFeed, brokerTick } from "../../assembly/broker";
+import { brokerInit, brokerOpen, brokerClosed, brokerTick } from "../../assembly/broker";
 import { MAX_CONNECTIONS, MAX_SESSIONS, MAX_SUBSCRIPTIONS, QUEUE_MAX } from "../../assembly/config";
 import { CloseReason } from "../../assembly/host";
 import { statGet, Stat } from "../../assembly/stats";
-import { sessionsInUse } from "../../assembly/session/clients";
+import { sessionsInUse } from "../../assembly/session/sessions";
 import { subscriptionsInUse } from "../../assembly/session/subscriptions";
 import { connectionsInUse } from "../../assembly/session/connections";
 import { nodesInUse } from "../../assembly/topics/matcher";
 import { messagesInUse } from "../../assembly/store/messages";
 import { deliveriesInUse } from "../../assembly/session/queue";
 import { begin, byte, word, str, ascii, send, take, sent, sentLen, closedWith, connect, connected,
-         publish, subscribe1, ack, ackAll, connackFlags, now, advance } from "./wire";
+         publish, subscribe1, ackAll, connackFlags, now, advance } from "./wire";
 
 brokerInit(0, 1);
 

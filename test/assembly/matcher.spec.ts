@@ -3,7 +3,7 @@
 import { validTopicName, validTopicFilter, topicMatches } from "../../assembly/topics/validate";
 import { matcherInit, matchTopic, matchedCount, nodesInUse } from "../../assembly/topics/matcher";
 import { subscriptionsInit, subscribe, unsubscribe, unsubscribeAll } from "../../assembly/session/subscriptions";
-import { sessionsInit, createSession } from "../../assembly/session/clients";
+import { sessionsInit, createSession } from "../../assembly/session/sessions";
 import { begin, ascii, bodyPtr, bodyEnd } from "./wire";
 
 function len(): i32 { return <i32>(bodyEnd() - bodyPtr()); }

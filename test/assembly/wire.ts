@@ -75,10 +75,12 @@ export function ack(conn: i32, first: i32, packetId: i32): void {
 
 export function bodyPtr(): usize { return BODY; }
 export function bodyEnd(): usize { return BODY + <usize>bodyLen; }
+export function bodyLength(): i32 { return bodyLen; }
+/** `s` alone in the body: its address (bodyLength() is its length). */
+export function text(s: string): usize { begin(); ascii(s); return BODY; }
 
 const PENDING = memory.data(70000, 8);
 export let connackFlags: i32 = -1;
-export let connackCode: i32 = -1;
 
 /** Acknowledge everything the core sent to `conn`, as a well-behaved client would
  *  (PUBACK for QoS 1, PUBREC for QoS 2, PUBCOMP for PUBREL), until it sends nothing
@@ -105,7 +107,6 @@ export function ackAll(conn: i32): i32 {
         }
       } else if (type == 2) {
         connackFlags = <i32>load<u8>(PENDING + <usize>k);
-        connackCode = <i32>load<u8>(PENDING + <usize>k + 1);
       } else if (type == 6) {
         const pid = (<i32>load<u8>(PENDING + <usize>k) << 8) | load<u8>(PENDING + <usize>k + 1);
         ack(conn, 0x70, pid);

@@ -11,7 +11,6 @@ import {
   T,
   auth5,
   connect5,
-  connect5Raw,
   disconnect5,
   encodeProps,
   expectClose,

@@ -6,7 +6,7 @@
 export * from "../../assembly/index";
 
 import { connectionsInUse } from "../../assembly/session/connections";
-import { sessionsInUse, session, sessionId } from "../../assembly/session/clients";
+import { sessionsInUse, session, sessionId } from "../../assembly/session/sessions";
 import { subscriptionsInUse } from "../../assembly/session/subscriptions";
 import { deliveriesInUse } from "../../assembly/session/queue";
 import { messagesInUse, chunksInUse, message, copyOut } from "../../assembly/store/messages";

@@ -13,7 +13,6 @@ import {
   publish,
   publishPacket,
   randomBytes,
-  rawConnect,
   rawSession,
   rawSubscribe,
   str,

@@ -42,7 +42,7 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
 // @ts-ignore: decorator
 @inline const ID_OFFSET: usize = offsetof<Session>();
 // @ts-ignore: decorator
-@inline export const SESSION_STRIDE: usize = (ID_OFFSET + <usize>CLIENT_ID_MAX + 7) & ~7;
+@inline const SESSION_STRIDE: usize = (ID_OFFSET + <usize>CLIENT_ID_MAX + 7) & ~7;
 
 const sessions: Pool = poolDescriptor();
 const SESSION_BASE = memory.data(MAX_SESSIONS * <i32>SESSION_STRIDE, 8);
