@@ -4,8 +4,8 @@ import process from "node:process";
 import { setTimeout } from "node:timers";
 import { boards } from "midge:boards";
 import { version } from "../package.json";
-import { Core, Level, Setting, levelName, statNames } from "./core";
-import { Option, options as optionTable, usage } from "./generated/vocab";
+import { Core, Level, Setting, statNames } from "./core";
+import { Option, logLevelNames, options as optionTable, usage } from "./generated/vocab";
 import { type TcpListener, formatAddress, listenTcp } from "./listeners/tcp";
 
 /** EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
@@ -17,154 +17,105 @@ function usageError(message: string): never {
   process.exit(EXIT_USAGE);
 }
 
-/** One option as given: its name as written, and its value ("" for a flag). */
+// The command line as [name, value] pairs in order, split by the option table: an option
+// that takes a value takes the next argument ("" when there is none: the core then says it
+// needs one); any other argument stands alone, and the core says whether it is an option.
+// host/native/main.c splits it the same way.
 type Given = [name: string, value: string];
-
-/**
- * The command line as options in order, by the option table: an option that takes a
- * value takes the next argument ("" when there is none: the core then says it needs
- * one); any other argument stands alone, and the core says whether it is an option.
- * host/native/main.c splits it the same way.
- */
-function splitArgs(args: string[]): Given[] {
-  const given: Given[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const takesValue = optionTable.find((o) => o.name === args[i])?.value != null;
-    given.push([args[i], takesValue ? (args[++i] ?? "") : ""]);
-  }
-  return given;
+const args = process.argv.slice(2);
+const given: Given[] = [];
+for (let i = 0; i < args.length; i++) {
+  const takesValue = optionTable.find((o) => o.name === args[i])?.value != null;
+  given.push([args[i], takesValue ? (args[++i] ?? "") : ""]);
 }
-
-function isOption(given: Given, option: number): boolean {
-  return given[0] === optionTable[option].name;
-}
-
+const isOption = (g: Given, option: number) => g[0] === optionTable[option].name;
 /** The value of the last `option` given (the last one wins, as in the core), or undefined. */
-function lastValue(given: Given[], option: number): string | undefined {
-  let value: string | undefined;
-  for (const g of given) if (isOption(g, option)) value = g[1];
-  return value;
-}
+const lastValue = (option: number) => given.filter((g) => isOption(g, option)).pop()?.[1];
 
-const given = splitArgs(process.argv.slice(2));
 // The board and the log level, which the core is started with; every option (these too)
 // is then checked by the core's parser, in order.
-const board = lastValue(given, Option.Board) || "pi"; // "" is the core's to refuse
+const board = lastValue(Option.Board) || "pi"; // "" is the core's to refuse
 if (!Object.hasOwn(boards, board)) usageError(`unknown board '${board}'; boards: ${Object.keys(boards).join(", ")}`);
-const threshold = lastValue(given, Option.Verbose) !== undefined ? Level.Debug : Level.Info;
-
-// Lines logged before the listener is up (the core's, while it initialises) wait, so
-// that the first line is always the one saying where we listen.
-let held: string[] | null = [];
-
-function format(level: number, text: string): string {
-  return `${new Date().toISOString()} ${levelName(level).padEnd(7)} ${text}\n`;
-}
+const threshold = lastValue(Option.Verbose) !== undefined ? Level.Debug : Level.Info;
 
 function log(level: number, text: string): void {
   if (level > threshold && level !== Level.Fatal) return;
-  if (held !== null) held.push(format(level, text));
-  else process.stderr.write(format(level, text));
+  const name = logLevelNames[level] ?? `level${level}`;
+  process.stderr.write(`${new Date().toISOString()} ${name.padEnd(7)} ${text}\n`);
 }
 
-function releaseHeld(): void {
-  const lines = held ?? [];
-  held = null;
-  for (const line of lines) process.stderr.write(line);
+function exitWith(status: number, level: number, text: string): never {
+  log(level, text);
+  process.exit(status);
 }
 
 /** A trap in the core: its state is lost, so there is nothing safe left to do. */
 function fatal(error: Error): never {
-  log(Level.Fatal, `core stopped (a bug in the core): ${error.message}`);
-  releaseHeld();
-  process.exit(EXIT_SOFTWARE);
+  exitWith(EXIT_SOFTWARE, Level.Fatal, `core stopped (a bug in the core): ${error.message}`);
 }
 
-/** Every counter of the core, as `name=value` pairs, in one line. */
-function statsLine(core: Core): string {
-  return statNames.map((name, id) => `${name}=${core.stat(id)}`).join(" ");
+let core: Core;
+try {
+  core = await Core.load(boards[board], { logLevel: threshold, log, fatal });
+} catch (error) {
+  if (error instanceof WebAssembly.RuntimeError) fatal(error);
+  exitWith(EXIT_SOFTWARE, Level.Error, `cannot start the ${board} core: ${(error as Error).message}`);
 }
 
-async function main(): Promise<void> {
-  let core: Core;
-  try {
-    core = await Core.load(boards[board], { logLevel: threshold, log, fatal });
-  } catch (error) {
-    if (error instanceof WebAssembly.RuntimeError) fatal(error);
-    log(Level.Error, `cannot start the ${board} core: ${(error as Error).message}`);
-    releaseHeld();
-    process.exit(EXIT_SOFTWARE);
-  }
-
-  // Every option through the core's parser, in order ($MIDGE_PORT first, so --port
-  // wins); the host acts on its own ones.
-  let host = "127.0.0.1";
-  let defaultHost = true; // listening on loopback only, as Mosquitto 2 does without a config
-  const envPort = process.env.MIDGE_PORT;
-  if (envPort !== undefined && envPort !== "") {
-    const refused = core.option(optionTable[Option.Port].name, envPort);
-    if (refused !== null) usageError(`$MIDGE_PORT: ${refused}`);
-  }
-  for (const g of given) {
-    const refused = core.option(g[0], g[1]);
-    if (refused !== null) usageError(refused);
-    if (isOption(g, Option.Help)) {
-      process.stdout.write(usage);
-      process.exit(0);
-    }
-    if (isOption(g, Option.Version)) {
-      process.stdout.write(`midge ${version}\n`);
-      process.exit(0);
-    }
-    if (isOption(g, Option.Host)) {
-      host = g[1];
-      defaultHost = false;
-    }
-  }
-  const port = core.configure(Setting.Port, -1);
-  const statsInterval = core.configure(Setting.StatsInterval, -1);
-
-  let listener: TcpListener;
-  try {
-    listener = await listenTcp(core, host, port, log, threshold >= Level.Debug);
-  } catch (error) {
-    log(Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
-    releaseHeld();
-    process.exit(1);
-  }
-  const where = formatAddress(listener.host, listener.port);
-  const note = defaultHost
-    ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)"
-    : "";
-  held?.unshift(format(Level.Notice, `midge ${version} listening on ${where}${note}`));
-  releaseHeld();
-  log(
-    Level.Info,
-    `board ${board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`,
-  );
-  core.startTicking();
-
-  // Counters: on a timer, on SIGUSR2, and at shutdown.
-  const logStats = () => log(Level.Notice, `stats: ${statsLine(core)}`);
-  if (statsInterval > 0) setInterval(logStats, statsInterval * 1000).unref();
-  process.on("SIGUSR2", logStats);
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) process.exit(0); // a second Ctrl-C: do not wait
-    stopping = true;
-    log(Level.Notice, `${signal}: shutting down`);
-    core.stopTicking();
-    core.shutdown(); // MQTT 5 clients get DISCONNECT 0x8B; every socket is flushed and ended
-    const gone = listener.close(); // core.closed for every connection, synchronously
-    logStats();
-    // Give peers a moment to see the close, but exit well within 2 s regardless.
-    const exit = () => process.exit(0);
-    gone.then(exit);
-    setTimeout(exit, 1000);
-  };
-  process.on("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
+// Every option through the core's parser, in order ($MIDGE_PORT first, so --port
+// wins); the host acts on its own ones.
+let host = "127.0.0.1";
+let defaultHost = true; // listening on loopback only, as Mosquitto 2 does without a config
+const envPort = process.env.MIDGE_PORT;
+if (envPort !== undefined && envPort !== "") {
+  const refused = core.option(optionTable[Option.Port].name, envPort);
+  if (refused !== null) usageError(`$MIDGE_PORT: ${refused}`);
 }
+for (const g of given) {
+  const refused = core.option(g[0], g[1]);
+  if (refused !== null) usageError(refused);
+  if (isOption(g, Option.Help) || isOption(g, Option.Version)) {
+    process.stdout.write(isOption(g, Option.Help) ? usage : `midge ${version}\n`);
+    process.exit(0);
+  }
+  if (isOption(g, Option.Host)) {
+    host = g[1];
+    defaultHost = false;
+  }
+}
+const port = core.configure(Setting.Port, -1);
+const statsInterval = core.configure(Setting.StatsInterval, -1);
 
-await main();
+let listener: TcpListener;
+try {
+  listener = await listenTcp(core, host, port, log, threshold >= Level.Debug);
+} catch (error) {
+  exitWith(1, Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
+}
+const where = formatAddress(listener.host, listener.port);
+const note = defaultHost ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)" : "";
+log(Level.Notice, `midge ${version} listening on ${where}${note}`);
+log(Level.Info, `board ${board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`);
+core.startTicking();
+
+// Counters: on a timer, on SIGUSR2, and at shutdown.
+const logStats = () => log(Level.Notice, `stats: ${statNames.map((name, id) => `${name}=${core.stat(id)}`).join(" ")}`);
+if (statsInterval > 0) setInterval(logStats, statsInterval * 1000).unref();
+process.on("SIGUSR2", logStats);
+
+let stopping = false;
+function shutdown(signal: string): void {
+  if (stopping) process.exit(0); // a second Ctrl-C: do not wait
+  stopping = true;
+  log(Level.Notice, `${signal}: shutting down`);
+  core.stopTicking();
+  core.shutdown(); // MQTT 5 clients get DISCONNECT 0x8B; every socket is flushed and ended
+  const gone = listener.close(); // core.closed for every connection, synchronously
+  logStats();
+  // Give peers a moment to see the close, but exit well within 2 s regardless.
+  const exit = () => process.exit(0);
+  gone.then(exit);
+  setTimeout(exit, 1000);
+}
+process.on("SIGINT", () => shutdown("SIGINT"));
+process.on("SIGTERM", () => shutdown("SIGTERM"));

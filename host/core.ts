@@ -5,17 +5,11 @@
 import { Buffer } from "node:buffer";
 import { setImmediate, setTimeout, clearTimeout } from "node:timers";
 
-import { CloseReason, LogLevel, Setting, Stat, closeReasonTexts, logLevelNames, statNames, tableNames } from "./generated/vocab";
+import { CloseReason, LogLevel, Setting, Stat, closeReasonTexts, statNames } from "./generated/vocab";
 
-// The core's vocabulary, generated from its sources (scripts/vocab.mjs), for the
-// listeners, the command line and the tests.
-export { CloseReason, Setting, Stat, statNames, tableNames };
-
-/** Log levels of the ABI's `log` import (and of the host's own lines). */
-export const Level = LogLevel;
-export function levelName(level: number): string {
-  return logLevelNames[level] ?? `level${level}`;
-}
+// The core's vocabulary (scripts/vocab.mjs writes it from the core's sources), for the rest of the host;
+// `Level`: the log levels of the ABI's `log` import, and of the host's own lines.
+export { CloseReason, LogLevel as Level, Setting, Stat, statNames };
 
 /** Where log lines go: the host's and the core's alike. */
 export type Log = (level: number, text: string) => void;
@@ -23,14 +17,13 @@ export type Log = (level: number, text: string) => void;
 /** The host's own reason to close a connection (a core bug it caught), beside the core's. */
 const HOST_ERROR = -1;
 export function closeReasonText(reason: number): string {
-  if (reason === HOST_ERROR) return "host error";
-  return closeReasonTexts[reason] ?? `close reason ${reason}`;
+  return reason === HOST_ERROR ? "host error" : (closeReasonTexts[reason] ?? `close reason ${reason}`);
 }
 
 /** A listener's side of one connection: what the core may ask of its socket. */
 export interface Link {
-  /** Queue bytes for the peer. `bytes` is a copy that is never modified, which the
-   *  callee may keep (the same Buffer may be given to several links). */
+  /** Queue bytes for the peer: a copy that is never modified, which the callee may keep
+   *  (the same Buffer may be given to several links). */
   send(bytes: Buffer): void;
   /** Flush what was sent, then close; the listener calls `Core.closed` once it is gone. */
   close(reason: number): void;
@@ -41,16 +34,13 @@ export interface Link {
   resume(): void;
   /** The core saw a non-zero backlog: call `Core.drained` once it is zero again. */
   watchDrain(): void;
-  /** Write what was sent so far now, rather than at the end of the event-loop turn. */
+  /** Write what was sent: called after every core call that sent to this peer. */
   flush(): void;
 }
 
+/** What a host gives the binding (settings go through `Core.option` and `Core.configure`). */
 export interface CoreOptions {
-  /** Largest packet accepted, bytes; 0 or absent means the board's maximum. (Options
-   *  given as text, the command line's, go through `Core.option` instead.) */
-  maxPacketSize?: number;
-  /** Most detailed level the caller prints (default info): the core does not even
-   *  build lines above it. */
+  /** Most detailed level the caller prints (default info): the core does not build lines above it. */
   logLevel?: number;
   log: Log;
   /** The core trapped (a bug in it): its state is gone, so this must not return. */
@@ -59,27 +49,11 @@ export interface CoreOptions {
   clock?: () => number;
 }
 
-/** The exports of docs/ABI.md, as JavaScript sees them. */
-interface Exports {
-  memory: WebAssembly.Memory;
-  init(maxPacketSize: number, logLevel: number): number;
-  inputBuffer(): number;
-  inputCapacity(): number;
-  open(now: number): number;
-  feed(conn: number, len: number, now: number): number;
-  needed(): number;
-  closed(conn: number, now: number): void;
-  drained(conn: number, now: number): void;
-  tick(now: number): number;
-  stat(id: number): number;
-  configure(key: number, value: number): number;
-  option(name: number, nameLength: number, value: number, valueLength: number): number;
-  shutdown(now: number): void;
-  budget(id: number): number;
-}
+const exportNames = ["init", "configure", "option", "inputBuffer", "inputCapacity", "open", "feed", "needed",
+  "drained", "closed", "tick", "shutdown", "stat", "budget"] as const;
+/** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
+type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
 
-const exportNames = ["init", "configure", "option", "inputBuffer", "inputCapacity", "open", "feed", "needed", "drained",
-  "closed", "tick", "shutdown", "stat", "budget"];
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
 const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "persist"];
@@ -89,9 +63,7 @@ export function checkAbi(module: WebAssembly.Module): string[] {
   const problems: string[] = [];
   const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
   if (exports.get("memory") !== "memory") problems.push("no exported memory");
-  for (const name of exportNames) {
-    if (exports.get(name) !== "function") problems.push(`no exported function ${name}`);
-  }
+  for (const name of exportNames) if (exports.get(name) !== "function") problems.push(`no exported function ${name}`);
   for (const i of WebAssembly.Module.imports(module)) {
     if (i.module !== "env" || !importNames.includes(i.name) || i.kind !== "function") {
       problems.push(`imports ${i.module}.${i.name} (${i.kind}), which the host does not provide`);
@@ -100,21 +72,33 @@ export function checkAbi(module: WebAssembly.Module): string[] {
   return problems;
 }
 
+/** `raw`'s functions, each handing what it throws (a trap: a bug in the core) to `crash`. */
+function guard(raw: Exports, crash: (error: unknown) => never): Exports {
+  const guarded: Record<string, unknown> = { memory: raw.memory };
+  for (const name of exportNames) {
+    const call = raw[name];
+    guarded[name] = (...args: number[]) => {
+      try {
+        return call(...args);
+      } catch (error) {
+        return crash(error);
+      }
+    };
+  }
+  return guarded as unknown as Exports;
+}
+
 /** Per-connection state: who owns it, and received bytes not yet consumed. */
 class Connection {
-  /** Unconsumed bytes, oldest first; concatenated only when they are fed. */
-  chunks: Uint8Array[] | null = null;
+  chunks: Uint8Array[] | null = null; // unconsumed bytes, oldest first; concatenated only when fed
   buffered = 0;
-  /** Size of the incomplete packet at the head of `chunks` (0: unknown yet). */
-  needed = 0;
-  /** The core (or the host) asked to close: further bytes are dropped. */
-  closing = false;
-  /** The core asked not to read it (`pause`) and has not yet asked `resume`. */
-  paused = false;
+  needed = 0; // size of the incomplete packet at the head of `chunks` (0: unknown yet)
+  closing = false; // the core (or the host) asked to close: further bytes are dropped
+  paused = false; // between the core's `pause` and its `resume`
   constructor(readonly link: Link) {}
 }
 
-/** Output is copied out of the core into slabs of this size (see onSend). */
+/** Output is copied out of the core into slabs of this size (see `send` below). */
 const SLAB_SIZE = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
@@ -123,18 +107,20 @@ const encoder = new TextEncoder();
 const utf16 = new TextDecoder("utf-16le");
 
 export class Core {
+  private readonly raw: Exports;
+  /** The exports every call goes through: a trap in any of them is fatal (`crash`). */
   private readonly x: Exports;
   private readonly conns: (Connection | undefined)[] = [];
   private readonly log: Log;
   private readonly fatal: (error: Error) => never;
   private readonly now: () => number;
   private readonly capacity: number;
-  private input: Uint8Array;
-  private memory: Uint8Array;
+  private readonly inputBase: number;
   private slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
   private slabUsed = 0;
   private lastSent: Buffer | null = null;
-  /** Connections that were sent something during the current `feed` (flushed after it). */
+  /** Connections that were sent something during the current core call (flushed after it:
+   *  all one call sends to a socket, a publish fanned out or the replies to one read, is one write). */
   private touched = new Set<Connection>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** When the pending tick timer fires (performance.now() time), 0: none. */
@@ -152,31 +138,19 @@ export class Core {
     this.log = options.log;
     this.fatal = options.fatal;
     this.now = options.clock ?? (() => performance.now());
-    const env = {
-      send: (conn: number, ptr: number, len: number) => this.onSend(conn, ptr, len),
-      sendAgain: (conn: number) => this.onSendAgain(conn),
-      close: (conn: number, reason: number) => this.onClose(conn, reason),
-      backlog: (conn: number) => this.onBacklog(conn),
-      pause: (conn: number) => this.onPause(conn),
-      resume: (conn: number) => this.onResume(conn),
-      wake: (ms: number) => this.onWake(ms),
-      log: (level: number, ptr: number, len: number) => this.onLog(level, ptr, len),
-      persist: () => {},
-    };
     // A trap here (in the start function or in init) is thrown to the caller: nothing
     // is running yet, so there is nothing to stop.
-    this.x = new WebAssembly.Instance(module, { env }).exports as unknown as Exports;
-    this.x.init(options.maxPacketSize ?? 0, options.logLevel ?? Level.Info);
-    this.capacity = this.x.inputCapacity() >>> 0;
-    this.input = new Uint8Array(this.x.memory.buffer, this.x.inputBuffer() >>> 0, this.capacity);
-    this.memory = new Uint8Array(this.x.memory.buffer);
+    this.raw = new WebAssembly.Instance(module, { env: this.env }).exports as unknown as Exports;
+    this.raw.init(0, options.logLevel ?? LogLevel.Info); // 0: the board's packet size limit
+    this.capacity = this.raw.inputCapacity() >>> 0;
+    this.inputBase = this.raw.inputBuffer() >>> 0;
+    this.x = guard(this.raw, (error) => this.crash(error));
   }
 
-  /** The core instance's raw exports, for harnesses that look inside it (the fuzzer
-   *  calls the probe exports of its test build). Calling `feed` or `closed` through
-   *  them behind this binding's back would break its bookkeeping: read, don't drive. */
+  /** The raw exports, for harnesses that look inside the core (the fuzzer's probes):
+   *  read, don't drive (a `feed` behind this binding's back breaks its bookkeeping). */
   get rawExports(): Readonly<Record<string, unknown>> {
-    return this.x as unknown as Record<string, unknown>;
+    return this.raw as unknown as Record<string, unknown>;
   }
 
   /** The packet size limit in force. */
@@ -184,55 +158,34 @@ export class Core {
     return this.configure(Setting.MaxPacketSize, -1);
   }
 
-  /**
-   * One option as the user wrote it (`"--max-inflight"`, `"10"`; `""` for a flag or a
-   * missing value), parsed and checked by the core, which sets the setting it names
-   * (read it back with `configure(key, -1)`). Returns null when accepted, or the core's
-   * message saying what is wrong. A value longer than the input window is cut there
-   * (the core then refuses it: no option takes one that long).
-   */
-  option(name: string, value: string): string | null {
-    const input = this.inputView();
-    const n = encoder.encodeInto(name, input).written;
-    const v = encoder.encodeInto(value, input.subarray(n)).written;
-    const base = this.x.inputBuffer() >>> 0;
-    let result: number;
-    try {
-      result = this.x.option(base, n, base + n, v);
-    } catch (error) {
-      this.crash(error);
-    }
-    return result >= 0 ? null : utf8.decode(input.subarray(0, -result));
-  }
-
   /** Pages of linear memory the core occupies (fixed: it never grows). */
   get memoryPages(): number {
-    return this.x.memory.buffer.byteLength / 65536;
+    return this.raw.memory.buffer.byteLength / 65536;
+  }
+
+  /** One option as the user wrote it (`"--max-inflight"`, `"10"`; `""` for a flag or a missing
+   *  value), set by the core's parser: null when accepted, else the core's message. A value
+   *  longer than the input window is cut there (the core then refuses it: none is that long). */
+  option(name: string, value: string): string | null {
+    const input = this.bytes(this.inputBase, this.capacity);
+    const n = encoder.encodeInto(name, input).written;
+    const v = encoder.encodeInto(value, input.subarray(n)).written;
+    const result = this.x.option(this.inputBase, n, this.inputBase + n, v);
+    return result >= 0 ? null : utf8.decode(input.subarray(0, -result));
   }
 
   /** A new connection owned by `link`: its id, or -1 when every slot is taken. */
   open(link: Link): number {
-    let id: number;
-    try {
-      id = this.x.open(this.now());
-    } catch (error) {
-      this.crash(error);
-    }
+    const id = this.x.open(this.now());
     if (id >= 0) this.conns[id] = new Connection(link);
     return id;
   }
 
-  /**
-   * Bytes received on `id`. Whole packets go to the core now; an incomplete one is
-   * kept and offered again, prefixed, once enough bytes have arrived. While the core
-   * has paused the connection, everything received is kept for its `resume`.
-   */
+  /** Bytes received on `id`. Whole packets go to the core now; an incomplete one is kept and
+   *  offered again, prefixed, once enough bytes have arrived; while paused, all is kept. */
   feed(id: number, bytes: Uint8Array): void {
     this.feedBytes(id, bytes);
-    // Everything one read produced goes out now, one write per socket: waiting for
-    // the end of the turn would only add latency (a read is already a batch).
-    for (const c of this.touched) if (!c.closing) c.link.flush();
-    this.touched.clear();
+    this.flushTouched();
   }
 
   private feedBytes(id: number, bytes: Uint8Array): void {
@@ -249,38 +202,33 @@ export class Core {
     conn.chunks = null;
     conn.buffered = 0;
     conn.needed = 0;
-    this.touched.clear();
-    try {
-      // Chunk by chunk, as read: only an incomplete packet at the end of one is joined
-      // with the next one (joining everything kept would copy it again at every resume).
-      let data = chunks[0];
-      let next = 1;
-      for (;;) {
-        const offset = this.feedChunk(id, conn, data);
-        if (offset < 0 || conn.closing) return;
-        if (offset === data.length && next < chunks.length) {
-          data = chunks[next++];
-          continue;
-        }
-        if (offset === data.length) return;
-        if (!conn.paused && next < chunks.length) {
-          const rest = data.subarray(offset);
-          data = concat([rest, chunks[next]], rest.length + chunks[next].length);
-          next++;
-          continue;
-        }
-        // Keep the rest (an incomplete packet, or all that follows a pause) for the next
-        // bytes or the `resume`. A small rest is copied, so that a few bytes do not keep
-        // a large received buffer alive (`new Uint8Array(view)` copies).
-        const rest = data.subarray(offset);
-        const kept = [conn.paused || offset === 0 ? rest : new Uint8Array(rest), ...chunks.slice(next)];
-        conn.chunks = kept;
-        conn.buffered = kept.reduce((n, c) => n + c.length, 0);
-        conn.needed = conn.paused ? 0 : Math.min(this.x.needed() >>> 0, this.capacity);
-        return;
+    // Chunk by chunk, as read: only an incomplete packet at the end of one is joined
+    // with the next one (joining everything kept would copy it again at every resume).
+    let data = chunks[0];
+    let next = 1;
+    for (;;) {
+      const offset = this.feedChunk(id, conn, data);
+      if (offset < 0 || conn.closing) return;
+      if (offset === data.length && next < chunks.length) {
+        data = chunks[next++];
+        continue;
       }
-    } catch (error) {
-      this.crash(error);
+      if (offset === data.length) return;
+      const rest = data.subarray(offset);
+      if (!conn.paused && next < chunks.length) {
+        data = new Uint8Array(rest.length + chunks[next].length);
+        data.set(rest);
+        data.set(chunks[next++], rest.length);
+        continue;
+      }
+      // Keep the rest (an incomplete packet, or all that follows a pause) for the next
+      // bytes or the `resume`. A small rest is copied, so that a few bytes do not keep
+      // a large received buffer alive (`new Uint8Array(view)` copies).
+      const kept = [conn.paused || offset === 0 ? rest : new Uint8Array(rest), ...chunks.slice(next)];
+      conn.chunks = kept;
+      conn.buffered = kept.reduce((n, c) => n + c.length, 0);
+      conn.needed = conn.paused ? 0 : Math.min(this.x.needed() >>> 0, this.capacity);
+      return;
     }
   }
 
@@ -291,7 +239,7 @@ export class Core {
     while (offset < data.length) {
       const length = Math.min(this.capacity, data.length - offset);
       const end = offset + length;
-      this.inputView().set(data.subarray(offset, end));
+      this.bytes(this.inputBase, length).set(data.subarray(offset, end));
       const consumed = this.x.feed(id, length, this.now()) >>> 0;
       if (conn.closing) return offset; // the core closed it: it ignores the rest anyway
       if (consumed > length) return this.hostError(id, `feed consumed ${consumed} of ${length} bytes`), -1;
@@ -312,83 +260,53 @@ export class Core {
   /** Everything sent to `id` has been written to the network (its link's `watchDrain`). */
   drained(id: number): void {
     if (this.conns[id] === undefined) return;
-    try {
-      this.x.drained(id, this.now());
-    } catch (error) {
-      this.crash(error);
-    }
-    for (const c of this.touched) if (!c.closing) c.link.flush();
-    this.touched.clear();
+    this.x.drained(id, this.now());
+    this.flushTouched();
   }
 
   /** The socket of `id` is gone; the id may be reused by the core. Safe to repeat. */
   closed(id: number): void {
-    const conn = this.conns[id];
-    if (conn === undefined) return;
+    if (this.conns[id] === undefined) return;
     this.conns[id] = undefined;
-    try {
-      this.x.closed(id, this.now());
-    } catch (error) {
-      this.crash(error);
-    }
+    this.x.closed(id, this.now());
+    this.flushTouched();
   }
 
   /** A run-time setting (see `Setting`), clamped to its range; the value in force, -1 if unknown. */
   configure(key: number, value: number): number {
-    try {
-      return this.x.configure(key, value);
-    } catch (error) {
-      this.crash(error);
-    }
-  }
-
-  /** Bytes of linear memory of each fixed table, by name. */
-  budget(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (let id = 0; ; id++) {
-      const bytes = this.x.budget(id);
-      if (bytes < 0) break;
-      out.set(tableNames[id] ?? `table ${id}`, bytes);
-    }
-    return out;
+    return this.x.configure(key, value);
   }
 
   /** Close every connection as the server goes down (MQTT 5 clients are told why). */
   shutdown(): void {
-    try {
-      this.x.shutdown(this.now());
-    } catch (error) {
-      this.crash(error);
-    }
+    this.x.shutdown(this.now());
+    this.flushTouched();
   }
 
   /** Keep-alive and CONNECT timeouts: returns the milliseconds until the next tick. */
   tick(): number {
-    let next: number;
-    try {
-      next = this.x.tick(this.now()) >>> 0;
-    } catch (error) {
-      this.crash(error);
-    }
-    for (const c of this.touched) if (!c.closing) c.link.flush();
-    this.touched.clear();
+    const next = this.x.tick(this.now()) >>> 0;
+    this.flushTouched();
     return next;
   }
 
   /** A counter (see `Stat`). */
   stat(id: number): number {
-    try {
-      return this.x.stat(id);
-    } catch (error) {
-      this.crash(error);
-    }
+    return this.x.stat(id);
   }
 
-  /** Call `tick` whenever the core asks, at most once per 10 ms and at least once a second. */
+  /** Call `tick` when the core asks (or sooner, when it says `wake`), at most once per 10 ms and
+   *  at least once a second. */
   startTicking(): void {
     this.stopTicking();
     this.ticking = true;
     this.runTick();
+  }
+
+  stopTicking(): void {
+    this.ticking = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private runTick = (): void => {
@@ -396,154 +314,133 @@ export class Core {
     this.schedule(Math.min(Math.max(this.tick(), 10), 1000));
   };
 
+  /** The next tick in `delay` ms, unless one is due sooner. */
   private schedule(delay: number): void {
-    if (!this.ticking) return;
     const due = performance.now() + delay;
-    if (this.timer !== undefined) {
-      if (this.tickDue <= due) return;
-      clearTimeout(this.timer);
-    }
+    if (!this.ticking || (this.timer !== undefined && this.tickDue <= due)) return;
+    clearTimeout(this.timer);
     this.tickDue = due;
-    this.timer = setTimeout(this.runTick, delay);
-    this.timer.unref(); // the listeners keep the process alive, not the clock
+    this.timer = setTimeout(this.runTick, delay).unref(); // the listeners keep the process alive, not the clock
   }
 
-  stopTicking(): void {
-    this.ticking = false;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+  /** What the last core call sent goes out now: waiting for the end of the event-loop turn
+   *  would only add latency (a read is already a batch). */
+  private flushTouched(): void {
+    for (const c of this.touched) if (!c.closing) c.link.flush();
+    this.touched.clear();
   }
 
-  // ---- imports: the core calls these in the middle of feed/tick/closed ----
+  // ---- the imports of docs/ABI.md (module `env`), called in the middle of a core call ----
   // A JavaScript exception must never unwind through the core (it would leave its
   // tables half-updated), so each import catches and logs what a listener throws.
-
-  private onSend(id: number, ptr: number, len: number): void {
-    const conn = this.conns[id];
-    if (conn === undefined) return this.log(Level.Error, `core sent ${len} bytes to unknown connection ${id}`);
-    // Copy now (the core reuses this memory as soon as we return) into the current
-    // slab: no allocation per packet, and consecutive sends to one socket end up
-    // contiguous, so the listener can write them as one buffer. A slab region is
-    // never reused; a full slab is simply replaced (the old one lives on while
-    // sockets still hold parts of it).
-    len >>>= 0;
-    ptr >>>= 0;
-    let bytes: Buffer;
-    if (len > SLAB_SIZE >>> 2) {
-      bytes = Buffer.allocUnsafe(len);
-      bytes.set(this.memoryView().subarray(ptr, ptr + len));
-    } else {
-      if (this.slabUsed + len > SLAB_SIZE) {
-        this.slab = Buffer.allocUnsafe(SLAB_SIZE);
-        this.slabUsed = 0;
+  private readonly env = {
+    send: (id: number, ptr: number, len: number): void => {
+      const conn = this.conns[id];
+      if (conn === undefined) return this.log(LogLevel.Error, `core sent ${len} bytes to unknown connection ${id}`);
+      // Copy now (the core reuses this memory as soon as we return) into the current
+      // slab: no allocation per packet, and consecutive sends to one socket end up
+      // contiguous, so the listener can write them as one buffer. A full slab is replaced,
+      // never reused: sockets may still hold parts of it.
+      len >>>= 0;
+      ptr >>>= 0;
+      const bytes = this.bytes(ptr, len);
+      if (len > SLAB_SIZE >>> 2) {
+        this.lastSent = Buffer.from(bytes); // a copy
+      } else {
+        if (this.slabUsed + len > SLAB_SIZE) {
+          this.slab = Buffer.allocUnsafe(SLAB_SIZE);
+          this.slabUsed = 0;
+        }
+        this.slab.set(bytes, this.slabUsed);
+        this.lastSent = this.slab.subarray(this.slabUsed, this.slabUsed + len);
+        this.slabUsed += len;
       }
-      this.slab.set(this.memoryView().subarray(ptr, ptr + len), this.slabUsed);
-      bytes = this.slab.subarray(this.slabUsed, this.slabUsed + len);
-      this.slabUsed += len;
-    }
-    this.lastSent = bytes;
+      this.sendTo(id, conn, this.lastSent);
+    },
+
+    /** The same bytes as the previous send, to another connection (a fan-out). */
+    sendAgain: (id: number): void => {
+      const conn = this.conns[id];
+      if (conn !== undefined && this.lastSent !== null) this.sendTo(id, conn, this.lastSent);
+    },
+
+    close: (id: number, reason: number): void => {
+      const conn = this.conns[id];
+      if (conn === undefined) return this.log(LogLevel.Error, `core closed unknown connection ${id}`);
+      if (conn.closing) return;
+      conn.closing = true;
+      conn.chunks = null;
+      conn.buffered = 0;
+      try {
+        conn.link.close(reason);
+      } catch (error) {
+        this.log(LogLevel.Error, `closing connection ${id}: ${String(error)}`);
+      }
+    },
+
+    backlog: (id: number): number => {
+      const conn = this.conns[id];
+      if (conn === undefined) return 0;
+      try {
+        const bytes = conn.link.backlog();
+        if (bytes > 0) conn.link.watchDrain();
+        return bytes;
+      } catch {
+        return 0;
+      }
+    },
+
+    pause: (id: number): void => this.setPaused(id, true),
+    resume: (id: number): void => this.setPaused(id, false),
+    wake: (ms: number): void => this.schedule(Math.max(ms >>> 0, 1)),
+
+    log: (level: number, ptr: number, len: number): void => {
+      const bytes = this.bytes(ptr >>> 0, len >>> 0);
+      // Fatal messages are AssemblyScript string literals, hence UTF-16; the trap follows.
+      const text = level === LogLevel.Fatal ? utf16.decode(bytes) : utf8.decode(bytes);
+      try {
+        this.log(level, text);
+      } catch {
+        // nowhere left to report it
+      }
+    },
+
+    persist: (): void => {},
+  };
+
+  /** Flow control (the core's): stop reading `id`, or read it again and offer what was kept
+   *  for it once the core call has returned. */
+  private setPaused(id: number, paused: boolean): void {
+    const conn = this.conns[id];
+    if (conn === undefined || conn.closing || conn.paused === paused) return;
+    conn.paused = paused;
+    if (paused) return conn.link.pause();
+    conn.link.resume();
+    if (conn.chunks === null) return;
+    setImmediate(() => {
+      if (this.conns[id] === conn) this.feed(id, EMPTY);
+    });
+  }
+
+  private sendTo(id: number, conn: Connection, bytes: Buffer): void {
     if (conn.closing) return;
     this.touched.add(conn);
     try {
       conn.link.send(bytes);
     } catch (error) {
-      this.log(Level.Error, `sending on connection ${id}: ${String(error)}`);
+      this.log(LogLevel.Error, `sending on connection ${id}: ${String(error)}`);
     }
   }
 
-  /** The same bytes as the previous send, to another connection (a fan-out). */
-  private onSendAgain(id: number): void {
-    const conn = this.conns[id];
-    if (conn === undefined || conn.closing || this.lastSent === null) return;
-    this.touched.add(conn);
-    try {
-      conn.link.send(this.lastSent);
-    } catch (error) {
-      this.log(Level.Error, `sending on connection ${id}: ${String(error)}`);
-    }
-  }
-
-  /** The whole linear memory as bytes; re-made if the buffer changed (it never grows). */
-  private memoryView(): Uint8Array {
-    if (this.memory.buffer !== this.x.memory.buffer) this.memory = new Uint8Array(this.x.memory.buffer);
-    return this.memory;
-  }
-
-  private onClose(id: number, reason: number): void {
-    const conn = this.conns[id];
-    if (conn === undefined) return this.log(Level.Error, `core closed unknown connection ${id}`);
-    if (conn.closing) return;
-    conn.closing = true;
-    conn.chunks = null;
-    conn.buffered = 0;
-    try {
-      conn.link.close(reason);
-    } catch (error) {
-      this.log(Level.Error, `closing connection ${id}: ${String(error)}`);
-    }
-  }
-
-  private onBacklog(id: number): number {
-    const conn = this.conns[id];
-    if (conn === undefined) return 0;
-    try {
-      const bytes = conn.link.backlog();
-      if (bytes > 0) conn.link.watchDrain();
-      return bytes;
-    } catch {
-      return 0;
-    }
-  }
-
-  private onPause(id: number): void {
-    const conn = this.conns[id];
-    if (conn === undefined || conn.closing || conn.paused) return;
-    conn.paused = true;
-    conn.link.pause();
-  }
-
-  /** Read it again, and offer what was kept for it once the core call has returned. */
-  private onResume(id: number): void {
-    const conn = this.conns[id];
-    if (conn === undefined || conn.closing || !conn.paused) return;
-    conn.paused = false;
-    conn.link.resume();
-    if (conn.chunks !== null) {
-      setImmediate(() => {
-        if (this.conns[id] === conn) this.feed(id, EMPTY);
-      });
-    }
-  }
-
-  private onWake(ms: number): void {
-    this.schedule(Math.max(ms >>> 0, 1));
-  }
-
-  private onLog(level: number, ptr: number, len: number): void {
-    const bytes = new Uint8Array(this.x.memory.buffer, ptr >>> 0, len >>> 0);
-    // Fatal messages are AssemblyScript string literals, hence UTF-16; the trap follows.
-    const text = level === Level.Fatal ? utf16.decode(bytes) : utf8.decode(bytes);
-    try {
-      this.log(level, text);
-    } catch {
-      // nowhere left to report it
-    }
-  }
-
-  // ---- helpers ----
-
-  /** The input window; re-made if the memory's buffer changed (it never grows: defensive). */
-  private inputView(): Uint8Array {
-    if (this.input.buffer !== this.x.memory.buffer) {
-      this.input = new Uint8Array(this.x.memory.buffer, this.x.inputBuffer() >>> 0, this.capacity);
-    }
-    return this.input;
+  /** `len` bytes of linear memory at `ptr`. */
+  private bytes(ptr: number, len: number): Uint8Array {
+    return new Uint8Array(this.raw.memory.buffer, ptr, len);
   }
 
   /** A host-side inconsistency on one connection: close it, keep the broker running. */
   private hostError(id: number, what: string): void {
-    this.log(Level.Error, `core bug on connection ${id}: ${what}; closing it`);
-    this.onClose(id, HOST_ERROR);
+    this.log(LogLevel.Error, `core bug on connection ${id}: ${what}; closing it`);
+    this.env.close(id, HOST_ERROR);
   }
 
   /** A trap is a bug in the core and leaves it unusable: report and stop. */
@@ -552,14 +449,4 @@ export class Core {
     this.stopTicking();
     return this.fatal(error);
   }
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }

@@ -1,9 +1,9 @@
 /*
- * What both C hosts share (host/native/main.c, Linux, epoll; boards/mcu/main.c, a
- * microcontroller's poll loop): the wasm2c-compiled core's instance, the clock, the
- * log line, the core's `log` import, and one wrapper per call into the core that turns
- * a trap into a logged, fatal exit. Header-only: each host is one translation unit.
- * Include it after midge_core.h's directory is on the include path (build.sh does).
+ * What both C hosts share (host/native/main.c: Linux, epoll; boards/mcu/main.c: a
+ * microcontroller's poll loop): the wasm2c-compiled core's instance, the clock, the log
+ * line, the core's `log` import, and the calls into the core, each turning a trap into a
+ * logged, fatal exit. Header-only: each host is one translation unit. Include it after
+ * midge_core.h's directory is on the include path (build.sh does).
  */
 #ifndef MIDGE_CORE_GLUE_H
 #define MIDGE_CORE_GLUE_H
@@ -19,8 +19,7 @@
 #include "vocab.h" /* the core's vocabulary (LOG_*, STAT_*, SETTING_*, OPTIONS, USAGE), by scripts/vocab.mjs */
 #include "wasm-rt-impl.h"
 
-/* A helper a host may not use (no warning), and never inlined: the setjmp of CORE_CALL
- * keeps a frame of its own. */
+/* A helper a host may not use (no warning), and never inlined: the setjmp of CORE keeps a frame of its own. */
 #define GLUE static __attribute__((unused, noinline))
 
 /* EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
@@ -84,22 +83,18 @@ GLUE void trap(const char* where) {
   exit(EXIT_SOFTWARE);
 }
 
-/* A trap longjmps back here and is fatal: the core's state is gone. */
-#define CORE_CALL(where, expr)                \
-  do {                                        \
-    if (wasm_rt_impl_try() != 0) trap(where); \
-    expr;                                     \
-  } while (0)
+/* Z_midgeZ_<name>(&env.core, ...): a trap longjmps back here and is fatal (the core's state is gone). */
+#define CORE(name, ...) ({ if (wasm_rt_impl_try() != 0) trap(#name); Z_midgeZ_##name(&env.core, ##__VA_ARGS__); })
 
-GLUE u32 core_open(void) { u32 id; CORE_CALL("open", id = Z_midgeZ_open(&env.core, now_ms())); return id; }
-GLUE u32 core_feed(u32 id, u32 len) { u32 n; CORE_CALL("feed", n = Z_midgeZ_feed(&env.core, id, len, now_ms())); return n; }
-GLUE u32 core_needed(void) { u32 n; CORE_CALL("needed", n = Z_midgeZ_needed(&env.core)); return n; }
-GLUE void core_drained(u32 id) { CORE_CALL("drained", Z_midgeZ_drained(&env.core, id, now_ms())); }
-GLUE void core_closed(u32 id) { CORE_CALL("closed", Z_midgeZ_closed(&env.core, id, now_ms())); }
-GLUE u32 core_tick(void) { u32 ms; CORE_CALL("tick", ms = Z_midgeZ_tick(&env.core, now_ms())); return ms; }
-GLUE void core_shutdown(void) { CORE_CALL("shutdown", Z_midgeZ_shutdown(&env.core, now_ms())); }
-GLUE f64 core_stat(u32 id) { f64 v; CORE_CALL("stat", v = Z_midgeZ_stat(&env.core, id)); return v; }
-GLUE f64 core_configure(u32 key, f64 value) { f64 v; CORE_CALL("configure", v = Z_midgeZ_configure(&env.core, key, value)); return v; }
+GLUE u32 core_open(void) { return CORE(open, now_ms()); }
+GLUE u32 core_feed(u32 id, u32 len) { return CORE(feed, id, len, now_ms()); }
+GLUE u32 core_needed(void) { return CORE(needed); }
+GLUE void core_drained(u32 id) { CORE(drained, id, now_ms()); }
+GLUE void core_closed(u32 id) { CORE(closed, id, now_ms()); }
+GLUE u32 core_tick(void) { return CORE(tick, now_ms()); }
+GLUE void core_shutdown(void) { CORE(shutdown, now_ms()); }
+GLUE f64 core_stat(u32 id) { return CORE(stat, id); }
+GLUE f64 core_configure(u32 key, f64 value) { return CORE(configure, key, value); }
 
 /* One option as the user wrote it ("--max-inflight", "10"; "" for a flag or a missing
  * value), parsed and checked by the core, which sets the setting it names (read it back
@@ -108,9 +103,7 @@ GLUE f64 core_configure(u32 key, f64 value) { f64 v; CORE_CALL("configure", v = 
  * at a character boundary, as the Node host cuts it. */
 GLUE const char* core_option(const char* name, const char* value) {
   static char message[512];
-  u32 base, cap;
-  CORE_CALL("inputBuffer", base = Z_midgeZ_inputBuffer(&env.core));
-  CORE_CALL("inputCapacity", cap = Z_midgeZ_inputCapacity(&env.core));
+  u32 base = CORE(inputBuffer), cap = CORE(inputCapacity);
   size_t n = strlen(name), v = strlen(value);
   if (n > cap) n = cap;
   if (v > cap - n) {
@@ -119,27 +112,22 @@ GLUE const char* core_option(const char* name, const char* value) {
   }
   memcpy(memory_at(base), name, n);
   memcpy(memory_at(base + (u32)n), value, v);
-  int32_t result;
-  CORE_CALL("option", result = (int32_t)Z_midgeZ_option(&env.core, base, (u32)n, base + (u32)n, (u32)v));
+  int32_t result = (int32_t)CORE(option, base, (u32)n, base + (u32)n, (u32)v);
   if (result >= 0) return NULL;
-  size_t len = (size_t)-(int64_t)result < sizeof message - 1 ? (size_t)-(int64_t)result : sizeof message - 1;
-  memcpy(message, memory_at(base), len);
-  message[len] = 0;
+  snprintf(message, sizeof message, "%.*s", (int)-(int64_t)result, (const char*)memory_at(base));
   return message;
 }
 
 /* Instantiate the core (its start function runs here) and call init; returns the packet
  * limit in force, and where the input window is. */
 GLUE u32 core_start(u32 max_packet, uint32_t* input_ptr, uint32_t* input_capacity) {
-  u32 packet_max, ptr, cap;
   wasm_rt_init();
   Z_midge_init_module();
-  CORE_CALL("start", Z_midge_instantiate(&env.core, &env));
-  CORE_CALL("init", packet_max = Z_midgeZ_init(&env.core, max_packet, (u32)env.log_level));
-  CORE_CALL("inputBuffer", ptr = Z_midgeZ_inputBuffer(&env.core));
-  CORE_CALL("inputCapacity", cap = Z_midgeZ_inputCapacity(&env.core));
-  *input_ptr = ptr;
-  *input_capacity = cap;
+  if (wasm_rt_impl_try() != 0) trap("start");
+  Z_midge_instantiate(&env.core, &env);
+  u32 packet_max = CORE(init, max_packet, (u32)env.log_level);
+  *input_ptr = CORE(inputBuffer);
+  *input_capacity = CORE(inputCapacity);
   return packet_max;
 }
 

@@ -1,35 +1,18 @@
 /*
- * midge-native: the pi (or pi-zero) core compiled ahead of time to C by wasm2c, hosted
- * by this file over Linux sockets and one epoll loop. No JavaScript, no Node.
- *
- * Why it exists: a Node socket alone costs more memory than Mosquitto's whole
- * connection, and Node's stream stack adds tens of microseconds per hop (measured in
- * bench/RESULTS.md). This host is the same ABI host as host/core.ts + host/cli.ts
- * (docs/ABI.md), in C: it owns sockets, time and buffers, and knows nothing about MQTT.
- *
- * Memory: the core's tables are reserved once in its linear memory (as everywhere).
- * Per connection the host keeps a 64-byte Link; an output buffer exists only while
- * bytes wait for a slow socket, an input tail only while a packet is incomplete.
- *
+ * midge-native: a board's core compiled ahead of time to C by wasm2c, on Linux sockets and
+ * one epoll loop; why and how: host/native/README.md. The same ABI host (docs/ABI.md) as
+ * host/core.ts + host/cli.ts: it owns sockets, time and buffers, and knows nothing about MQTT.
  * Build: sh host/native/build.sh [board]   (npm run build:native) -> build/native/midge-<board>
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core_glue.h" /* the instance, clock, log line, core calls and vocab.h both C hosts share */
@@ -50,23 +33,20 @@ enum { OPEN = 0, CLOSING = 1, DRAINING = 2 }; /* CLOSING: flush, then FIN; DRAIN
 
 /* One accepted socket, at the index of its core connection id. */
 typedef struct {
-  int fd;              /* -1: free */
-  uint8_t state;       /* OPEN, CLOSING, DRAINING */
-  uint8_t dirty;       /* on the dirty list (bytes queued or a close asked during this step) */
-  uint8_t want_out;    /* EPOLLOUT registered */
-  uint8_t paused;      /* the core asked not to read it (EPOLLIN removed) */
-  uint8_t owed;        /* the core saw a backlog: tell it (drained) when out is empty */
-  uint8_t refeed;      /* resumed with a tail to offer again: on the refeed list */
-  uint32_t out_off;    /* bytes of out already written (compacted lazily: no quadratic copying) */
-  uint32_t out_len;    /* bytes waiting in out, from out_off */
-  uint32_t out_cap;
-  uint32_t tail_len;   /* unconsumed bytes of an incomplete packet, in tail */
-  uint32_t tail_cap;
-  uint32_t needed;     /* the incomplete packet's whole size, when the core knows it */
-  uint8_t* out;        /* NULL when nothing waits */
-  uint8_t* tail;       /* NULL when no packet is incomplete */
-  double deadline;     /* CLOSING, DRAINING: when to give up on the peer */
-} Link;
+  int fd;                             /* -1: free */
+  uint8_t state;                      /* OPEN, CLOSING, DRAINING */
+  uint8_t dirty;                      /* on the dirty list (bytes queued or a close asked during this step) */
+  uint8_t want_out;                   /* EPOLLOUT registered */
+  uint8_t paused;                     /* the core asked not to read it (EPOLLIN removed) */
+  uint8_t owed;                       /* the core saw a backlog: tell it (drained) when out is empty */
+  uint8_t refeed;                     /* resumed with a tail to offer again: on the refeed list */
+  uint32_t out_off, out_len, out_cap; /* out[out_off, +out_len) waits (compacted lazily: no quadratic copying) */
+  uint32_t tail_len, tail_cap;        /* unconsumed bytes of an incomplete packet, in tail */
+  uint32_t needed;                    /* the incomplete packet's whole size, when the core knows it */
+  uint8_t* out;                       /* NULL when nothing waits: one exists only while a socket is slow */
+  uint8_t* tail;                      /* NULL when no packet is incomplete */
+  double deadline;                    /* CLOSING, DRAINING: when to give up on the peer */
+} Link; /* 64 bytes per connection slot */
 
 static Link* links;
 static uint32_t link_count; /* the board's connection slots */
@@ -74,36 +54,38 @@ static uint32_t link_count; /* the board's connection slots */
  * subscriber before the PUBACK to its publisher); [dirty_head, dirty_n) are still to do. */
 static uint32_t* dirty_ids;
 static uint32_t dirty_head, dirty_n;
-static uint32_t input_ptr, input_capacity;
-static int epfd = -1;
 /* Links the core resumed while they hold unconsumed bytes: fed again after this step. */
 static uint32_t* refeed_ids;
 static uint32_t refeed_n;
-static int server_fd = -1;
+static uint32_t input_ptr, input_capacity;
+static int epfd = -1, server_fd = -1;
 static double accept_again_at; /* > 0: accepting is suspended (out of descriptors) until then */
 static int accept_warned;      /* that was logged; cleared by the next successful accept */
-/* When the core wants its next tick (now_ms() time); `wake` brings it forward. */
-static double next_tick;
+static double next_tick;       /* when the core wants its next tick (now_ms() time); `wake` brings it forward */
+static double next_reap, next_stats, stats_interval;
 static volatile sig_atomic_t stopping = 0, stats_wanted = 0;
 
-/* ---- epoll registration ---- */
+/* ---- links ---- */
 
-static void watch(uint32_t id) {
+/* Register (EPOLL_CTL_ADD) or update `id` in the epoll set: input unless paused or closing,
+ * output while bytes wait. */
+static int watch_op(uint32_t id, int op) {
   Link* l = &links[id];
   struct epoll_event ev;
   ev.events = (l->paused || l->state == CLOSING ? 0 : EPOLLIN) | (l->want_out ? EPOLLOUT : 0);
   ev.data.u64 = ((uint64_t)(uint32_t)l->fd << 32) | id;
-  if (epoll_ctl(epfd, EPOLL_CTL_MOD, l->fd, &ev) < 0) logf_(LOG_ERROR, "connection %u: epoll_ctl: %s", id, strerror(errno));
+  int rc = epoll_ctl(epfd, op, l->fd, &ev);
+  if (rc < 0) logf_(LOG_ERROR, "connection %u: epoll_ctl: %s", id, strerror(errno));
+  return rc;
 }
+
+static void watch(uint32_t id) { watch_op(id, EPOLL_CTL_MOD); }
 
 static void set_want_out(uint32_t id, int on) {
   if (links[id].want_out == on) return;
   links[id].want_out = (uint8_t)on;
   watch(id);
 }
-
-
-/* ---- the core's imports (docs/ABI.md, module env) ---- */
 
 /* Put `id` on the list of links to write at the end of this step (once). */
 static void mark_dirty(uint32_t id) {
@@ -118,7 +100,12 @@ static void mark_dirty(uint32_t id) {
   dirty_ids[dirty_n++] = id; /* the unwritten entries are distinct links: at most link_count */
 }
 
-static void set_tail(Link* l, uint32_t len);
+/* An incomplete packet is let go (or was fed). */
+static void drop_tail(Link* l) {
+  free(l->tail);
+  l->tail = NULL;
+  l->tail_len = l->tail_cap = l->needed = 0;
+}
 
 /* Close after flushing: the loop writes what is queued, half-closes and reaps the link,
  * never from inside an import; a peer that takes nothing is dropped after CLOSE_GRACE_MS. */
@@ -127,7 +114,7 @@ static void mark_closing(uint32_t id) {
   if (l->state != OPEN) return;
   l->state = CLOSING;
   l->deadline = now_ms() + CLOSE_GRACE_MS;
-  set_tail(l, 0); /* further input is ignored: an incomplete packet is let go now */
+  drop_tail(l); /* further input is ignored */
   mark_dirty(id);
 }
 
@@ -149,13 +136,20 @@ static int ensure_out(Link* l, uint32_t more) {
   return 1;
 }
 
+/* ---- the core's imports (docs/ABI.md, module env) ---- */
+/* wasm2c hands every import its env instance, which is the global `env` here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+/* The link of connection `id`, or NULL when its socket is gone (or the id is not one). */
+static Link* live(u32 id) { return id < link_count && links[id].fd >= 0 ? &links[id] : NULL; }
+
 static u32 last_ptr, last_len;
 void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
-  (void)e;
   last_ptr = ptr;
   last_len = len;
-  if (len == 0 || id >= link_count || links[id].fd < 0 || links[id].state != OPEN) return;
-  Link* l = &links[id];
+  Link* l = live(id);
+  if (len == 0 || l == NULL || l->state != OPEN) return;
   if (!ensure_out(l, len)) {
     logf_(LOG_ERROR, "connection %u: out of memory for %u bytes of output; closing it", id, len);
     mark_closing(id);
@@ -171,31 +165,30 @@ void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
 void Z_envZ_sendAgain(struct Z_env_instance_t* e, u32 id) { Z_envZ_send(e, id, last_ptr, last_len); }
 
 void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
-  (void)e;
-  if (id >= link_count || links[id].fd < 0 || links[id].state != OPEN) return;
+  Link* l = live(id);
+  if (l == NULL || l->state != OPEN) return;
   logf_(LOG_DEBUG, "connection %u: closing (reason %u)", id, reason);
   mark_closing(id);
 }
 
 u32 Z_envZ_backlog(struct Z_env_instance_t* e, u32 id) {
-  (void)e;
-  if (id >= link_count || links[id].fd < 0) return 0;
-  if (links[id].out_len > 0) links[id].owed = 1; /* the core is told when it reaches 0 */
-  return links[id].out_len;
+  Link* l = live(id);
+  if (l == NULL) return 0;
+  if (l->out_len > 0) l->owed = 1; /* the core is told when it reaches 0 */
+  return l->out_len;
 }
 
 /* Flow control is the core's (docs/ABI.md): stop or restart reading a socket. */
 void Z_envZ_pause(struct Z_env_instance_t* e, u32 id) {
-  (void)e;
-  if (id >= link_count || links[id].fd < 0 || links[id].paused) return;
-  links[id].paused = 1;
-  if (links[id].state == OPEN) watch(id);
+  Link* l = live(id);
+  if (l == NULL || l->paused) return;
+  l->paused = 1;
+  if (l->state == OPEN) watch(id);
 }
 
 void Z_envZ_resume(struct Z_env_instance_t* e, u32 id) {
-  (void)e;
-  if (id >= link_count || links[id].fd < 0 || !links[id].paused) return;
-  Link* l = &links[id];
+  Link* l = live(id);
+  if (l == NULL || !l->paused) return;
   l->paused = 0;
   if (l->state != OPEN) return;
   watch(id);
@@ -206,40 +199,13 @@ void Z_envZ_resume(struct Z_env_instance_t* e, u32 id) {
 }
 
 void Z_envZ_wake(struct Z_env_instance_t* e, u32 ms) {
-  (void)e;
   double at = now_ms() + ms;
   if (at < next_tick) next_tick = at;
 }
 
-static void log_stats(void) {
-  char line[1024];
-  size_t n = 0;
-  for (u32 i = 0; i < STAT_COUNT && n < sizeof line - 64; i++)
-    n += (size_t)snprintf(line + n, sizeof line - n, "%s%s=%.0f", i ? " " : "", STAT_NAMES[i], core_stat(i));
-  logf_(LOG_NOTICE, "stats: %s", line);
-}
+#pragma GCC diagnostic pop
 
-/* ---- connections ---- */
-
-static void set_tail(Link* l, uint32_t len) {
-  l->tail_len = len;
-  if (len == 0 && l->tail != NULL) {
-    free(l->tail);
-    l->tail = NULL;
-    l->tail_cap = 0;
-    l->needed = 0;
-  }
-}
-
-/* Everything queued for `id` is written: its pauses and flags that wait for that end. */
-static void drained(uint32_t id) {
-  Link* l = &links[id];
-  set_want_out(id, 0);
-  if (l->owed) {
-    l->owed = 0;
-    core_drained(id); /* may send (a paced replay): the link is marked dirty again */
-  }
-}
+/* ---- writing ---- */
 
 static void link_gone(uint32_t id) {
   Link* l = &links[id];
@@ -251,90 +217,75 @@ static void link_gone(uint32_t id) {
   l->out_off = l->out_len = l->out_cap = 0;
   free(l->out);
   l->out = NULL;
-  set_tail(l, 0);
+  drop_tail(l);
   core_closed(id); /* may send to others (a will): they are on the dirty list */
   if (accept_again_at > 0) accept_again_at = now_ms(); /* a descriptor is free again */
 }
 
-/* Write what is queued for `id` without blocking; 0 if the socket failed. */
-static int flush_link(uint32_t id) {
+/* Write what is queued for `id` without blocking. Then an open link with nothing left is
+ * drained (the core is told if it waits for that), one with bytes left waits for EPOLLOUT.
+ * A closing link with nothing left half-closes, then waits (bounded) for the peer's FIN, so
+ * that the last packet (CONNACK refusal, DISCONNECT) is not lost to a reset caused by unread
+ * input; with bytes left it waits for EPOLLOUT only (its input is no longer read). */
+static void write_out(uint32_t id) {
   Link* l = &links[id];
   while (l->out_len > 0) {
     ssize_t n = send(l->fd, l->out + l->out_off, l->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      l->out_off += (uint32_t)n;
-      l->out_len -= (uint32_t)n;
-      continue;
-    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    l->out_len = 0;
-    return 0;
+    if (n <= 0) {
+      link_gone(id);
+      return;
+    }
+    l->out_off += (uint32_t)n;
+    l->out_len -= (uint32_t)n;
   }
   if (l->out_len == 0) { /* all out: an idle connection holds no buffer */
     free(l->out);
     l->out = NULL;
     l->out_off = l->out_cap = 0;
   }
-  return 1;
-}
-
-/* After the core asked to close and the output is written: half-close, then wait
- * (bounded) for the peer's FIN, so that the last packet (CONNACK refusal, DISCONNECT)
- * is not lost to a reset caused by unread input. */
-static void start_draining(uint32_t id) {
-  Link* l = &links[id];
-  shutdown(l->fd, SHUT_WR);
-  l->state = DRAINING;
-  l->deadline = now_ms() + CLOSE_GRACE_MS;
-  l->want_out = 0;
-  watch(id);
+  if (l->state == CLOSING && l->out_len == 0) {
+    shutdown(l->fd, SHUT_WR);
+    l->state = DRAINING;
+    l->deadline = now_ms() + CLOSE_GRACE_MS;
+    l->want_out = 0;
+    watch(id);
+  } else if (l->state == CLOSING) {
+    l->want_out = 1;
+    watch(id);
+  } else if (l->state == OPEN && l->out_len > 0) {
+    set_want_out(id, 1);
+  } else if (l->state == OPEN) {
+    set_want_out(id, 0);
+    if (l->owed) {
+      l->owed = 0;
+      core_drained(id); /* may send (a paced replay): the link is marked dirty again */
+    }
+  }
 }
 
 /* Everything the core sent during this step goes out now, one write per socket, in
- * the order the core sent it. */
+ * the order the core sent it. A link that fails may send to others (a will): this loop
+ * reaches them. */
 static void flush_dirty(void) {
   while (dirty_head < dirty_n) {
     uint32_t id = dirty_ids[dirty_head++];
-    Link* l = &links[id];
-    l->dirty = 0;
-    if (l->fd < 0 || l->state == DRAINING) continue;
-    if (l->out_len > 0 && !flush_link(id)) {
-      link_gone(id); /* may mark others dirty (a will): this loop reaches them */
-      continue;
-    }
-    if (l->state == CLOSING) {
-      if (l->out_len == 0) start_draining(id);
-      else {
-        l->want_out = 1;
-        watch(id); /* EPOLLOUT only: a closing link's input is not read */
-      }
-      continue;
-    }
-    if (l->out_len == 0) {
-      drained(id);
-      continue;
-    }
-    set_want_out(id, 1);
+    links[id].dirty = 0;
+    if (links[id].fd >= 0 && links[id].state != DRAINING) write_out(id);
   }
   dirty_head = dirty_n = 0;
 }
 
+/* ---- accepting and reading ---- */
+
 /* Accepting stops while the process is out of descriptors (or memory), instead of
  * spinning on a listener that stays readable; it resumes when a connection goes or
  * after 100 ms. */
-static void suspend_accepting(int err) {
-  struct epoll_event ev = {.events = 0, .data.u64 = UINT64_MAX};
+static void set_accepting(int on) {
+  struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.u64 = UINT64_MAX};
   epoll_ctl(epfd, EPOLL_CTL_MOD, server_fd, &ev);
-  if (!accept_warned) logf_(LOG_WARNING, "cannot accept connections: %s; retrying", strerror(err));
-  accept_warned = 1;
-  accept_again_at = now_ms() + 100;
-}
-
-static void resume_accepting(void) {
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
-  epoll_ctl(epfd, EPOLL_CTL_MOD, server_fd, &ev);
-  accept_again_at = 0;
+  accept_again_at = on ? 0 : now_ms() + 100;
 }
 
 static void accept_all(void) {
@@ -342,7 +293,11 @@ static void accept_all(void) {
     int fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) suspend_accepting(errno);
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (!accept_warned) logf_(LOG_WARNING, "cannot accept connections: %s; retrying", strerror(errno));
+        accept_warned = 1;
+        set_accepting(0);
+      }
       return; /* EAGAIN: all accepted */
     }
     accept_warned = 0;
@@ -355,37 +310,48 @@ static void accept_all(void) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* we batch ourselves */
-    Link* l = &links[id];
-    l->fd = fd;
-    l->state = OPEN;
-    struct epoll_event ev;
-    ev.events = EPOLLIN;
-    ev.data.u64 = ((uint64_t)(uint32_t)fd << 32) | id;
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-      logf_(LOG_ERROR, "epoll_ctl: %s", strerror(errno));
-      link_gone(id);
-      continue;
-    }
-    logf_(LOG_DEBUG, "connection %u accepted", id);
+    links[id].fd = fd;
+    links[id].state = OPEN;
+    if (watch_op(id, EPOLL_CTL_ADD) < 0) link_gone(id);
+    else logf_(LOG_DEBUG, "connection %u accepted", id);
   }
 }
 
-/* Keep bytes [from, from+len) of the input window as this link's tail. */
-static int keep_tail(Link* l, const uint8_t* from, uint32_t len, uint32_t needed) {
-  uint32_t cap = needed > len ? needed : len;
+/* The core takes the link's tail and the `fresh` bytes read after it into its input window;
+ * what it leaves (an incomplete packet, or all that follows a pause) waits in the tail. */
+static void feed_input(uint32_t id, uint32_t fresh) {
+  Link* l = &links[id];
+  if (l->tail_len > 0) memcpy(memory_at(input_ptr), l->tail, l->tail_len);
+  uint32_t len = l->tail_len + fresh;
+  u32 consumed = core_feed(id, len);
+  if (l->fd < 0 || l->state != OPEN) return; /* closed by the core (its tail is already let go) */
+  if (consumed > len || (consumed == 0 && len == input_capacity && !l->paused)) {
+    logf_(LOG_ERROR, "core bug on connection %u: consumed %u of %u bytes; closing it", id, consumed, len);
+    mark_closing(id);
+    return;
+  }
+  uint32_t rest = len - consumed;
+  if (rest == 0) {
+    drop_tail(l);
+    return;
+  }
+  uint32_t needed = core_needed(); /* 0 when paused: offer it all again on resume */
+  if (needed > input_capacity) needed = input_capacity;
+  uint32_t cap = needed > rest ? needed : rest;
   if (cap > l->tail_cap) {
     uint8_t* grown = realloc(l->tail, cap);
-    if (grown == NULL) return 0;
+    if (grown == NULL) {
+      logf_(LOG_ERROR, "connection %u: out of memory for a %u-byte packet; closing it", id, needed);
+      mark_closing(id);
+      return;
+    }
     l->tail = grown;
     l->tail_cap = cap;
   }
-  memmove(l->tail, from, len);
-  set_tail(l, len);
+  memmove(l->tail, memory_at(input_ptr) + consumed, rest);
+  l->tail_len = rest;
   l->needed = needed;
-  return 1;
 }
-
-static void feed_input(uint32_t id, uint32_t len);
 
 /* Bytes arrived on `id`. Usually straight from the socket into the core's input window,
  * fed, done. An incomplete packet's bytes wait in the link's tail; once the core has
@@ -401,54 +367,20 @@ static void read_one(uint32_t id) {
     return;
   }
   if (l->state != OPEN || l->paused) return; /* (an event from before the pause) */
-  if (l->tail_len > 0 && l->needed > l->tail_len) {
-    uint32_t want = l->needed - l->tail_len;
-    n = recv(l->fd, l->tail + l->tail_len, want < READ_CHUNK ? want : READ_CHUNK, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (n <= 0) {
-      link_gone(id);
-      return;
-    }
-    set_tail(l, l->tail_len + (uint32_t)n);
+  int to_tail = l->tail_len > 0 && l->needed > l->tail_len;
+  uint32_t room = to_tail ? l->needed - l->tail_len : input_capacity - l->tail_len;
+  n = recv(l->fd, (to_tail ? l->tail : input) + l->tail_len, room < READ_CHUNK ? room : READ_CHUNK, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    link_gone(id);
+    return;
+  }
+  if (to_tail) {
+    l->tail_len += (uint32_t)n;
     if (l->tail_len < l->needed) return;
-    memcpy(input, l->tail, l->tail_len);
     n = 0;
-  } else {
-    if (l->tail_len > 0) memcpy(input, l->tail, l->tail_len);
-    uint32_t room = input_capacity - l->tail_len;
-    n = recv(l->fd, input + l->tail_len, room < READ_CHUNK ? room : READ_CHUNK, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (n <= 0) {
-      link_gone(id);
-      return;
-    }
   }
-  feed_input(id, l->tail_len + (uint32_t)n);
-}
-
-/* The core takes the `len` bytes in its input window; what it leaves (an incomplete
- * packet, or everything after it paused the connection) waits in the tail. */
-static void feed_input(uint32_t id, uint32_t len) {
-  Link* l = &links[id];
-  uint8_t* input = memory_at(input_ptr);
-  u32 consumed = core_feed(id, len);
-  if (l->fd < 0 || l->state != OPEN) return; /* closed by the core (its tail is already let go) */
-  if (consumed > len || (consumed == 0 && len == input_capacity && !l->paused)) {
-    logf_(LOG_ERROR, "core bug on connection %u: consumed %u of %u bytes; closing it", id, consumed, len);
-    mark_closing(id);
-    return;
-  }
-  uint32_t rest = len - consumed;
-  if (rest == 0) {
-    set_tail(l, 0);
-    return;
-  }
-  uint32_t needed = core_needed(); /* 0 when paused: offer it all again on resume */
-  if (needed > input_capacity) needed = input_capacity;
-  if (!keep_tail(l, input + consumed, rest, needed)) {
-    logf_(LOG_ERROR, "connection %u: out of memory for a %u-byte packet; closing it", id, needed);
-    mark_closing(id);
-  }
+  feed_input(id, (uint32_t)n);
 }
 
 /* Resumed links offer their kept bytes again (outside any core call). */
@@ -459,99 +391,65 @@ static void refeed_all(void) {
     l->refeed = 0;
     if (l->fd < 0 || l->state != OPEN || l->paused || l->tail_len == 0) continue;
     if (l->needed > l->tail_len) continue; /* an incomplete packet: the next read completes it */
-    memcpy(memory_at(input_ptr), l->tail, l->tail_len);
-    feed_input(id, l->tail_len);
+    feed_input(id, 0);
     flush_dirty();
   }
   refeed_n = 0;
 }
 
-/* Links the core closed whose peer neither read its last bytes nor closed, after the
- * grace time: dropped (as the Node host destroys such a socket). */
-static void reap_closing(double now) {
-  for (uint32_t id = 0; id < link_count; id++)
-    if (links[id].fd >= 0 && links[id].state != OPEN && now >= links[id].deadline) link_gone(id);
-}
-
 /* One readiness event of a connection. */
 static void on_event(uint32_t id, uint32_t got) {
   Link* l = &links[id];
-  if (got & EPOLLOUT) {
-    if (!flush_link(id)) {
-      link_gone(id);
-      return;
-    }
-    if (l->out_len == 0) {
-      if (l->state == CLOSING) start_draining(id);
-      else if (l->state == OPEN) drained(id);
-    }
-  }
+  if (got & EPOLLOUT) write_out(id);
   if (l->fd < 0) return;
   /* a closing link is not read (EPOLLIN is off), but a peer that hung up or failed
    * will never take the rest: reported even with no events asked for */
-  if (l->state == CLOSING && (got & (EPOLLHUP | EPOLLERR))) {
-    link_gone(id);
-    return;
-  }
-  if (got & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_one(id);
+  if (l->state == CLOSING && (got & (EPOLLHUP | EPOLLERR))) link_gone(id);
+  else if (got & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_one(id);
 }
 
-/* ---- start-up ---- */
+/* ---- start-up and the loop ---- */
 
 static void on_signal(int sig) {
   if (sig == SIGUSR2) stats_wanted = 1;
   else stopping = sig;
 }
 
+static void log_stats(void) {
+  char line[1024];
+  size_t n = 0;
+  for (u32 i = 0; i < STAT_COUNT && n < sizeof line - 64; i++)
+    n += (size_t)snprintf(line + n, sizeof line - n, "%s%s=%.0f", i ? " " : "", STAT_NAMES[i], core_stat(i));
+  logf_(LOG_NOTICE, "stats: %s", line);
+}
+
+/* A listening socket on host:port, and where it is bound (as "ip:port", "[ip6]:port"). */
 static int listen_on(const char* host, int port, char* where, size_t where_len) {
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo* res = NULL;
   char service[16];
   snprintf(service, sizeof service, "%d", port);
-  int rc = getaddrinfo(host, service, &hints, &res);
-  if (rc != 0) {
-    logf_(LOG_ERROR, "cannot listen on %s:%d: %s", host, port, gai_strerror(rc));
-    exit(1);
-  }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
+  int rc = getaddrinfo(host, service, &hints, &res), one = 1;
+  int fd = rc == 0 ? socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
   if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-    logf_(LOG_ERROR, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+    logf_(LOG_ERROR, "cannot listen on %s:%d: %s", host, port, rc != 0 ? gai_strerror(rc) : strerror(errno));
     exit(1);
   }
   freeaddrinfo(res);
   struct sockaddr_storage bound;
   socklen_t bound_len = sizeof bound;
+  char ip[NI_MAXHOST] = "?", bound_port[NI_MAXSERV] = "0";
   getsockname(fd, (struct sockaddr*)&bound, &bound_len);
-  char ip[INET6_ADDRSTRLEN] = "?";
-  int bound_port = 0;
-  if (bound.ss_family == AF_INET6) {
-    struct sockaddr_in6* a = (struct sockaddr_in6*)&bound;
-    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-    bound_port = ntohs(a->sin6_port);
-    snprintf(where, where_len, "[%s]:%d", ip, bound_port);
-  } else {
-    struct sockaddr_in* a = (struct sockaddr_in*)&bound;
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-    bound_port = ntohs(a->sin_port);
-    snprintf(where, where_len, "%s:%d", ip, bound_port);
-  }
+  getnameinfo((struct sockaddr*)&bound, bound_len, ip, sizeof ip, bound_port, sizeof bound_port,
+              NI_NUMERICHOST | NI_NUMERICSERV);
+  snprintf(where, where_len, bound.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, bound_port);
   return fd;
 }
 
 /* A bad command line: the message (the core's, mostly), then the --help text. */
-static void usage_error(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("midge: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\n\n%s", USAGE);
+static void __attribute__((noreturn)) usage_error(const char* prefix, const char* message) {
+  fprintf(stderr, "midge: %s%s\n\n%s", prefix, message, USAGE);
   exit(EXIT_USAGE);
 }
 
@@ -567,8 +465,6 @@ static int split_arg(int argc, char** argv, int* i, const char** value) {
 }
 
 /* The main loop's step: what is due on the clock, then one epoll_wait and its events. */
-static double next_reap, next_stats, stats_interval;
-
 static void loop_once(void) {
   double now = now_ms();
   if (now >= next_tick) {
@@ -579,12 +475,13 @@ static void loop_once(void) {
     flush_dirty();
   }
   refeed_all();
-  if (now >= next_reap) {
-    reap_closing(now);
+  if (now >= next_reap) { /* links the core closed whose peer neither took its last bytes nor closed */
+    for (uint32_t id = 0; id < link_count; id++)
+      if (links[id].fd >= 0 && links[id].state != OPEN && now >= links[id].deadline) link_gone(id);
     flush_dirty();
     next_reap = now + 250;
   }
-  if (accept_again_at > 0 && now >= accept_again_at) resume_accepting();
+  if (accept_again_at > 0 && now >= accept_again_at) set_accepting(1);
   if (stats_wanted || (next_stats > 0 && now >= next_stats)) {
     stats_wanted = 0;
     log_stats();
@@ -594,36 +491,27 @@ static void loop_once(void) {
   if (next_reap - now < wait) wait = next_reap - now;
   if (accept_again_at > 0 && accept_again_at - now < wait) wait = accept_again_at - now;
   if (next_stats > 0 && next_stats - now < wait) wait = next_stats - now;
-  enum { EVENTS = 256 };
-  struct epoll_event events[EVENTS];
-  int n = epoll_wait(epfd, events, EVENTS, wait < 0 ? 0 : (int)wait + 1);
+  struct epoll_event events[256];
+  int n = epoll_wait(epfd, events, 256, wait < 0 ? 0 : (int)wait + 1);
   if (n < 0 && errno != EINTR) {
     logf_(LOG_ERROR, "epoll_wait: %s", strerror(errno));
     exit(EXIT_SOFTWARE);
   }
   for (int i = 0; i < n; i++) {
     uint64_t data = events[i].data.u64;
-    if (data == UINT64_MAX) {
-      accept_all();
-      flush_dirty();
-      continue;
-    }
     uint32_t id = (uint32_t)data;
-    int fd = (int)(data >> 32);
-    if (id >= link_count || links[id].fd != fd) continue; /* closed earlier in this batch */
-    on_event(id, events[i].events);
-    flush_dirty(); /* what this read caused goes out now: latency, and one write per socket per read */
+    if (data == UINT64_MAX) accept_all();
+    else if (id < link_count && links[id].fd == (int)(data >> 32)) on_event(id, events[i].events);
+    /* (else: closed earlier in this batch) */
+    flush_dirty(); /* what this event caused goes out now: latency, and one write per socket per read */
   }
   refeed_all();
 }
 
-/* Every open descriptor may be a client: as many as the board has slots (Node raises
- * its own soft limit the same way). */
-static void raise_descriptor_limit(void) {
-  struct rlimit r;
-  if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == r.rlim_max) return;
-  r.rlim_cur = r.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &r);
+static uint32_t open_links(void) {
+  uint32_t n = 0;
+  for (uint32_t id = 0; id < link_count; id++) n += links[id].fd >= 0;
+  return n;
 }
 
 int main(int argc, char** argv) {
@@ -638,8 +526,11 @@ int main(int argc, char** argv) {
     if (o == OPTION_VERBOSE) env.log_level = LOG_DEBUG;
   }
   /* one binary per board: --board may name only this one ("" is the core's to refuse) */
-  if (*board && strcmp(board, MIDGE_BOARD) != 0)
-    usage_error("this binary holds the " MIDGE_BOARD " board's core; for '%s' run build/native/midge-%s", board, board);
+  if (*board && strcmp(board, MIDGE_BOARD) != 0) {
+    fprintf(stderr, "midge: this binary holds the " MIDGE_BOARD " board's core; for '%s' run "
+            "build/native/midge-%s\n\n%s", board, board, USAGE);
+    return EXIT_USAGE;
+  }
 
   core_start(0, &input_ptr, &input_capacity);
   const char* host = "127.0.0.1";
@@ -647,13 +538,13 @@ int main(int argc, char** argv) {
   const char* env_port = getenv("MIDGE_PORT"); /* first, so that --port wins */
   if (env_port != NULL && *env_port) {
     const char* refused = core_option(OPTIONS[OPTION_PORT].name, env_port);
-    if (refused != NULL) usage_error("$MIDGE_PORT: %s", refused);
+    if (refused != NULL) usage_error("$MIDGE_PORT: ", refused);
   }
   for (int i = 1; i < argc; i++) {
     const char* name = argv[i];
     int o = split_arg(argc, argv, &i, &value);
     const char* refused = core_option(name, value);
-    if (refused != NULL) usage_error("%s", refused);
+    if (refused != NULL) usage_error("", refused);
     if (o == OPTION_HELP) return fputs(USAGE, stdout), 0;
     if (o == OPTION_VERSION) return printf("midge %s\n", MIDGE_VERSION), 0;
     if (o == OPTION_HOST) host = value, default_host = 0;
@@ -671,7 +562,12 @@ int main(int argc, char** argv) {
   refeed_ids = calloc((size_t)link_count + 1, sizeof *refeed_ids);
   if (links == NULL || dirty_ids == NULL || refeed_ids == NULL) return EXIT_SOFTWARE;
   for (uint32_t i = 0; i < link_count; i++) links[i].fd = -1;
-  raise_descriptor_limit();
+  /* every descriptor may be a client: as many as the board has slots (Node raises its soft limit too) */
+  struct rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
 
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) {
@@ -685,12 +581,10 @@ int main(int argc, char** argv) {
 
   logf_(LOG_NOTICE, "midge %s listening on %s%s", MIDGE_VERSION, where,
         default_host ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)" : "");
-  logf_(LOG_INFO, "board " MIDGE_BOARD " (native host, wasm2c): packets up to %u bytes, %llu pages of fixed memory, %u connection slots",
-        packet_max, (unsigned long long)env.core.w2c_memory.pages, link_count);
+  logf_(LOG_INFO, "board " MIDGE_BOARD " (native host, wasm2c): packets up to %u bytes, %llu pages of fixed memory, "
+        "%u connection slots", packet_max, (unsigned long long)env.core.w2c_memory.pages, link_count);
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
+  struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR2, &sa, NULL);
@@ -710,12 +604,7 @@ int main(int argc, char** argv) {
   core_shutdown(); /* asks to close every connection */
   flush_dirty();
   double give_up = now_ms() + 1000;
-  for (;;) {
-    uint32_t open_links = 0;
-    for (uint32_t id = 0; id < link_count; id++) open_links += links[id].fd >= 0;
-    if (open_links == 0 || now_ms() >= give_up || stopping) break; /* a second signal: do not wait */
-    loop_once();
-  }
+  while (open_links() > 0 && now_ms() < give_up && !stopping) loop_once(); /* a second signal: do not wait */
   for (uint32_t id = 0; id < link_count; id++)
     if (links[id].fd >= 0) link_gone(id);
   dirty_head = dirty_n = 0;
