@@ -16,7 +16,7 @@ import { INPUT } from "../assembly/broker";
 import { matchTopic, matchedCount, matchedNode, node } from "../assembly/topics/matcher";
 import { topicMatches } from "../assembly/topics/validate";
 import { subscription, subscriptionFilter } from "../assembly/session/subscriptions";
-import { route } from "../assembly/delivery";
+import { route } from "../assembly/delivery/route";
 
 export function matchOnly(len: i32): i32 {
   matchTopic(INPUT, len);
