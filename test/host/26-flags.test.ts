@@ -97,7 +97,7 @@ describe("the command line, on both hosts", { skip }, () => {
     [["--connect-timeout", "99"], "--connect-timeout must be a whole number of milliseconds from 100 to 3600000, not '99'"],
     [["--max-queued", "1001"], "--max-queued must be a whole number from 1 to 1000, not '1001'"],
     [["--max-backlog", "1023"], "--max-backlog must be a whole number of bytes from 1024 to 1048576, not '1023'"],
-    [["--max-input-buffer", "100000"], "--max-input-buffer must be a whole number of bytes from 2097157 to 4294967295, not '100000'"],
+    [["--max-input-buffer", "1023"], "--max-input-buffer must be a whole number of bytes from 1024 to 4294967295, not '1023'"],
     [["--stall-timeout", "0.05"], "--stall-timeout must be a number of seconds from 0.1 to 3600, not '0.05'"],
     [["--stall-timeout", "5s"], "--stall-timeout must be a number of seconds from 0.1 to 3600, not '5s'"],
     [["--stats-interval", "86401"], "--stats-interval must be a whole number of seconds from 0 to 86400, not '86401'"],
