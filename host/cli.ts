@@ -1,5 +1,6 @@
 // The `midge` command: flags, logging, one TCP listener, and a clean shutdown.
 
+import { readFileSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { setTimeout } from "node:timers";
 import { boards } from "midge:boards";
@@ -29,14 +30,14 @@ type Given = [name: string, value: string];
 function splitArgs(args: string[]): Given[] {
   const given: Given[] = [];
   for (let i = 0; i < args.length; i++) {
-    const takesValue = optionTable.find((o) => o.name === args[i])?.value != null;
+    const takesValue = optionTable.find((o) => o.name === args[i] || o.short === args[i])?.value != null;
     given.push([args[i], takesValue ? (args[++i] ?? "") : ""]);
   }
   return given;
 }
 
 function isOption(given: Given, option: number): boolean {
-  return given[0] === optionTable[option].name;
+  return given[0] === optionTable[option].name || given[0] === optionTable[option].short;
 }
 
 /** The value of the last `option` given (the last one wins, as in the core), or undefined. */
@@ -51,7 +52,8 @@ const given = splitArgs(process.argv.slice(2));
 // is then checked by the core's parser, in order.
 const board = lastValue(given, Option.Board) || "pi"; // "" is the core's to refuse
 if (!Object.hasOwn(boards, board)) usageError(`unknown board '${board}'; boards: ${Object.keys(boards).join(", ")}`);
-const threshold = lastValue(given, Option.Verbose) !== undefined ? Level.Debug : Level.Info;
+let threshold: number = lastValue(given, Option.Verbose) !== undefined ? Level.Debug : Level.Info;
+let logTo: NodeJS.WriteStream | null = process.stderr; // log_dest: stderr, stdout, or none
 
 // Lines logged before the listener is up (the core's, while it initialises) wait, so
 // that the first line is always the one saying where we listen.
@@ -64,13 +66,61 @@ function format(level: number, text: string): string {
 function log(level: number, text: string): void {
   if (level > threshold && level !== Level.Fatal) return;
   if (held !== null) held.push(format(level, text));
-  else process.stderr.write(format(level, text));
+  else logTo?.write(format(level, text));
 }
 
 function releaseHeld(): void {
   const lines = held ?? [];
   held = null;
-  for (const line of lines) process.stderr.write(line);
+  for (const line of lines) logTo?.write(line);
+}
+
+/** A config file that cannot be read, or a line of it the core refuses: status 2, as
+ *  for a bad command line (without the --help text). host/native/main.c says the same. */
+function configError(message: string): never {
+  process.stderr.write(`midge: ${message}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+/** A file's bytes, or the end with the error's code (ENOENT), as the native host says it. */
+function readOrExit(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    configError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+}
+
+/** strcasecmp's order, which Mosquitto sorts an include_dir's files in. */
+function caseless(a: string, b: string): number {
+  const x = a.toLowerCase(), y = b.toLowerCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * The config file, handed to the core (which parses it, docs/ABI.md `config`), with the
+ * files of its include_dir: the directory's `*.conf` files in Mosquitto's order, then
+ * the rest of the main file.
+ */
+function readConfig(core: Core, file: string): void {
+  const main = readOrExit(file);
+  let said = core.config(file, main, 0);
+  while ("includeDir" in said) {
+    const dir = said.includeDir;
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (error) {
+      configError(`cannot open include_dir ${dir}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    for (const name of names.filter((n) => n.length > 5 && n.endsWith(".conf")).sort(caseless)) {
+      const path = `${dir}/${name}`;
+      const included = core.config(path, readOrExit(path), 1);
+      if ("refused" in included) configError(included.refused);
+    }
+    said = core.config(file, main, 2);
+  }
+  if ("refused" in said) configError(said.refused);
 }
 
 /** A trap in the core: its state is lost, so there is nothing safe left to do. */
@@ -96,10 +146,12 @@ async function main(): Promise<void> {
     process.exit(EXIT_SOFTWARE);
   }
 
-  // Every option through the core's parser, in order ($MIDGE_PORT first, so --port
-  // wins); the host acts on its own ones.
-  let host = "127.0.0.1";
-  let defaultHost = true; // listening on loopback only, as Mosquitto 2 does without a config
+  // The config file first (unless the command line asks only for --help or --version),
+  // then every option through the core's parser, in order ($MIDGE_PORT first, so --port
+  // wins): options override the file. The host acts on its own ones.
+  const configFile = lastValue(given, Option.Config);
+  const answersOnly = given.some((g) => isOption(g, Option.Help) || isOption(g, Option.Version));
+  if (configFile && !answersOnly) readConfig(core, configFile);
   const envPort = process.env.MIDGE_PORT;
   if (envPort !== undefined && envPort !== "") {
     const refused = core.option(optionTable[Option.Port].name, envPort);
@@ -116,12 +168,13 @@ async function main(): Promise<void> {
       process.stdout.write(`midge ${version}\n`);
       process.exit(0);
     }
-    if (isOption(g, Option.Host)) {
-      host = g[1];
-      defaultHost = false;
-    }
   }
+  const host = core.text(0);
+  const note = core.text(1); // who may connect: loopback only, anonymous clients or not
   const port = core.configure(Setting.Port, -1);
+  threshold = core.configure(Setting.LogLevel, -1);
+  const dest = core.configure(Setting.LogDest, -1);
+  logTo = dest === 0 ? process.stderr : dest === 1 ? process.stdout : null;
   const statsInterval = core.configure(Setting.StatsInterval, -1);
 
   let listener: TcpListener;
@@ -133,10 +186,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const where = formatAddress(listener.host, listener.port);
-  const note = defaultHost
-    ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)"
-    : "";
-  held?.unshift(format(Level.Notice, `midge ${version} listening on ${where}${note}`));
+  if (Level.Notice <= threshold) held?.unshift(format(Level.Notice, `midge ${version} listening on ${where}${note}`));
   releaseHeld();
   log(
     Level.Info,

@@ -74,11 +74,13 @@ interface Exports {
   stat(id: number): number;
   configure(key: number, value: number): number;
   option(name: number, nameLength: number, value: number, valueLength: number): number;
+  config(name: number, nameLength: number, text: number, textLength: number, part: number): number;
+  text(id: number): number;
   shutdown(now: number): void;
   budget(id: number): number;
 }
 
-const exportNames = ["init", "configure", "option", "inputBuffer", "inputCapacity", "open", "feed", "needed", "drained",
+const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "feed", "needed", "drained",
   "closed", "tick", "shutdown", "stat", "budget"];
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
@@ -203,6 +205,41 @@ export class Core {
       this.crash(error);
     }
     return result >= 0 ? null : utf8.decode(input.subarray(0, -result));
+  }
+
+  /**
+   * One config file's bytes, named `name` in the core's messages; `part` 0 the main file,
+   * 1 a file of its include_dir, 2 the main file again after it (docs/ABI.md, `config`).
+   * Returns `{ done: true }` when read, `{ includeDir }` at an include_dir line of the main
+   * file, or `{ refused }` with the core's message. What does not fit in the input window
+   * is not written (the core says the file is too large for the board).
+   */
+  config(name: string, text: Uint8Array, part: number): { done: true } | { includeDir: string } | { refused: string } {
+    const input = this.inputView();
+    const n = encoder.encodeInto(name, input).written;
+    const fits = Math.min(text.length, input.length - n);
+    input.set(text.subarray(0, fits), n);
+    const base = this.x.inputBuffer() >>> 0;
+    let result: number;
+    try {
+      result = this.x.config(base, n, base + n, text.length, part);
+    } catch (error) {
+      this.crash(error);
+    }
+    if (result === 0) return { done: true };
+    const said = utf8.decode(input.subarray(0, Math.abs(result)));
+    return result > 0 ? { includeDir: said } : { refused: said };
+  }
+
+  /** Text the core holds for the host: 0 the address to listen on, 1 the note on who may connect. */
+  text(id: number): string {
+    let n: number;
+    try {
+      n = this.x.text(id);
+    } catch (error) {
+      this.crash(error);
+    }
+    return utf8.decode(this.inputView().subarray(0, n));
   }
 
   /** Pages of linear memory the core occupies (fixed: it never grows). */

@@ -19,7 +19,7 @@ import { session, sessionId, findSession, createSession } from "../session/clien
 import { closeConnection, closeForDecodeError, endSession, discardWill } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage, message } from "../store/messages";
 import { redeliver } from "../delivery/outbound";
-import { maxPacketSize, maxKeepAlive } from "../settings";
+import { maxPacketSize, maxKeepAlive, allowAnonymous, connectionMessages } from "../settings";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
@@ -57,6 +57,11 @@ function refuse(conn: i32, level: i32, why: i32): void {
       case Refusal.BadAuthMethod: logText(" (unsupported authentication method)"); break;
       case Refusal.Malformed: logText(" (malformed CONNECT)"); break;
       case Refusal.ProtocolError: logText(" (protocol error in CONNECT)"); break;
+      case Refusal.NotAuthorized:
+        logText((connectFlags & ConnectFlag.Username) == 0
+          ? " (not authorized: no user name, and allow_anonymous is false)"
+          : " (not authorized: allow_anonymous is false, and no password file to check the user against)");
+        break;
     }
     logEnd(LogLevel.Notice);
   }
@@ -97,6 +102,9 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
     assigned = true;
   }
   if (idLen > CLIENT_ID_MAX) { refuse(conn, level, Refusal.IdentifierRejected); return; }
+  // allow_anonymous false: Mosquitto 2 refuses a client without a user name, and, with
+  // no password file to check one against, every client
+  if (allowAnonymous == 0) { refuse(conn, level, Refusal.NotAuthorized); return; }
   if (hasWill && !validTopicName(willTopicPtr, willTopicLen)) {
     if (v5) refuse(conn, 5, Refusal.ProtocolError);
     else closeConnection(conn, CloseReason.ProtocolError);
@@ -173,7 +181,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
     sendConnack(conn, sessionPresent, 0);
   }
 
-  if (logOn(LogLevel.Info)) {
+  if (connectionMessages != 0 && logOn(LogLevel.Info)) {
     logStart();
     logText("client ");
     logBytes(sessionId(s), idLen);

@@ -30,6 +30,7 @@ enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
 struct Z_env_instance_t {
   Z_midge_instance_t core;
   int log_level;
+  int log_dest; /* 0 stderr, 1 stdout, 2 none (SETTING_LOG_DEST) */
 };
 static struct Z_env_instance_t env;
 
@@ -60,7 +61,7 @@ GLUE void logf_(int level, const char* fmt, ...) {
   va_end(ap);
   if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
   line[n++] = '\n';
-  fwrite(line, 1, (size_t)n, stderr);
+  if (env.log_dest != 2) fwrite(line, 1, (size_t)n, env.log_dest == 1 ? stdout : stderr);
 }
 
 /* The core's `log` import (docs/ABI.md). Level 9: a static UTF-16 string (ASCII is all
@@ -126,6 +127,47 @@ GLUE const char* core_option(const char* name, const char* value) {
   memcpy(message, memory_at(base), len);
   message[len] = 0;
   return message;
+}
+
+/* The text the core left at its input window by the last call (a message, a path),
+ * NUL-terminated; valid until the next call. */
+static char said_text[4096];
+static u32 said_len;
+GLUE const char* core_said(void) { return said_text; }
+GLUE void keep_said(u32 len) {
+  u32 base;
+  CORE_CALL("inputBuffer", base = Z_midgeZ_inputBuffer(&env.core));
+  said_len = len < sizeof said_text - 1 ? len : (u32)sizeof said_text - 1;
+  memcpy(said_text, memory_at(base), said_len);
+  said_text[said_len] = 0;
+}
+
+/* One config file's bytes for the core (docs/ABI.md `config`): what fits in the input
+ * window is written (the core refuses a larger file itself). Returns the core's answer;
+ * a message or an include_dir path is then at core_said(). */
+GLUE int32_t core_config(const char* name, const uint8_t* text, size_t len, int part) {
+  u32 base, cap;
+  CORE_CALL("inputBuffer", base = Z_midgeZ_inputBuffer(&env.core));
+  CORE_CALL("inputCapacity", cap = Z_midgeZ_inputCapacity(&env.core));
+  size_t n = strlen(name);
+  if (n > cap) n = cap;
+  size_t fits = len < cap - n ? len : cap - n;
+  memcpy(memory_at(base), name, n);
+  memcpy(memory_at(base + (u32)n), text, fits);
+  u32 text_len = len > 0xFFFFFFFFu ? 0xFFFFFFFFu : (u32)len;
+  int32_t r;
+  CORE_CALL("config", r = (int32_t)Z_midgeZ_config(&env.core, base, (u32)n, base + (u32)n, text_len, (u32)part));
+  if (r != 0) keep_said(r > 0 ? (u32)r : (u32)-(int64_t)r);
+  return r;
+}
+
+/* Text the core holds for the host (docs/ABI.md `text`): 0 the address to listen on,
+ * 1 the note on who may connect. Valid until the next call. */
+GLUE const char* core_text(int id) {
+  int32_t n;
+  CORE_CALL("text", n = (int32_t)Z_midgeZ_text(&env.core, (u32)id));
+  keep_said((u32)n);
+  return said_text;
 }
 
 /* Instantiate the core (its start function runs here) and call init; returns the packet
