@@ -42,11 +42,13 @@ let keyRule: Rule = Rule.Number;
 let keySetting: i32 = 0;
 export let keyMin: f64 = 0;   // for a setting no option row sets
 export let keyMax: f64 = 0;
+let keyKind: Kind = Kind.Count; // for a setting no option row sets
 let keyUnlimited: f64 = 1;    // Mosquitto's value for "no limit" (0 or -1): the top of the range; 1: none
 
 // @ts-ignore: decorator
-@inline function key(name: string, rule: Rule, setting: i32, min: f64, max: f64, unlimited: f64): bool {
+@inline function key(name: string, rule: Rule, setting: i32, min: f64, max: f64, unlimited: f64, kind: Kind = Kind.Count): bool {
   keyName = changetype<usize>(name);
+  keyKind = kind;
   keyRule = rule;
   keySetting = setting;
   keyMin = min;
@@ -71,10 +73,11 @@ function loadKey(i: i32): bool {
     case 8: return key("allow_anonymous",       Rule.Bool,       Setting.AllowAnonymous,       0,   1,     1);
     case 9: return key("per_listener_settings", Rule.Bool,       Setting.PerListenerSettings,  0,   1,     1);
     case 10: return key("connection_messages",  Rule.Bool,       Setting.ConnectionMessages,   0,   1,     1);
-    case 11: return key("sys_interval",         Rule.Number,     Setting.SysInterval,          0,   65535, 1);
+    case 11: return key("sys_interval",         Rule.Number,     Setting.SysInterval,          0,   65535, 1, Kind.Seconds);
     case 12: return key("log_dest",             Rule.LogDest,    Setting.LogDest,              0,   2,     1);
     case 13: return key("log_type",             Rule.LogType,    Setting.LogLevel,             0,   4,     1);
     case 14: return key("include_dir",          Rule.IncludeDir, 0,                            0,   0,     1);
+    case 15: return key("message_size_limit",   Rule.Number,     Setting.MessageSizeLimit,     0,   268435455, 1, Kind.Bytes);
   }
   return false;
 }
@@ -252,7 +255,7 @@ function applyLine(): i32 {
 
 /** Word `w` as a number for the loaded key's setting, checked against its range. */
 function setNumber(w: i32): i32 {
-  let kind = Kind.Seconds;
+  let kind = keyKind;
   let min = keyMin, max = keyMax;
   if (loadRowOf(keySetting)) { kind = rowKind; min = rowMin; max = rowMax; }
   if (keyUnlimited <= 0 && (keyUnlimited == 0 ? wordIs(w, "0") : wordIs(w, "-1"))) {
@@ -362,7 +365,7 @@ function wordIs(w: i32, s: string): bool {
  *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
  *  in constants, so that a board built without the parser does not carry them.) */
 function isMosquittoKey(p: usize, len: u32): bool {
-  const keys = " acl_file address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_interval autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit message_size_limit mount_point notification_topic notifications notifications_local_only password_file persistence persistence_file persistence_location persistent_client_expiration pid_file plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout retain_available round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const keys = " acl_file address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_interval autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only password_file persistence persistence_file persistence_location persistent_client_expiration pid_file plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout retain_available round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
   const n = keys.length;
   for (let at = 0; at + 1 < n; at++) {
     if (keys.charCodeAt(at) != 0x20) continue;

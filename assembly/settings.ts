@@ -27,9 +27,10 @@ export const enum Setting {
   PerListenerSettings = 15, // 1: security settings per listener (held: one listener only so far)
   LogLevel = 16,          // the most detailed log level emitted, 0 (error) to 4 (debug)
   LogDest = 17,           // where the host writes log lines: 0 stderr, 1 stdout, 2 nowhere (held for the host)
+  MessageSizeLimit = 18,  // bytes of payload above which a PUBLISH is dropped; 0 = no limit
 }
 
-// Settings 12-17 come from the config file (configfile.ts), whose key table holds their
+// Settings 12-18 come from the config file (configfile.ts), whose key table holds their
 // ranges; the rest from the option table, which the config file's keys reuse.
 
 // The values in force, starting at their defaults (the option table shows the same ones
@@ -53,6 +54,7 @@ export let connectionMessages: i32 = 1;
 export let sysInterval: i32 = 10;
 export let perListenerSettings: i32 = 0;
 export let logDest: i32 = 0;
+export let messageSizeLimit: i32 = 0;
 
 /** The address to listen on, as text (held for the host): set by --host, a config file's
  *  `listener` or `bind_address`; empty: the default (see listenText in configfile.ts). */
@@ -96,6 +98,7 @@ export function configure(key: i32, value: f64): f64 {
       case Setting.PerListenerSettings: perListenerSettings = <i32>v; break;
       case Setting.LogLevel: setLogLevel(<i32>v); break;
       case Setting.LogDest: logDest = <i32>v; break;
+      case Setting.MessageSizeLimit: messageSizeLimit = <i32>v; break;
     }
   }
   switch (key) {
@@ -116,6 +119,7 @@ export function configure(key: i32, value: f64): f64 {
     case Setting.PerListenerSettings: return perListenerSettings;
     case Setting.LogLevel: return logLevel;
     case Setting.LogDest: return logDest;
+    case Setting.MessageSizeLimit: return messageSizeLimit;
   }
   return -1;
 }

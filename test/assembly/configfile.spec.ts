@@ -54,7 +54,7 @@ describe("a config file", () => {
     const conf = "# Mosquitto's example\r\n\r\n   \nlistener 1884 10.0.0.1\r\n" +
       "max_connections 7\nmax_keepalive 120\nmax_packet_size 1000\nmax_inflight_messages 5\n" +
       "max_queued_messages 9\nper_listener_settings true\nconnection_messages false\n" +
-      "sys_interval 30\nlog_dest stdout\nlog_type warning\nlog_type error\n\t# indented comment\n";
+      "sys_interval 30\nlog_dest stdout\nlog_type warning\nlog_type error\n\t# indented comment\nmessage_size_limit 100\n";
     expect(said(read("good.conf", conf))).toBe("");
     expect(configure(Setting.Port, -1)).toBe(1884);
     expect(configure(Setting.MaxConnections, -1)).toBe(7);
@@ -65,6 +65,7 @@ describe("a config file", () => {
     expect(configure(Setting.PerListenerSettings, -1)).toBe(1);
     expect(configure(Setting.ConnectionMessages, -1)).toBe(0);
     expect(configure(Setting.SysInterval, -1)).toBe(30);
+    expect(configure(Setting.MessageSizeLimit, -1)).toBe(100);
     expect(configure(Setting.LogDest, -1)).toBe(1);
     expect(configure(Setting.LogLevel, -1)).toBe(1); // the most detailed type given: warning
     expect(text(0)).toBe("10.0.0.1");
@@ -121,6 +122,7 @@ describe("a bad line", () => {
     expect(said(read("e.conf", "max_inflight_messages 17\n"))).toBe("e.conf:1: max_inflight_messages must be a whole number from 1 to 16 (0: no limit), not '17'");
     expect(said(read("e.conf", "max_connections 0\n"))).toBe("e.conf:1: max_connections must be a whole number from 1 to 20 (-1: no limit), not '0'");
     expect(said(read("e.conf", "sys_interval -5\n"))).toBe("e.conf:1: sys_interval must be a whole number of seconds from 0 to 65535, not '-5'");
+    expect(said(read("e.conf", "message_size_limit 268435456\n"))).toBe("e.conf:1: message_size_limit must be a whole number of bytes from 0 to 268435455, not '268435456'");
     expect(said(read("e.conf", "listener 70000\n"))).toBe("e.conf:1: listener must be a whole number from 0 to 65535, not '70000'");
     expect(said(read("e.conf", "allow_anonymous maybe\n"))).toBe("e.conf:1: allow_anonymous must be true or false, not 'maybe'");
     expect(said(read("e.conf", "max_keepalive 10 20\n"))).toBe("e.conf:1: max_keepalive takes one value, not '10 20'");

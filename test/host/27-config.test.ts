@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { BROKER_KIND, HOST, ROOT, closeAll, rawConnect, rawConnect5, settle, startBroker, which, type Broker } from "./helpers.js";
+import { BROKER_KIND, HOST, PacketType, ROOT, ack5, closeAll, parsePublish, publish5Packet, publishPacket, pubrel, rawConnect, rawConnect5,
+  rawSession, rawSubscribe, settle, startBroker, which, type Broker } from "./helpers.js";
 
 const NODE = path.join(ROOT, "dist", "midge.mjs");
 const native = (board: string) => path.join(ROOT, "build", "native", `midge-${board}`);
@@ -215,6 +216,57 @@ describe("against mosquitto: who may connect", { skip: skipDiff }, () => {
       assert.deepEqual(ours, theirs);
     });
   }
+});
+
+describe("against mosquitto: message_size_limit", { skip: skipDiff }, () => {
+  /** What a subscriber gets of payloads of 10 and 11 bytes at each QoS, and the publisher's
+   *  acknowledgements (3.1.1: packet types; MQTT 5: reason codes), with a limit of 10. */
+  async function outcome(b: Broker): Promise<unknown> {
+    const sub = await rawSession(b, { username: "s" });
+    await rawSubscribe(sub.raw, 1, [["size/#", 2]]);
+    const pub = await rawSession(b, { username: "p" });
+    const pub5 = (await rawConnect5(b, { username: "p5" })).raw;
+    const acks: string[] = [];
+    let id = 1;
+    for (const qos of [0, 1, 2]) {
+      for (const n of [10, 11]) {
+        pub.raw.write(publishPacket({ topic: `size/${qos}/${n}`, payload: "x".repeat(n), qos, id: qos ? id : undefined }));
+        if (qos === 1) acks.push(`puback ${(await pub.raw.expect(PacketType.PUBACK)).body.length}`);
+        if (qos === 2) {
+          await pub.raw.expect(PacketType.PUBREC);
+          pub.raw.write(pubrel(id));
+          await pub.raw.expect(PacketType.PUBCOMP);
+          acks.push("pubrec pubcomp");
+        }
+        if (qos) {
+          pub5.write(publish5Packet({ topic: `size/5/${qos}/${n}`, payload: "y".repeat(n), qos, id }));
+          const ack = await pub5.expect(qos === 1 ? PacketType.PUBACK : PacketType.PUBREC);
+          const reason = ack.body.length > 2 ? ack.body[2] : 0;
+          acks.push(`v5 ${qos} ${n}: 0x${reason.toString(16)}`);
+          if (qos === 2 && reason < 0x80) { // Mosquitto delivers a QoS 2 message at PUBREL
+            pub5.write(ack5(PacketType.PUBREL, id));
+            await pub5.expect(PacketType.PUBCOMP);
+          }
+        }
+        id++;
+      }
+    }
+    await settle(300);
+    const got = sub.raw.unread.filter((p) => p.type === PacketType.PUBLISH).map((p) => parsePublish(p).topic.toString()).sort();
+    return { acks, got };
+  }
+  test("payloads above the limit are dropped, the sender answered alike", async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const limit = "message_size_limit 10\nallow_anonymous true\n";
+    const theirs = await startMosquitto(file(`mosq-size-${port}.conf`, `listener ${port} ${HOST}\npersistence false\n${limit}`), port);
+    let expected: unknown;
+    try { expected = await outcome(theirs); } finally { await closeAll(); await theirs.stop(); }
+    const ours = await startBroker({ args: ["-c", file(`midge-size-${port}.conf`, `listener 0 ${HOST}\n${limit}`)] });
+    try {
+      assert.deepEqual(await outcome(ours), expected);
+      assert.match(ours.output(), /dropped: payload above message_size_limit \(1 so far\)/);
+    } finally { await closeAll(); await ours.stop(); }
+  });
 });
 
 /** The real mosquitto with a config file, ready once it says it is running. */
