@@ -76,6 +76,10 @@
 // @ts-ignore: decorator
 @inline export const CONFIG_TEXT: i32 = isDefined(BOARD_CONFIG_TEXT) ? BOARD_CONFIG_TEXT : 1;
 
+/** Users a password file may hold (the config's password_file); 0: none. */
+// @ts-ignore: decorator
+@inline export const MAX_USERS: i32 = isDefined(BOARD_MAX_USERS) ? BOARD_MAX_USERS : 32;
+
 /** Subscription identifiers kept per queued delivery (MQTT 5, overlapping subscriptions). */
 // @ts-ignore: decorator
 @inline export const SUB_IDS_PER_DELIVERY: i32 = 4;

@@ -19,11 +19,12 @@ import { Setting, configure, setListenAddress, listenAddressLen, LISTEN_ADDRESS,
 import { Kind, loadRowOf, rowMin, rowMax, rowKind, parseNumber, kindPhrase, logNumber, refuse } from "./options";
 import { LogLevel } from "./host";
 import { INPUT, INPUT_CAPACITY } from "./broker";
-import { CONFIG_TEXT } from "./config";
+import { CONFIG_TEXT, MAX_USERS } from "./config";
+import { addUser, clearUsers, LineError, USER_MAX, ITERATIONS_MAX } from "./auth/passwords";
 import { logStart, logText, logBytes, logInt, logTakeInto } from "./log";
 
 /** What `config` is given: the main file, a file of its include_dir, the main file again. */
-export const enum Part { Main = 0, Included = 1, Resumed = 2 }
+export const enum Part { Main = 0, Included = 1, Resumed = 2, PasswordFile = 3 }
 
 /** How a key's value is read. */
 const enum Rule {
@@ -34,6 +35,7 @@ const enum Rule {
   LogDest = 4,    // stderr, stdout or none
   LogType = 5,    // error, warning, notice, information, debug, all, none, ...
   IncludeDir = 6, // a directory of .conf files
+  File = 7,       // a file the host reads and hands back (password_file)
 }
 
 // The key `loadKey` loaded last.
@@ -78,6 +80,7 @@ function loadKey(i: i32): bool {
     case 13: return key("log_type",             Rule.LogType,    Setting.LogLevel,             0,   4,     1);
     case 14: return key("include_dir",          Rule.IncludeDir, 0,                            0,   0,     1);
     case 15: return key("message_size_limit",   Rule.Number,     Setting.MessageSizeLimit,     0,   268435455, 1, Kind.Bytes);
+    case 16: return key("password_file",        Rule.File,       0,                            0,   0,     1);
   }
   return false;
 }
@@ -91,6 +94,11 @@ export function keyRange(setting: i32): bool {
 }
 
 // ---- the state of one parse ----
+
+// @ts-ignore: decorator
+@inline const PATH_MAX: i32 = 255;
+const PASSWORD_FILE = memory.data(PATH_MAX);   // password_file's path (text(2))
+let passwordFileLen: i32 = 0;
 
 let fileName: usize = 0;      // the file's name, as the host gave it (for messages)
 let fileNameLen: u32 = 0;
@@ -141,7 +149,7 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
   lineNumber = 0;
   if (part == Part.Main) {
     configured = true;
-    listeners = 0; portLine = 0; anonymousSet = false; logTypeSet = false; logNothing = false;
+    listeners = 0; portLine = 0; anonymousSet = false; logTypeSet = false; logNothing = false; passwordFileLen = 0;
   } else if (part == Part.Resumed) {
     at = resumeAt;
     lineNumber = resumeLine;
@@ -151,6 +159,7 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
     logText(" bytes is more than this board takes in a config file ("); logInt(INPUT_CAPACITY - nameLen); logText(")");
     return refuse();
   }
+  if (part == Part.PasswordFile) return readPasswords(text, textLen);
   while (at < textLen) {
     let end = at;
     while (end < textLen && load<u8>(text + <usize>end) != 0x0A) end++;
@@ -222,6 +231,12 @@ function applyLine(): i32 {
   }
   if (words < 2) return refuseLine(keyRule == Rule.Listener ? "needs a port" : "needs a value");
   if (keyRule == Rule.IncludeDir) return 1;
+  if (keyRule == Rule.File) {
+    if (restLen > <u32>PATH_MAX) return refuseLine("names a path longer than 255 bytes");
+    memory.copy(PASSWORD_FILE, restAt, restLen);
+    passwordFileLen = <i32>restLen;
+    return 0;
+  }
   if (keyRule == Rule.Listener) {
     if (words > 3) return refuseLine("takes a port and an address, no more");
     listeners++;
@@ -315,12 +330,46 @@ function setLogType(): i32 {
   return 0;
 }
 
+/** A password file (part 3): every line `user:hash`, replacing the users read before. */
+function readPasswords(text: usize, textLen: u32): i32 {
+  clearUsers();
+  let at: u32 = 0;
+  while (at < textLen) {
+    let end = at;
+    while (end < textLen && load<u8>(text + <usize>end) != 0x0A) end++;
+    lineNumber++;
+    let e = end;
+    while (e > at && isSpace(load<u8>(text + <usize>(e - 1)))) e--;
+    const start = at;
+    at = end + 1;
+    if (e == start || load<u8>(text + <usize>start) == 0x23) continue; // blank, or '#'
+    const r = addUser(text + <usize>start, e - start);
+    if (r == LineError.None) continue;
+    logStart(); logFile(); logText(":"); logInt(lineNumber); logText(": ");
+    let colon = start;
+    while (colon < e && load<u8>(text + <usize>colon) != 0x3A) colon++;
+    if (r != LineError.NoColon && r != LineError.NameTooLong) { logBytes(text + <usize>start, <i32>(colon - start)); logText(": "); }
+    switch (r) {
+      case LineError.NoColon: logText("not a 'user:password hash' line"); break;
+      case LineError.NameTooLong: logText("a user name longer than "); logInt(USER_MAX); logText(" bytes"); break;
+      case LineError.NotHashed: logText("the password is not a mosquitto_passwd hash ($7$ or $6$); mosquitto_passwd -U FILE hashes a plain-text file"); break;
+      case LineError.BadIterations: logText("the $7$ iteration count must be a whole number from 1 to "); logInt(ITERATIONS_MAX); break;
+      case LineError.BadSalt: logText("the salt is not base64 of 1 to 64 bytes"); break;
+      case LineError.BadHash: logText("the hash is not base64 of a 64-byte SHA-512 digest"); break;
+      case LineError.TableFull: logText("more users than this board holds ("); logInt(MAX_USERS); logText(")"); break;
+    }
+    return refuse();
+  }
+  return 0;
+}
+
 // ---- after the parse: what the host asks ----
 
 /**
  * Text for the host, copied to INPUT; returns its length. 0: the address to listen on
  * (the one set, else every address with a configured listener, else the loopback);
- * 1: the note after the first log line's address, saying who may connect.
+ * 1: the note after the first log line's address, saying who may connect; 2: the path
+ * of the password file to read and hand back (part 3), empty when none is configured.
  */
 export function listenText(id: i32): i32 {
   logStart();
@@ -339,7 +388,8 @@ function logAddress(otherwise: string): void {
 
 function listenTextOfFile(id: i32): void {
   const fromFile = listeners + (portLine > 0 ? 1 : 0) > 0;
-  if (id == 0) logAddress(fromFile ? "0.0.0.0" : "127.0.0.1");
+  if (id == 2) logBytes(PASSWORD_FILE, passwordFileLen);
+  else if (id == 0) logAddress(fromFile ? "0.0.0.0" : "127.0.0.1");
   else if (id == 1) {
     if (fromFile) logText(configure(Setting.AllowAnonymous, -1) > 0
       ? " (anonymous clients allowed: allow_anonymous true)"
@@ -365,7 +415,7 @@ function wordIs(w: i32, s: string): bool {
  *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
  *  in constants, so that a board built without the parser does not carry them.) */
 function isMosquittoKey(p: usize, len: u32): bool {
-  const keys = " acl_file address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_interval autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only password_file persistence persistence_file persistence_location persistent_client_expiration pid_file plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout retain_available round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const keys = " acl_file address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_interval autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence persistence_file persistence_location persistent_client_expiration pid_file plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout retain_available round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
   const n = keys.length;
   for (let at = 0; at + 1 < n; at++) {
     if (keys.charCodeAt(at) != 0x20) continue;

@@ -169,6 +169,12 @@ async function main(): Promise<void> {
       process.exit(0);
     }
   }
+  // The password file the config names (text 2), read and handed back for the core to parse.
+  const passwordFile = core.text(2);
+  if (passwordFile !== "") {
+    const said = core.config(passwordFile, readOrExit(passwordFile), 3);
+    if ("refused" in said) configError(said.refused);
+  }
   const host = core.text(0);
   const note = core.text(1); // who may connect: loopback only, anonymous clients or not
   const port = core.configure(Setting.Port, -1);

@@ -3,6 +3,7 @@
 // connections to close. It never looks inside a packet.
 
 import { Buffer } from "node:buffer";
+import { createHash, pbkdf2Sync } from "node:crypto";
 import { setImmediate, setTimeout, clearTimeout } from "node:timers";
 
 import { CloseReason, LogLevel, Setting, Stat, closeReasonTexts, logLevelNames, statNames, tableNames } from "./generated/vocab";
@@ -84,7 +85,7 @@ const exportNames = ["init", "configure", "option", "config", "text", "inputBuff
   "closed", "tick", "shutdown", "stat", "budget"];
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
-const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "persist"];
+const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "sha512", "pbkdf2Sha512", "persist"];
 
 /** What is wrong with a module as a core for this host: empty when it fits the ABI. */
 export function checkAbi(module: WebAssembly.Module): string[] {
@@ -163,6 +164,9 @@ export class Core {
       resume: (conn: number) => this.onResume(conn),
       wake: (ms: number) => this.onWake(ms),
       log: (level: number, ptr: number, len: number) => this.onLog(level, ptr, len),
+      sha512: (ptr: number, len: number, out: number) => this.onSha512(ptr, len, out),
+      pbkdf2Sha512: (pwd: number, pwdLen: number, salt: number, saltLen: number, iterations: number, out: number, outLen: number) =>
+        this.onPbkdf2Sha512(pwd, pwdLen, salt, saltLen, iterations, out, outLen),
       persist: () => {},
     };
     // A trap here (in the start function or in init) is thrown to the caller: nothing
@@ -541,6 +545,26 @@ export class Core {
     } catch {
       // nowhere left to report it
     }
+  }
+
+  // The crypto service: digests the core asks for (a password check), from node:crypto.
+  // Out-of-range pointers are a core bug: RangeError, caught by the core call's wrapper.
+
+  private onSha512(ptr: number, len: number, out: number): void {
+    const digest = createHash("sha512").update(this.bytesAt(ptr, len)).digest();
+    this.memory.set(digest, out >>> 0);
+  }
+
+  private onPbkdf2Sha512(pwd: number, pwdLen: number, salt: number, saltLen: number, iterations: number, out: number, outLen: number): void {
+    const key = pbkdf2Sync(this.bytesAt(pwd, pwdLen), this.bytesAt(salt, saltLen), iterations >>> 0, outLen >>> 0, "sha512");
+    this.memory.set(key, out >>> 0);
+  }
+
+  private bytesAt(ptr: number, len: number): Uint8Array {
+    ptr >>>= 0;
+    len >>>= 0;
+    if (ptr + len > this.memory.length) throw new RangeError(`core asked for bytes ${ptr}+${len} outside its memory`);
+    return this.memory.subarray(ptr, ptr + len);
   }
 
   // ---- helpers ----

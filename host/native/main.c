@@ -22,6 +22,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -570,6 +572,28 @@ static int split_arg(int argc, char** argv, int* i, const char** value) {
   return o;
 }
 
+/* The crypto service (docs/ABI.md): digests the core asks for, a password check's, from
+ * OpenSSL's libcrypto. A range outside the core's memory is a core bug, hence fatal. */
+static uint8_t* core_range(u32 ptr, u32 len) {
+  if ((uint64_t)ptr + len > env.core.w2c_memory.size) trap("a crypto import (bytes outside the core's memory)");
+  return memory_at(ptr);
+}
+
+void Z_envZ_sha512(struct Z_env_instance_t* e, u32 ptr, u32 len, u32 out) {
+  (void)e;
+  core_range(out, SHA512_DIGEST_LENGTH);
+  SHA512(core_range(ptr, len), len, memory_at(out));
+}
+
+void Z_envZ_pbkdf2Sha512(struct Z_env_instance_t* e, u32 pwd, u32 pwd_len, u32 salt, u32 salt_len, u32 iterations,
+                         u32 out, u32 out_len) {
+  (void)e;
+  if (iterations == 0 || iterations > INT_MAX || out_len > INT_MAX ||
+      !PKCS5_PBKDF2_HMAC((const char*)core_range(pwd, pwd_len), (int)pwd_len, core_range(salt, salt_len), (int)salt_len,
+                         (int)iterations, EVP_sha512(), (int)out_len, core_range(out, out_len)))
+    trap("pbkdf2Sha512 (libcrypto refused it)");
+}
+
 /* A config file that cannot be read, or a line of it the core refuses: status 2, as for
  * a bad command line (without the --help text). host/cli.ts says the same. */
 static void config_error(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -743,6 +767,15 @@ int main(int argc, char** argv) {
     if (refused != NULL) usage_error("%s", refused);
     if (o == OPTION_HELP) return fputs(USAGE, stdout), 0;
     if (o == OPTION_VERSION) return printf("midge %s\n", MIDGE_VERSION), 0;
+  }
+  /* The password file the config names (text 2), read and handed back for the core to parse. */
+  if (*core_text(2)) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", core_said());
+    size_t len;
+    uint8_t* text = read_or_exit(path, &len);
+    if (core_config(path, text, len, 3) < 0) config_error("%s", core_said());
+    free(text);
   }
   char host[256], note[512];
   snprintf(host, sizeof host, "%s", core_text(0));

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { BROKER_KIND, HOST, PacketType, ROOT, ack5, closeAll, parsePublish, publish5Packet, publishPacket, pubrel, rawConnect, rawConnect5,
+import { BROKER_KIND, HOST, PacketType, ROOT, ack5, closeAll, freePort, parsePublish, publish5Packet, publishPacket, pubrel, rawConnect, rawConnect5,
   rawSession, rawSubscribe, settle, startBroker, which, type Broker } from "./helpers.js";
 
 const NODE = path.join(ROOT, "dist", "midge.mjs");
@@ -55,7 +55,7 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
   // [file name, its text, the message]; "{f}" stands for the file's path
   const refused: Array<[string, string, string]> = [
     ["unknown.conf", "# a comment\n\nlistener 1883\nno_such_key 1\n", "{f}:4: no_such_key is not a configuration key"],
-    ["mosquitto.conf", "password_file /etc/mosquitto/passwd\n", "{f}:1: password_file is a Mosquitto option Midge does not support yet"],
+    ["mosquitto.conf", "acl_file /etc/mosquitto/acl\n", "{f}:1: acl_file is a Mosquitto option Midge does not support yet"],
     ["missing.conf", "max_keepalive\n", "{f}:1: max_keepalive needs a value"],
     ["nan.conf", "max_inflight_messages ten\n", "{f}:1: max_inflight_messages must be a whole number from 1 to 32 (0: no limit), not 'ten'"],
     ["range.conf", "max_keepalive 65536\n", "{f}:1: max_keepalive must be a whole number of seconds from 0 to 65535, not '65536'"],
@@ -210,7 +210,7 @@ describe("against mosquitto: who may connect", { skip: skipDiff }, () => {
   ];
   for (const [what, lines] of cases) {
     test(what, async () => {
-      const port = 20000 + Math.floor(Math.random() * 20000);
+      const port = await freePort();
       const theirs = await answers((conf) => startMosquitto(file(`mosq-${port}.conf`, `listener ${port} ${HOST}\npersistence false\n${conf}`), port), lines);
       const ours = await answers((conf) => startBroker({ args: ["-c", file(`midge-${port}.conf`, `listener 0 ${HOST}\n${conf}`)] }), lines);
       assert.deepEqual(ours, theirs);
@@ -256,7 +256,7 @@ describe("against mosquitto: message_size_limit", { skip: skipDiff }, () => {
     return { acks, got };
   }
   test("payloads above the limit are dropped, the sender answered alike", async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const limit = "message_size_limit 10\nallow_anonymous true\n";
     const theirs = await startMosquitto(file(`mosq-size-${port}.conf`, `listener ${port} ${HOST}\npersistence false\n${limit}`), port);
     let expected: unknown;
