@@ -6,6 +6,7 @@
 // They force the `stub` runtime: as-pect itself allocates, and the repository's own
 // ./asconfig.json (not loaded here: asc reads only the --config file and what it
 // extends) may name a runtime that forbids allocation.
+import { createHash, pbkdf2Sync } from "node:crypto";
 import "./test/assembly/reporter.js"; // install the closing-line hook before compiling
 
 /**
@@ -52,6 +53,15 @@ export default {
       },
       wake(ms) {
         record({ fn: "wake", ms });
+      },
+      // the crypto service, from node:crypto as the Node host does it
+      sha512(ptr, len, out) {
+        const digest = createHash("sha512").update(bytes(ptr, len)).digest();
+        new Uint8Array(exports.memory.buffer, out >>> 0, 64).set(digest);
+      },
+      pbkdf2Sha512(pwd, pwdLen, salt, saltLen, iterations, out, outLen) {
+        const key = pbkdf2Sync(bytes(pwd, pwdLen), bytes(salt, saltLen), iterations >>> 0, outLen >>> 0, "sha512");
+        new Uint8Array(exports.memory.buffer, out >>> 0, outLen >>> 0).set(key);
       },
       persist(kind, ptr, len) {
         record({ fn: "persist", kind, bytes: bytes(ptr, len) });

@@ -70,6 +70,16 @@
 // @ts-ignore: decorator
 @inline export const MAX_SHARE_GROUPS: i32 = isDefined(BOARD_MAX_SHARE_GROUPS) ? BOARD_MAX_SHARE_GROUPS : 8;
 
+/** 1: the core parses config file text (configfile.ts); 0: it is compiled out and `config`
+ *  refuses every file (a microcontroller takes its settings as options, and the parser
+ *  with Mosquitto's key list would cost it about a third of its .wasm). */
+// @ts-ignore: decorator
+@inline export const CONFIG_TEXT: i32 = isDefined(BOARD_CONFIG_TEXT) ? BOARD_CONFIG_TEXT : 1;
+
+/** Users a password file may hold (the config's password_file); 0: none. */
+// @ts-ignore: decorator
+@inline export const MAX_USERS: i32 = isDefined(BOARD_MAX_USERS) ? BOARD_MAX_USERS : 32;
+
 /** Subscription identifiers kept per queued delivery (MQTT 5, overlapping subscriptions). */
 // @ts-ignore: decorator
 @inline export const SUB_IDS_PER_DELIVERY: i32 = 4;

@@ -23,6 +23,14 @@
 /** Call `tick` within `ms` milliseconds (sooner than it last asked). */
 // @ts-ignore: decorator
 @external("env", "wake") export declare function hostWake(ms: u32): void;
+/** Crypto service: the SHA-512 digest of `len` bytes at `ptr`, 64 bytes written at `out`. */
+// @ts-ignore: decorator
+@external("env", "sha512") export declare function hostSha512(ptr: usize, len: u32, out: usize): void;
+/** Crypto service: PBKDF2-HMAC-SHA512 of the password at `pwd` with the salt at `salt`,
+ *  `iterations` rounds, `outLen` bytes written at `out`. */
+// @ts-ignore: decorator
+@external("env", "pbkdf2Sha512") export declare function hostPbkdf2Sha512(pwd: usize, pwdLen: u32, salt: usize, saltLen: u32,
+                                                                            iterations: u32, out: usize, outLen: u32): void;
 /** A UTF-8 log line (level 9: fatal, UTF-16). */
 // @ts-ignore: decorator
 @external("env", "log") export declare function hostLog(level: i32, ptr: usize, len: u32): void;

@@ -6,6 +6,7 @@ import { brokerInit, brokerOpen, brokerFeed, brokerDrained, brokerClosed, broker
 import { configure as configureSetting } from "./settings";
 import { option as optionText } from "./options";
 import { tableBytes, statValue } from "./budget";
+import { readConfig, listenText } from "./configfile";
 
 /** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
 export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
@@ -17,6 +18,16 @@ export function configure(key: i32, value: f64): f64 { return configureSetting(k
 export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): i32 {
   return optionText(name, nameLen, value, valueLen);
 }
+/** A config file's text (`text`, `textLen` bytes; only what fits in the input window is
+ *  read), named `name` in messages; `part` 0 the main file, 1 a file of its include_dir,
+ *  2 the main file again after an include_dir. 0: read; n > 0: an include_dir, its n-byte
+ *  directory at inputBuffer(); -n: refused, an n-byte message there. See configfile.ts. */
+export function config(name: usize, nameLen: u32, text: usize, textLen: u32, part: i32): i32 {
+  return readConfig(name, nameLen, text, textLen, part);
+}
+/** Text the host needs after the options (0: the address to listen on, 1: the note on
+ *  who may connect), copied to inputBuffer(); returns its length in bytes. */
+export function text(id: i32): i32 { return listenText(id); }
 /** Where the host writes received bytes before `feed`. */
 export function inputBuffer(): usize { return INPUT; }
 export function inputCapacity(): u32 { return <u32>INPUT_CAPACITY; }

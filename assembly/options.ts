@@ -13,7 +13,9 @@
 // default that is a board limit shows as "the board's". A setting's default here must be
 // its starting value in settings.ts (test/assembly/options.spec.ts checks it).
 
-import { Setting, configure } from "./settings";
+import { Setting, configure, setListenAddress, ADDRESS_MAX } from "./settings";
+import { keyRange, keyMin, keyMax } from "./configfile";
+import { LogLevel } from "./host";
 import { PACKET_MAX, MAX_CONNECTIONS, INFLIGHT_MAX, QUEUE_MAX, BACKLOG_MAX } from "./config";
 import { INPUT, INPUT_CAPACITY } from "./broker";
 import { logStart, logText, logBytes, logInt, logTakeInto } from "./log";
@@ -28,6 +30,7 @@ export const enum Kind {
   Millis = 5,    // MS: a whole number of milliseconds
   Seconds = 6,   // SECONDS: a whole number of seconds
   Duration = 7,  // SECONDS: seconds to the millisecond ("0.5"), held in milliseconds
+  File = 8,      // FILE: a file the host reads and hands to the core (`config` in index.ts)
 }
 
 /** No setting: the host acts on the option itself (where to listen, which board, logging). */
@@ -41,10 +44,12 @@ export let rowKind: Kind = Kind.Flag;
 export let rowMin: f64 = 0;
 export let rowMax: f64 = 0;
 export let rowDefault: f64 = 0;
+export let rowShort: usize = 0;    // a static string: its one-letter form ("c" for -c), or ""
 
 // @ts-ignore: decorator
-@inline function row(name: string, setting: i32, kind: Kind, min: f64, max: f64, initial: f64): bool {
+@inline function row(name: string, setting: i32, kind: Kind, min: f64, max: f64, initial: f64, short: string = ""): bool {
   rowName = changetype<usize>(name);
+  rowShort = changetype<usize>(short);
   rowSetting = setting;
   rowKind = kind;
   rowMin = min;
@@ -53,49 +58,56 @@ export let rowDefault: f64 = 0;
   return true;
 }
 
+/** The row of --verbose, which sets the log level to debug. */
+// @ts-ignore: decorator
+@inline const VERBOSE_ROW: i32 = 14;
+
 /** Loads row `i` of the table (in --help order); false past the last. */
 export function loadRow(i: i32): bool {
   switch (i) {
     //                  name                setting                 kind           min             max           default
-    case 0: return row("port",             Setting.Port,           Kind.Count,    0,              65535,        1883);
+    case 0: return row("config",           HOST,                   Kind.File,     0,              0,            0,       "c");
+    // read settings from this file, Mosquitto's mosquitto.conf format (see README,
+    // Configuration); options given here override it
+    case 1: return row("port",             Setting.Port,           Kind.Count,    0,              65535,        1883);
     // TCP port to listen on, or $MIDGE_PORT; 0: any free port
-    case 1: return row("host",             HOST,                   Kind.Address,  0,              0,            0);
+    case 2: return row("host",             HOST,                   Kind.Address,  0,              0,            0);
     // address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)
-    case 2: return row("board",            HOST,                   Kind.Name,     0,              0,            0);
+    case 3: return row("board",            HOST,                   Kind.Name,     0,              0,            0);
     // board profile: {boards} (default pi). The native host is one binary per board
     // (build/native/midge-NAME) and takes only its own
-    case 3: return row("max-packet-size",  Setting.MaxPacketSize,  Kind.Bytes,    20,             PACKET_MAX,   PACKET_MAX);
+    case 4: return row("max-packet-size",  Setting.MaxPacketSize,  Kind.Bytes,    20,             PACKET_MAX,   PACKET_MAX);
     // largest packet accepted, fixed header included
-    case 4: return row("max-keepalive",    Setting.MaxKeepAlive,   Kind.Seconds,  0,              65535,        0);
+    case 5: return row("max-keepalive",    Setting.MaxKeepAlive,   Kind.Seconds,  0,              65535,        0);
     // longest keep-alive allowed; MQTT 5 clients asking for more (or for 0) are told this
     // one (Server Keep Alive); 0: no limit
-    case 5: return row("max-connections",  Setting.MaxConnections, Kind.Count,    1,              MAX_CONNECTIONS, MAX_CONNECTIONS);
+    case 6: return row("max-connections",  Setting.MaxConnections, Kind.Count,    1,              MAX_CONNECTIONS, MAX_CONNECTIONS);
     // network connections at once
-    case 6: return row("connect-timeout",  Setting.ConnectTimeout, Kind.Millis,   100,            3600000,      10000);
+    case 7: return row("connect-timeout",  Setting.ConnectTimeout, Kind.Millis,   100,            3600000,      10000);
     // time a new connection has to send CONNECT
-    case 7: return row("max-inflight",     Setting.MaxInflight,    Kind.Count,    1,              INFLIGHT_MAX, INFLIGHT_MAX);
+    case 8: return row("max-inflight",     Setting.MaxInflight,    Kind.Count,    1,              INFLIGHT_MAX, INFLIGHT_MAX);
     // unacknowledged QoS 1/2 messages towards one client
-    case 8: return row("max-queued",       Setting.MaxQueued,      Kind.Count,    1,              QUEUE_MAX,    QUEUE_MAX);
+    case 9: return row("max-queued",       Setting.MaxQueued,      Kind.Count,    1,              QUEUE_MAX,    QUEUE_MAX);
     // QoS 1/2 messages queued per client; beyond it its publishers wait while it reads,
     // and what an offline or stalled client cannot take is dropped and counted
-    case 9: return row("max-backlog",      Setting.MaxBacklog,     Kind.Bytes,    1024,           BACKLOG_MAX,  BACKLOG_MAX);
+    case 10: return row("max-backlog",     Setting.MaxBacklog,     Kind.Bytes,    1024,           BACKLOG_MAX,  BACKLOG_MAX);
     // unsent bytes for one subscriber: above half of it, its publishers wait; above all
     // of it, QoS 0 messages to a subscriber that stopped reading are dropped and counted
-    case 10: return row("max-input-buffer", Setting.MaxInputBuffer, Kind.Bytes,   1024,           4294967295,   67108864);
+    case 11: return row("max-input-buffer", Setting.MaxInputBuffer, Kind.Bytes,  1024,           4294967295,   67108864);
     // bytes of incomplete packets held for all connections together; beyond it, connections
     // in the middle of a packet wait for room (one larger than the whole budget gets in
     // when nobody else holds any)
-    case 11: return row("stall-timeout",   Setting.StallTimeout,   Kind.Duration, 0.1,            3600,         5);
+    case 12: return row("stall-timeout",   Setting.StallTimeout,   Kind.Duration, 0.1,            3600,         5);
     // a subscriber that took no bytes and acknowledged nothing for this long is stalled:
     // publishers are no longer held for it and what cannot be queued for it is dropped
     // and counted
-    case 12: return row("stats-interval",  Setting.StatsInterval,  Kind.Seconds,  0,              86400,        0);
+    case 13: return row("stats-interval",  Setting.StatsInterval,  Kind.Seconds,  0,              86400,        0);
     // log every counter this often (also on SIGUSR2 and at shutdown); 0: only then
-    case 13: return row("verbose",         HOST,                   Kind.Flag,     0,              0,            0);
+    case 14: return row("verbose",         HOST,                   Kind.Flag,     0,              0,            0);
     // log debug lines too, one per packet
-    case 14: return row("help",            HOST,                   Kind.Flag,     0,              0,            0);
+    case 15: return row("help",            HOST,                   Kind.Flag,     0,              0,            0);
     // show this help and exit
-    case 15: return row("version",         HOST,                   Kind.Flag,     0,              0,            0);
+    case 16: return row("version",         HOST,                   Kind.Flag,     0,              0,            0);
     // show the version and exit
   }
   return false;
@@ -115,14 +127,26 @@ export function settingRange(key: i32): bool {
     rangeHigh = rowMax * scale;
     return true;
   }
+  // the settings only a config file sets: their range is in its key table
+  if (!keyRange(key)) return false;
+  rangeLow = keyMin;
+  rangeHigh = keyMax;
+  return true;
+}
+
+/** Loads the row that sets `setting` (false: none does). */
+export function loadRowOf(setting: i32): bool {
+  for (let i = 0; loadRow(i); i++) if (rowSetting == setting) return true;
   return false;
 }
 
 /**
- * One option, as text: `name` as the user wrote it (`--max-inflight`), `value` its value
- * (empty for a flag). Sets the setting and returns its key, or 0 when the option is the
- * host's own (a flag, --host, --board: checked, then left to the host). Refused: returns
- * -n, the message's length in bytes, with the message (UTF-8) at INPUT.
+ * One option, as text: `name` as the user wrote it (`--max-inflight`, or `-c` for a row
+ * with a one-letter form), `value` its value (empty for a flag). Sets the setting and
+ * returns its key, or 0 when the option is the host's own (a flag, --config, --board:
+ * checked, then left to the host; --host also sets the listening address, --verbose the
+ * log level). Refused: returns -n, the message's length in bytes, with the message
+ * (UTF-8) at INPUT.
  */
 export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): i32 {
   let i = 0;
@@ -132,7 +156,10 @@ export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): 
     return refuse();
   }
   if (rowKind == Kind.Flag) {
-    if (valueLen == 0) return HOST;
+    if (valueLen == 0) {
+      if (i == VERBOSE_ROW) configure(Setting.LogLevel, LogLevel.Debug);
+      return HOST;
+    }
     logStart(); logName(); logText(" takes no value");
     return refuse();
   }
@@ -140,7 +167,12 @@ export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): 
     logStart(); logName(); logText(" needs a value");
     return refuse();
   }
-  if (rowKind == Kind.Address || rowKind == Kind.Name) return HOST;
+  if (rowKind == Kind.Address) {
+    if (setListenAddress(value, valueLen)) return HOST;
+    logStart(); logName(); logText(" must be an address of at most "); logInt(ADDRESS_MAX); logText(" bytes");
+    return refuse();
+  }
+  if (rowKind == Kind.Name || rowKind == Kind.File) return HOST;
   const v = parseNumber(value, valueLen, rowKind == Kind.Duration);
   if (!(v >= rowMin && v <= rowMax)) { // NaN too: not a number at all
     logStart(); logName(); logText(" must be "); logText(kindPhrase(rowKind));
@@ -152,8 +184,10 @@ export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): 
   return rowSetting;
 }
 
-/** Whether the option text is `--` and the loaded row's name. */
+/** Whether the option text is `--` and the loaded row's name, or `-` and its one letter. */
 function isNamed(name: usize, nameLen: u32): bool {
+  const short = changetype<string>(rowShort);
+  if (short.length == 1 && nameLen == 2 && load<u8>(name) == 0x2D && <i32>load<u8>(name + 1) == short.charCodeAt(0)) return true;
   const s = changetype<string>(rowName);
   const n = s.length;
   if (nameLen != <u32>(n + 2) || load<u16>(name) != 0x2D2D) return false;
@@ -164,7 +198,7 @@ function isNamed(name: usize, nameLen: u32): bool {
 }
 
 /** A decimal number ("42", and with `fraction` also "0.25"), or NaN. */
-function parseNumber(p: usize, len: u32, fraction: bool): f64 {
+export function parseNumber(p: usize, len: u32, fraction: bool): f64 {
   let v: f64 = 0;
   let scale: f64 = 0; // after the point: the weight of the next digit
   let digits = 0;
@@ -183,7 +217,7 @@ function parseNumber(p: usize, len: u32, fraction: bool): f64 {
   return digits > 0 ? v : NaN;
 }
 
-function kindPhrase(kind: Kind): string {
+export function kindPhrase(kind: Kind): string {
   switch (kind) {
     case Kind.Bytes: return "a whole number of bytes";
     case Kind.Millis: return "a whole number of milliseconds";
@@ -199,7 +233,7 @@ function logName(): void {
 }
 
 /** A bound of a range: whole, or to the millisecond (0.1). */
-function logNumber(v: f64): void {
+export function logNumber(v: f64): void {
   logInt(<i64>v);
   let frac = <i32>Math.round((v - Math.floor(v)) * 1000);
   if (frac == 0) return;
@@ -213,6 +247,6 @@ function logNumber(v: f64): void {
 }
 
 /** The message built in the log line, moved to INPUT for the host: its negated length. */
-function refuse(): i32 {
+export function refuse(): i32 {
   return -logTakeInto(INPUT, INPUT_CAPACITY);
 }

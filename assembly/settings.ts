@@ -7,6 +7,7 @@
 
 import { PACKET_MAX, MAX_CONNECTIONS, INFLIGHT_MAX, QUEUE_MAX, BACKLOG_MAX, CONNECT_TIMEOUT_MS } from "./config";
 import { settingRange, rangeLow, rangeHigh } from "./options";
+import { logLevel, setLogLevel } from "./log";
 
 export const enum Setting {
   MaxKeepAlive = 1,       // s; 0 = whatever the client asks (MQTT 5 clients are told the cap)
@@ -20,7 +21,17 @@ export const enum Setting {
   MaxPacketSize = 9,      // bytes of the largest packet accepted, whole packet (≤ PACKET_MAX)
   Port = 10,              // TCP port the host listens on (held for the host)
   StatsInterval = 11,     // s between the host's counter log lines; 0 = never (held for the host)
+  AllowAnonymous = 12,    // 1: clients without a user name may connect; 0: refused (CONNACK 5 / 0x87)
+  ConnectionMessages = 13, // 1: a line for every client connecting and disconnecting normally
+  SysInterval = 14,       // s between $SYS updates (held: $SYS is not built yet)
+  PerListenerSettings = 15, // 1: security settings per listener (held: one listener only so far)
+  LogLevel = 16,          // the most detailed log level emitted, 0 (error) to 4 (debug)
+  LogDest = 17,           // where the host writes log lines: 0 stderr, 1 stdout, 2 nowhere (held for the host)
+  MessageSizeLimit = 18,  // bytes of payload above which a PUBLISH is dropped; 0 = no limit
 }
+
+// Settings 12-18 come from the config file (configfile.ts), whose key table holds their
+// ranges; the rest from the option table, which the config file's keys reuse.
 
 // The values in force, starting at their defaults (the option table shows the same ones
 // in --help; test/assembly/options.spec.ts checks that they agree).
@@ -36,6 +47,29 @@ export let maxInputBuffer: f64 = 64 * 1024 * 1024;
 export let stallTimeoutMs: f64 = 5000;
 export let port: i32 = 1883;
 export let statsInterval: i32 = 0;
+/** Mosquitto 2's defaults: anonymous clients allowed while no listener is configured
+ *  (loopback only); a config file's listener makes it false unless the file says so. */
+export let allowAnonymous: i32 = 1;
+export let connectionMessages: i32 = 1;
+export let sysInterval: i32 = 10;
+export let perListenerSettings: i32 = 0;
+export let logDest: i32 = 0;
+export let messageSizeLimit: i32 = 0;
+
+/** The address to listen on, as text (held for the host): set by --host, a config file's
+ *  `listener` or `bind_address`; empty: the default (see listenText in configfile.ts). */
+// @ts-ignore: decorator
+@inline export const ADDRESS_MAX: i32 = 255;
+export const LISTEN_ADDRESS = memory.data(ADDRESS_MAX);
+export let listenAddressLen: i32 = 0;
+
+/** Sets the listening address; false (nothing set) when it is longer than ADDRESS_MAX. */
+export function setListenAddress(ptr: usize, len: u32): bool {
+  if (len > <u32>ADDRESS_MAX) return false;
+  memory.copy(LISTEN_ADDRESS, ptr, len);
+  listenAddressLen = <i32>len;
+  return true;
+}
 
 export function setMaxPacketSize(v: i32): void { maxPacketSize = v; }
 
@@ -58,6 +92,13 @@ export function configure(key: i32, value: f64): f64 {
       case Setting.MaxPacketSize: maxPacketSize = <i32>v; break;
       case Setting.Port: port = <i32>v; break;
       case Setting.StatsInterval: statsInterval = <i32>v; break;
+      case Setting.AllowAnonymous: allowAnonymous = <i32>v; break;
+      case Setting.ConnectionMessages: connectionMessages = <i32>v; break;
+      case Setting.SysInterval: sysInterval = <i32>v; break;
+      case Setting.PerListenerSettings: perListenerSettings = <i32>v; break;
+      case Setting.LogLevel: setLogLevel(<i32>v); break;
+      case Setting.LogDest: logDest = <i32>v; break;
+      case Setting.MessageSizeLimit: messageSizeLimit = <i32>v; break;
     }
   }
   switch (key) {
@@ -72,6 +113,13 @@ export function configure(key: i32, value: f64): f64 {
     case Setting.MaxPacketSize: return maxPacketSize;
     case Setting.Port: return port;
     case Setting.StatsInterval: return statsInterval;
+    case Setting.AllowAnonymous: return allowAnonymous;
+    case Setting.ConnectionMessages: return connectionMessages;
+    case Setting.SysInterval: return sysInterval;
+    case Setting.PerListenerSettings: return perListenerSettings;
+    case Setting.LogLevel: return logLevel;
+    case Setting.LogDest: return logDest;
+    case Setting.MessageSizeLimit: return messageSizeLimit;
   }
   return -1;
 }

@@ -26,7 +26,8 @@ export const enum Stat {
   StalledSubscribers = 22,  // subscribers declared stalled (took no bytes for the stall timeout)
   InputBudgetPauses = 23,   // times a connection waited for room in the input budget
   OwnReplyPauses = 24,      // times a client was not read while its own replies piled up unread
-  COUNT = 25,
+  DroppedSizeLimit = 25,    // PUBLISHes dropped: payload above message_size_limit
+  COUNT = 26,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);

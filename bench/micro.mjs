@@ -64,6 +64,8 @@ function loadCore(wasm = embeddedCore(bundle, "pi"), { hostCopy = false } = {}) 
     resume: () => {},
     wake: () => {},
     log: () => {},
+    sha512: () => {}, // the crypto service: no password file in a benchmark
+    pbkdf2Sha512: () => {},
     persist: () => {},
   };
   x = new WebAssembly.Instance(module, { env }).exports;

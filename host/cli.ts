@@ -1,5 +1,6 @@
 // The `midge` command: flags, logging, one TCP listener, and a clean shutdown.
 
+import { readFileSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { setTimeout } from "node:timers";
 import { boards } from "midge:boards";
@@ -25,10 +26,10 @@ type Given = [name: string, value: string];
 const args = process.argv.slice(2);
 const given: Given[] = [];
 for (let i = 0; i < args.length; i++) {
-  const takesValue = optionTable.find((o) => o.name === args[i])?.value != null;
+  const takesValue = optionTable.find((o) => o.name === args[i] || o.short === args[i])?.value != null;
   given.push([args[i], takesValue ? (args[++i] ?? "") : ""]);
 }
-const isOption = (g: Given, option: number) => g[0] === optionTable[option].name;
+const isOption = (g: Given, option: number) => g[0] === optionTable[option].name || g[0] === optionTable[option].short;
 /** The value of the last `option` given (the last one wins, as in the core), or undefined. */
 const lastValue = (option: number) => given.filter((g) => isOption(g, option)).pop()?.[1];
 
@@ -36,17 +37,57 @@ const lastValue = (option: number) => given.filter((g) => isOption(g, option)).p
 // is then checked by the core's parser, in order.
 const board = lastValue(Option.Board) || "pi"; // "" is the core's to refuse
 if (!Object.hasOwn(boards, board)) usageError(`unknown board '${board}'; boards: ${Object.keys(boards).join(", ")}`);
-const threshold = lastValue(Option.Verbose) !== undefined ? Level.Debug : Level.Info;
+let threshold: number = lastValue(Option.Verbose) !== undefined ? Level.Debug : Level.Info;
+let logTo: NodeJS.WriteStream | null = process.stderr; // log_dest: stderr, stdout, or none
 
 function log(level: number, text: string): void {
   if (level > threshold && level !== Level.Fatal) return;
   const name = logLevelNames[level] ?? `level${level}`;
-  process.stderr.write(`${new Date().toISOString()} ${name.padEnd(7)} ${text}\n`);
+  logTo?.write(`${new Date().toISOString()} ${name.padEnd(7)} ${text}\n`);
 }
 
 function exitWith(status: number, level: number, text: string): never {
   log(level, text);
   process.exit(status);
+}
+
+/** A config file that cannot be read, or a line of it the core refuses: status 2, as for a
+ *  bad command line (without the --help text). host/native/main.c says the same. */
+function configError(message: string): never {
+  process.stderr.write(`midge: ${message}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+/** A file's bytes, or the end with the error's code (ENOENT), as the native host says it. */
+function readOrExit(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    configError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+}
+
+/** The config file, handed to the core (which parses it: `config` in docs/ABI.md), with the
+ *  `*.conf` files of its include_dir in Mosquitto's (strcasecmp) order, then the rest of it. */
+function readConfig(core: Core, file: string): void {
+  const main = readOrExit(file);
+  let said = core.config(file, main, 0);
+  while ("includeDir" in said) {
+    const dir = said.includeDir;
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (error) {
+      configError(`cannot open include_dir ${dir}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    const caseless = (a: string, b: string) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0);
+    for (const name of names.filter((n) => n.length > 5 && n.endsWith(".conf")).sort(caseless)) {
+      const included = core.config(`${dir}/${name}`, readOrExit(`${dir}/${name}`), 1);
+      if ("refused" in included) configError(included.refused);
+    }
+    said = core.config(file, main, 2);
+  }
+  if ("refused" in said) configError(said.refused);
 }
 
 /** A trap in the core: its state is lost, so there is nothing safe left to do. */
@@ -62,10 +103,11 @@ try {
   exitWith(EXIT_SOFTWARE, Level.Error, `cannot start the ${board} core: ${(error as Error).message}`);
 }
 
-// Every option through the core's parser, in order ($MIDGE_PORT first, so --port
-// wins); the host acts on its own ones.
-let host = "127.0.0.1";
-let defaultHost = true; // listening on loopback only, as Mosquitto 2 does without a config
+// The config file first (unless the command line asks only for --help or --version), then
+// every option through the core's parser, in order ($MIDGE_PORT first, so --port wins):
+// options override the file. The host acts on its own ones.
+const configFile = lastValue(Option.Config);
+if (configFile && !given.some((g) => isOption(g, Option.Help) || isOption(g, Option.Version))) readConfig(core, configFile);
 const envPort = process.env.MIDGE_PORT;
 if (envPort !== undefined && envPort !== "") {
   const refused = core.option(optionTable[Option.Port].name, envPort);
@@ -78,12 +120,19 @@ for (const g of given) {
     process.stdout.write(isOption(g, Option.Help) ? usage : `midge ${version}\n`);
     process.exit(0);
   }
-  if (isOption(g, Option.Host)) {
-    host = g[1];
-    defaultHost = false;
-  }
 }
+// The password file the config names (text 2), read and handed back for the core to parse.
+const passwordFile = core.text(2);
+if (passwordFile !== "") {
+  const said = core.config(passwordFile, readOrExit(passwordFile), 3);
+  if ("refused" in said) configError(said.refused);
+}
+const host = core.text(0);
+const note = core.text(1); // who may connect: loopback only, anonymous clients or not
 const port = core.configure(Setting.Port, -1);
+threshold = core.configure(Setting.LogLevel, -1);
+const dest = core.configure(Setting.LogDest, -1);
+logTo = dest === 0 ? process.stderr : dest === 1 ? process.stdout : null;
 const statsInterval = core.configure(Setting.StatsInterval, -1);
 
 let listener: TcpListener;
@@ -93,7 +142,6 @@ try {
   exitWith(1, Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
 }
 const where = formatAddress(listener.host, listener.port);
-const note = defaultHost ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)" : "";
 log(Level.Notice, `midge ${version} listening on ${where}${note}`);
 log(Level.Info, `board ${board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`);
 core.startTicking();

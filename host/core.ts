@@ -3,6 +3,7 @@
 // connections to close. It never looks inside a packet.
 
 import { Buffer } from "node:buffer";
+import { createHash, pbkdf2Sync } from "node:crypto";
 import { setImmediate, setTimeout, clearTimeout } from "node:timers";
 
 import { CloseReason, LogLevel, Setting, Stat, closeReasonTexts, statNames } from "./generated/vocab";
@@ -49,14 +50,15 @@ export interface CoreOptions {
   clock?: () => number;
 }
 
-const exportNames = ["init", "configure", "option", "inputBuffer", "inputCapacity", "open", "feed", "needed",
-  "drained", "closed", "tick", "shutdown", "stat", "budget"] as const;
+const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "feed",
+  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget"] as const;
 /** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
 type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
 
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
-const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "persist"];
+const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "sha512", "pbkdf2Sha512",
+  "persist"];
 
 /** What is wrong with a module as a core for this host: empty when it fits the ABI. */
 export function checkAbi(module: WebAssembly.Module): string[] {
@@ -172,6 +174,26 @@ export class Core {
     const v = encoder.encodeInto(value, input.subarray(n)).written;
     const result = this.x.option(this.inputBase, n, this.inputBase + n, v);
     return result >= 0 ? null : utf8.decode(input.subarray(0, -result));
+  }
+
+  /** One config file's bytes, named `name` in the core's messages; `part` 0 the main file,
+   *  1 a file of its include_dir, 2 the main file again after it (docs/ABI.md, `config`).
+   *  `{ done }` when read, `{ includeDir }` at an include_dir line of the main file, or
+   *  `{ refused }` with the core's message. What does not fit in the input window is not
+   *  written (the core says the file is too large for the board). */
+  config(name: string, text: Uint8Array, part: number): { done: true } | { includeDir: string } | { refused: string } {
+    const input = this.bytes(this.inputBase, this.capacity);
+    const n = encoder.encodeInto(name, input).written;
+    input.set(text.subarray(0, Math.min(text.length, input.length - n)), n);
+    const result = this.x.config(this.inputBase, n, this.inputBase + n, text.length, part);
+    if (result === 0) return { done: true };
+    const said = utf8.decode(input.subarray(0, Math.abs(result)));
+    return result > 0 ? { includeDir: said } : { refused: said };
+  }
+
+  /** Text the core holds for the host: 0 the address to listen on, 1 the note on who may connect. */
+  text(id: number): string {
+    return utf8.decode(this.bytes(this.inputBase, this.x.text(id)));
   }
 
   /** A new connection owned by `link`: its id, or -1 when every slot is taken. */
@@ -403,6 +425,17 @@ export class Core {
       } catch {
         // nowhere left to report it
       }
+    },
+
+    // The crypto service: digests the core asks for (a password check), from node:crypto.
+    sha512: (ptr: number, len: number, out: number): void => {
+      this.bytes(out >>> 0, 64).set(createHash("sha512").update(this.bytes(ptr >>> 0, len >>> 0)).digest());
+    },
+    pbkdf2Sha512: (pwd: number, pwdLen: number, salt: number, saltLen: number, rounds: number, out: number,
+                   outLen: number): void => {
+      const key = pbkdf2Sync(this.bytes(pwd >>> 0, pwdLen >>> 0), this.bytes(salt >>> 0, saltLen >>> 0), rounds >>> 0,
+        outLen >>> 0, "sha512");
+      this.bytes(out >>> 0, outLen >>> 0).set(key);
     },
 
     persist: (): void => {},

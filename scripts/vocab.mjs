@@ -85,14 +85,16 @@ function parseOptions() {
     const m = /^\s*case (\d+): return row\((.*)\);\s*$/.exec(line);
     if (m) {
       const args = m[2].split(",").map((a) => a.trim());
-      if (args.length !== 6) fail(`${file}: row ${m[1]} needs 6 values: ${line.trim()}`);
-      const [nameText, setting, kind, min, max, initial] = args;
+      if (args.length !== 6 && args.length !== 7) fail(`${file}: row ${m[1]} needs 6 values (and maybe a one-letter form): ${line.trim()}`);
+      const [nameText, setting, kind, min, max, initial, shortText] = args;
+      const short = shortText === undefined ? null : /^"([a-z])"$/.exec(shortText)?.[1];
+      if (short === undefined) fail(`${file}: row ${m[1]}: the one-letter form must be a lower-case "letter"`);
       const name = /^"([a-z][a-z0-9-]*)"$/.exec(nameText)?.[1];
       if (name === undefined) fail(`${file}: row ${m[1]}: the name must be a lower-case "literal"`);
       if (Number(m[1]) !== rows.length) fail(`${file}: row ${name} is numbered ${m[1]}, expected ${rows.length}`);
       const kindName = /^Kind\.(\w+)$/.exec(kind)?.[1];
       if (!words.has(kindName)) fail(`${file}: row ${name}: unknown kind ${kind}`);
-      current = { name, setting: /^Setting\.(\w+)$/.exec(setting)?.[1] ?? null, kind: kindName, min, max, initial, help: [] };
+      current = { name, short, setting: /^Setting\.(\w+)$/.exec(setting)?.[1] ?? null, kind: kindName, min, max, initial, help: [] };
       rows.push(current);
       continue;
     }
@@ -149,12 +151,12 @@ function usageText(rows, board) {
   const out = ["Usage: midge [options]      (node dist/midge.mjs, or the native host build/native/midge-<board>)", ""];
   for (const r of rows) {
     let help = r.help.replaceAll("{boards}", boards.join(", "));
-    const numeric = r.kind !== "Flag" && r.kind !== "Address" && r.kind !== "Name";
+    const numeric = r.kind !== "Flag" && r.kind !== "Address" && r.kind !== "Name" && r.kind !== "File";
     if (numeric) {
       const shown = renderDefault(r, board);
       help += ` ${(shown === "the board's" ? "(default: the board's)" : `(default ${shown})`).replaceAll(" ", NBSP)}`;
     }
-    const head = `  --${r.name}${r.value ? ` ${r.value}` : ""}`;
+    const head = `  ${r.short ? `-${r.short}, ` : ""}--${r.name}${r.value ? ` ${r.value}` : ""}`;
     const body = wrap(help, WIDTH - COLUMN);
     out.push(head.length < COLUMN ? head.padEnd(COLUMN) + body[0] : head);
     for (const l of head.length < COLUMN ? body.slice(1) : body) out.push(" ".repeat(COLUMN) + l);
@@ -220,9 +222,10 @@ export const tableNames: readonly string[] = ${JSON.stringify(tables.map((m) => 
 
 /** The options (assembly/options.ts), in --help order: \`Option.X\` is the index of option X. */
 export const Option = {\n${rows.map((r, i) => `  ${pascal(r.name)}: ${i},`).join("\n")}\n} as const;
-/** Each option's name as written and the word for its value (null: a flag, which takes none). */
-export const options: readonly { readonly name: string; readonly value: string | null }[] = [
-${rows.map((r) => `  { name: ${JSON.stringify(`--${r.name}`)}, value: ${JSON.stringify(r.value)} },`).join("\n")}
+/** Each option's name as written, its one-letter form (null: none) and the word for its
+ *  value (null: a flag, which takes none). */
+export const options: readonly { readonly name: string; readonly short: string | null; readonly value: string | null }[] = [
+${rows.map((r) => `  { name: ${JSON.stringify(`--${r.name}`)}, short: ${JSON.stringify(r.short ? `-${r.short}` : null)}, value: ${JSON.stringify(r.value)} },`).join("\n")}
 ];
 
 /** The --help text, the same for every host. */
@@ -256,14 +259,14 @@ static const char* const LOG_LEVEL_NAMES[] __attribute__((unused)) = {${logLevel
 /* The tables whose sizes budget(id) reports (assembly/budget.ts Table). */
 ${cStrings("TABLE_NAMES", tables.map((m) => m.text))}
 
-/* The options (assembly/options.ts), in --help order: each one's name as written and
- * the word for its value (NULL: a flag, which takes none). */
+/* The options (assembly/options.ts), in --help order: each one's name as written, its
+ * one-letter form (NULL: none) and the word for its value (NULL: a flag, which takes none). */
 enum {
 ${rows.map((r, i) => `  OPTION_${upperSnake(r.name)} = ${i},`).join("\n")}
   OPTION_COUNT = ${rows.length}
 };
-static const struct { const char* name; const char* value; } OPTIONS[] __attribute__((unused)) = {
-${rows.map((r) => `  {${cString(`--${r.name}`)}, ${r.value ? cString(r.value) : "NULL"}},`).join("\n")}
+static const struct { const char* name; const char* short_name; const char* value; } OPTIONS[] __attribute__((unused)) = {
+${rows.map((r) => `  {${cString(`--${r.name}`)}, ${r.short ? cString(`-${r.short}`) : "NULL"}, ${r.value ? cString(r.value) : "NULL"}},`).join("\n")}
 };
 
 /* The --help text, the same for every host. */

@@ -2,7 +2,8 @@
 // session (taking it over from an older connection), store the will, and answer
 // CONNACK in the client's protocol version.
 
-import { CLIENT_ID_MAX, INFLIGHT_IN_MAX, INFLIGHT_MAX, TOPIC_ALIAS_MAX, ALIAS_OUT_MAX } from "../config";
+import { CLIENT_ID_MAX, INFLIGHT_IN_MAX, INFLIGHT_MAX, TOPIC_ALIAS_MAX, ALIAS_OUT_MAX, CONFIG_TEXT } from "../config";
+import { passwordFileRead, findUser, passwordMatches } from "../auth/passwords";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { DecodeError } from "../codec/reader";
@@ -10,7 +11,7 @@ import { decodeConnect, ConnectRefusal, ConnectFlag, connectLevel, connectFlags,
          clientIdPtr, clientIdLen, willQos, willTopicPtr, willTopicLen, willPayloadPtr,
          willPayloadLen, willPropsPtr, willPropsLen, willDelayInterval, willHasExpiry, willExpiry,
          connSessionExpiry, connReceiveMax, connMaxPacket, connTopicAliasMax, connProblemInfo,
-         connAuthMethod } from "../codec/connect";
+         connAuthMethod, usernamePtr, usernameLen, passwordPtr, passwordLen } from "../codec/connect";
 import { sendConnack, sendConnack5, connackCode, Refusal, setConnackLimits, setConnackKeepAlive,
          setConnackAssignedId } from "../codec/connack";
 import { validTopicName } from "../topics/validate";
@@ -19,7 +20,7 @@ import { session, sessionId, findSession, createSession } from "../session/sessi
 import { closeConnection, closeForDecodeError, endSession, discardWill } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { redeliver } from "../delivery/outbound";
-import { maxPacketSize, maxKeepAlive } from "../settings";
+import { maxPacketSize, maxKeepAlive, allowAnonymous, connectionMessages } from "../settings";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
@@ -41,6 +42,26 @@ function assignClientId(): void {
   } while (findSession(ASSIGNED_ID, ASSIGNED_ID_LEN) >= 0);
 }
 
+/** Why a client is not let in (Mosquitto 2's rules; its log line says which). */
+const enum Auth { Ok = 0, NoUserName = 1, NoPasswordFile = 2, UnknownUser = 3, BadPassword = 4 }
+let notAuthorized: Auth = Auth.Ok;
+
+function authorize(): Auth {
+  const hasUser = (connectFlags & ConnectFlag.Username) != 0;
+  let fileRead = false;
+  if (CONFIG_TEXT) { // a board without the config file parser has no password file
+    fileRead = passwordFileRead;
+    if (fileRead && hasUser) { // a user name is checked, whatever allow_anonymous says
+      const u = findUser(usernamePtr, <u32>usernameLen);
+      if (u < 0) return Auth.UnknownUser;
+      const ok = (connectFlags & ConnectFlag.Password) != 0 && passwordMatches(u, passwordPtr, <u32>passwordLen);
+      return ok ? Auth.Ok : Auth.BadPassword;
+    }
+  }
+  if (allowAnonymous != 0) return Auth.Ok;
+  return hasUser ? Auth.NoPasswordFile : Auth.NoUserName;
+}
+
 function refuse(conn: i32, level: i32, why: i32): void {
   const code = connackCode(level, why);
   if (level == 5) sendConnack5(conn, false, code);
@@ -57,6 +78,14 @@ function refuse(conn: i32, level: i32, why: i32): void {
       case Refusal.BadAuthMethod: logText(" (unsupported authentication method)"); break;
       case Refusal.Malformed: logText(" (malformed CONNECT)"); break;
       case Refusal.ProtocolError: logText(" (protocol error in CONNECT)"); break;
+      case Refusal.NotAuthorized:
+        switch (notAuthorized) {
+          case Auth.NoUserName: logText(" (not authorized: no user name, and allow_anonymous is false)"); break;
+          case Auth.NoPasswordFile: logText(" (not authorized: allow_anonymous is false, and no password file to check the user against)"); break;
+          case Auth.UnknownUser: logText(" (not authorized: the user is not in the password file)"); break;
+          case Auth.BadPassword: logText(" (not authorized: wrong or missing password)"); break;
+        }
+        break;
     }
     logEnd(LogLevel.Notice);
   }
@@ -97,6 +126,12 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
     assigned = true;
   }
   if (idLen > CLIENT_ID_MAX) { refuse(conn, level, Refusal.IdentifierRejected); return; }
+  // Who may connect (Mosquitto 2): with a password file, a client giving a user name must
+  // be in it with the right password; a client without one, and every client when there
+  // is no password file, only with allow_anonymous true. Mosquitto answers every refusal
+  // with 5 (MQTT 5: 0x87), a wrong password too
+  notAuthorized = authorize();
+  if (notAuthorized != Auth.Ok) { refuse(conn, level, Refusal.NotAuthorized); return; }
   if (hasWill && !validTopicName(willTopicPtr, willTopicLen)) {
     if (v5) refuse(conn, 5, Refusal.ProtocolError);
     else closeConnection(conn, CloseReason.ProtocolError);
@@ -173,7 +208,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
     sendConnack(conn, sessionPresent, 0);
   }
 
-  if (logOn(LogLevel.Info)) {
+  if (connectionMessages != 0 && logOn(LogLevel.Info)) {
     logStart();
     logText("client ");
     logBytes(sessionId(s), idLen);

@@ -18,6 +18,7 @@ import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery/route";
 import { statAdd, statGet, Stat } from "../stats";
+import { messageSizeLimit } from "../settings";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
 /** MQTT 5 PUBACK/PUBREC reason code: accepted, but nobody subscribes to it. */
@@ -31,6 +32,23 @@ function warnClient(s: i32, text: string): void {
   logText(": ");
   logText(text);
   logEnd(LogLevel.Warning);
+}
+
+/** MQTT 5 PUBACK/PUBREC reason code: the payload is above message_size_limit. */
+const PACKET_TOO_LARGE: i32 = 0x95;
+
+/** Counted; the first drop and every 1000th after it are logged. */
+function sizeLimitDrop(s: i32): void {
+  statAdd(Stat.DroppedSizeLimit);
+  const n = <i64>statGet(Stat.DroppedSizeLimit);
+  if (n % 1000 != 1 || !logOn(LogLevel.Notice)) return;
+  logStart();
+  logText("PUBLISH from client ");
+  logBytes(sessionId(s), session(s).idLen);
+  logText(" dropped: payload above message_size_limit (");
+  logInt(n);
+  logText(" so far)");
+  logEnd(LogLevel.Notice);
 }
 
 /** The first refusal and every 1000th after it are logged, so a flood cannot flood the log. */
@@ -85,6 +103,15 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   }
   const qos = publishQos, packetId = publishPacketId;
   statAdd(Stat.MessagesReceived);
+
+  // message_size_limit: a larger payload is dropped and the sender answered as Mosquitto
+  // answers it (MQTT 5: 0x95 Packet too large; a 3.1.1 PUBREL then finds no id: PUBCOMP)
+  if (messageSizeLimit > 0 && publishPayloadLen > messageSizeLimit) {
+    sizeLimitDrop(s);
+    if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, v5 ? PACKET_TOO_LARGE : 0);
+    else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, v5 ? PACKET_TOO_LARGE : 0);
+    return;
+  }
 
   if (qos == 2) {
     // [MQTT-4.3.3-2] delivered onwards once; a resend before PUBREL only gets PUBREC

@@ -18,6 +18,7 @@ import { sendDisconnect, DisconnectReason } from "../codec/disconnect";
 import { ROUTE_TOPIC } from "../memory/scratch";
 import { DecodeError } from "../codec/reader";
 import { statAdd, Stat } from "../stats";
+import { connectionMessages } from "../settings";
 import { logOn, logStart, logText, logBytes, logEnd } from "../log";
 
 /** Publish a stored will message as if its client had sent it [MQTT-3.1.2-8]; the
@@ -108,7 +109,7 @@ export function detach(conn: i32, reason: i32, publishWill: bool): void {
   if (s < 0) return;
   const ss = session(s);
   const level = reason == CloseReason.Normal || reason == CloseReason.Lost ? LogLevel.Info : LogLevel.Notice;
-  if (logOn(level)) {
+  if (logOn(level) && (level != LogLevel.Info || connectionMessages != 0)) {
     logStart();
     logText("client ");
     logBytes(sessionId(s), ss.idLen);

@@ -29,6 +29,7 @@ enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
 struct Z_env_instance_t {
   Z_midge_instance_t core;
   int log_level;
+  int log_dest; /* 0 stderr, 1 stdout, 2 none (SETTING_LOG_DEST) */
 };
 static struct Z_env_instance_t env;
 
@@ -59,7 +60,7 @@ GLUE void logf_(int level, const char* fmt, ...) {
   va_end(ap);
   if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
   line[n++] = '\n';
-  fwrite(line, 1, (size_t)n, stderr);
+  if (env.log_dest != 2) fwrite(line, 1, (size_t)n, env.log_dest == 1 ? stdout : stderr);
 }
 
 /* The core's `log` import (docs/ABI.md). Level 9: a static UTF-16 string (ASCII is all
@@ -116,6 +117,41 @@ GLUE const char* core_option(const char* name, const char* value) {
   if (result >= 0) return NULL;
   snprintf(message, sizeof message, "%.*s", (int)-(int64_t)result, (const char*)memory_at(base));
   return message;
+}
+
+/* The text the core left at its input window by the last call (a message, a path),
+ * NUL-terminated; valid until the next call. */
+static char said_text[4096];
+static u32 said_len;
+GLUE const char* core_said(void) { return said_text; }
+GLUE void keep_said(u32 len) {
+  u32 base = CORE(inputBuffer);
+  said_len = len < sizeof said_text - 1 ? len : (u32)sizeof said_text - 1;
+  memcpy(said_text, memory_at(base), said_len);
+  said_text[said_len] = 0;
+}
+
+/* One config file's bytes for the core (docs/ABI.md `config`): what fits in the input
+ * window is written (the core refuses a larger file itself). Returns the core's answer;
+ * a message or an include_dir path is then at core_said(). */
+GLUE int32_t core_config(const char* name, const uint8_t* text, size_t len, int part) {
+  u32 base = CORE(inputBuffer), cap = CORE(inputCapacity);
+  size_t n = strlen(name);
+  if (n > cap) n = cap;
+  size_t fits = len < cap - n ? len : cap - n;
+  memcpy(memory_at(base), name, n);
+  memcpy(memory_at(base + (u32)n), text, fits);
+  u32 text_len = len > 0xFFFFFFFFu ? 0xFFFFFFFFu : (u32)len;
+  int32_t r = (int32_t)CORE(config, base, (u32)n, base + (u32)n, text_len, (u32)part);
+  if (r != 0) keep_said(r > 0 ? (u32)r : (u32)-(int64_t)r);
+  return r;
+}
+
+/* Text the core holds for the host (docs/ABI.md `text`): 0 the address to listen on,
+ * 1 the note on who may connect. Valid until the next call. */
+GLUE const char* core_text(int id) {
+  keep_said(CORE(text, (u32)id));
+  return said_text;
 }
 
 /* Instantiate the core (its start function runs here) and call init; returns the packet

@@ -5,11 +5,17 @@
  * Build: sh host/native/build.sh [board]   (npm run build:native) -> build/native/midge-<board>
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -458,10 +464,107 @@ static void __attribute__((noreturn)) usage_error(const char* prefix, const char
  * host/cli.ts splits the command line the same way. */
 static int split_arg(int argc, char** argv, int* i, const char** value) {
   int o = OPTION_COUNT - 1;
-  while (o >= 0 && strcmp(argv[*i], OPTIONS[o].name) != 0) o--;
+  while (o >= 0 && strcmp(argv[*i], OPTIONS[o].name) != 0 &&
+         (OPTIONS[o].short_name == NULL || strcmp(argv[*i], OPTIONS[o].short_name) != 0)) o--;
   *value = "";
   if (o >= 0 && OPTIONS[o].value != NULL) *value = *i + 1 < argc ? argv[++*i] : "";
   return o;
+}
+
+/* The crypto service (docs/ABI.md): digests the core asks for, a password check's, from
+ * OpenSSL's libcrypto. A range outside the core's memory is a core bug, hence fatal. */
+static uint8_t* core_range(u32 ptr, u32 len) {
+  if ((uint64_t)ptr + len > env.core.w2c_memory.size) trap("a crypto import (bytes outside the core's memory)");
+  return memory_at(ptr);
+}
+
+void Z_envZ_sha512(struct Z_env_instance_t* e, u32 ptr, u32 len, u32 out) {
+  (void)e;
+  core_range(out, SHA512_DIGEST_LENGTH);
+  SHA512(core_range(ptr, len), len, memory_at(out));
+}
+
+void Z_envZ_pbkdf2Sha512(struct Z_env_instance_t* e, u32 pwd, u32 pwd_len, u32 salt, u32 salt_len, u32 iterations,
+                         u32 out, u32 out_len) {
+  (void)e;
+  if (iterations == 0 || iterations > INT_MAX || out_len > INT_MAX ||
+      !PKCS5_PBKDF2_HMAC((const char*)core_range(pwd, pwd_len), (int)pwd_len, core_range(salt, salt_len), (int)salt_len,
+                         (int)iterations, EVP_sha512(), (int)out_len, core_range(out, out_len)))
+    trap("pbkdf2Sha512 (libcrypto refused it)");
+}
+
+/* A config file that cannot be read, or a line of it the core refuses: status 2, as for
+ * a bad command line (without the --help text). host/cli.ts says the same. */
+static void config_error(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void config_error(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("midge: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  exit(EXIT_USAGE);
+}
+
+/* A whole file (malloc'd, *len bytes), or the end with the error's name (ENOENT), as
+ * the Node host says it. */
+static uint8_t* read_or_exit(const char* file, size_t* len) {
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  size_t cap = 4096, n = 0;
+  uint8_t* buf = malloc(cap);
+  if (fd < 0 || buf == NULL) config_error("cannot read %s: %s", file, strerrorname_np(fd < 0 ? errno : ENOMEM));
+  for (;;) {
+    if (n == cap && (buf = realloc(buf, cap *= 2)) == NULL) config_error("cannot read %s: ENOMEM", file);
+    ssize_t got = read(fd, buf + n, cap - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) config_error("cannot read %s: %s", file, strerrorname_np(errno));
+    if (got == 0) break;
+    n += (size_t)got;
+  }
+  close(fd);
+  *len = n;
+  return buf;
+}
+
+/* strcasecmp's order, which Mosquitto sorts an include_dir's files in. */
+static int caseless(const void* a, const void* b) { return strcasecmp(*(char* const*)a, *(char* const*)b); }
+
+/* The config file, handed to the core (which parses it, docs/ABI.md `config`), with the
+ * files of its include_dir: the directory's *.conf files in Mosquitto's order, then the
+ * rest of the main file. */
+static void read_config(const char* file) {
+  size_t main_len;
+  uint8_t* main_text = read_or_exit(file, &main_len);
+  char dir[PATH_MAX];
+  int r = core_config(file, main_text, main_len, 0);
+  while (r > 0) {
+    snprintf(dir, sizeof dir, "%s", core_said());
+    DIR* d = opendir(dir);
+    if (d == NULL) config_error("cannot open include_dir %s: %s", dir, strerrorname_np(errno));
+    char** names = NULL;
+    size_t count = 0;
+    for (struct dirent* e; (e = readdir(d)) != NULL;) {
+      size_t n = strlen(e->d_name);
+      if (n <= 5 || strcmp(e->d_name + n - 5, ".conf") != 0) continue;
+      if ((names = realloc(names, (count + 1) * sizeof *names)) == NULL) config_error("include_dir %s: ENOMEM", dir);
+      names[count++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, count, sizeof *names, caseless);
+    for (size_t i = 0; i < count; i++) {
+      char path[2 * PATH_MAX + 2];
+      snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+      size_t len;
+      uint8_t* text = read_or_exit(path, &len);
+      if (core_config(path, text, len, 1) < 0) config_error("%s", core_said());
+      free(text);
+      free(names[i]);
+    }
+    free(names);
+    r = core_config(file, main_text, main_len, 2);
+  }
+  if (r < 0) config_error("%s", core_said());
+  free(main_text);
 }
 
 /* The main loop's step: what is due on the clock, then one epoll_wait and its events. */
@@ -533,8 +636,17 @@ int main(int argc, char** argv) {
   }
 
   core_start(0, &input_ptr, &input_capacity);
-  const char* host = "127.0.0.1";
-  int default_host = 1; /* listening on loopback only, as Mosquitto 2 does without a config */
+  /* The config file first (unless the command line asks only for --help or --version),
+   * then every option through the core's parser, in order ($MIDGE_PORT first, so --port
+   * wins): options override the file. */
+  const char* config_file = NULL;
+  int answers_only = 0;
+  for (int i = 1; i < argc; i++) {
+    int o = split_arg(argc, argv, &i, &value);
+    if (o == OPTION_CONFIG) config_file = value;
+    if (o == OPTION_HELP || o == OPTION_VERSION) answers_only = 1;
+  }
+  if (config_file != NULL && *config_file && !answers_only) read_config(config_file);
   const char* env_port = getenv("MIDGE_PORT"); /* first, so that --port wins */
   if (env_port != NULL && *env_port) {
     const char* refused = core_option(OPTIONS[OPTION_PORT].name, env_port);
@@ -547,8 +659,22 @@ int main(int argc, char** argv) {
     if (refused != NULL) usage_error("", refused);
     if (o == OPTION_HELP) return fputs(USAGE, stdout), 0;
     if (o == OPTION_VERSION) return printf("midge %s\n", MIDGE_VERSION), 0;
-    if (o == OPTION_HOST) host = value, default_host = 0;
   }
+  /* The password file the config names (text 2), read and handed back for the core to parse. */
+  if (*core_text(2)) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", core_said());
+    size_t len;
+    uint8_t* text = read_or_exit(path, &len);
+    if (core_config(path, text, len, 3) < 0) config_error("%s", core_said());
+    free(text);
+  }
+  char host[256], note[512];
+  snprintf(host, sizeof host, "%s", core_text(0));
+  snprintf(note, sizeof note, "%s", core_text(1)); /* who may connect: loopback only, anonymous clients or not */
+  env.log_level = (int)core_configure(SETTING_LOG_LEVEL, -1);
+  env.log_dest = (int)core_configure(SETTING_LOG_DEST, -1);
+  if (env.log_dest == 1) setvbuf(stdout, NULL, _IOLBF, 0); /* a line at a time, as on stderr */
   int port = (int)core_configure(SETTING_PORT, -1);
   stats_interval = core_configure(SETTING_STATS_INTERVAL, -1);
   u32 packet_max = (u32)core_configure(SETTING_MAX_PACKET_SIZE, -1);
@@ -579,8 +705,7 @@ int main(int argc, char** argv) {
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
   epoll_ctl(epfd, EPOLL_CTL_ADD, server_fd, &ev);
 
-  logf_(LOG_NOTICE, "midge %s listening on %s%s", MIDGE_VERSION, where,
-        default_host ? " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)" : "");
+  logf_(LOG_NOTICE, "midge %s listening on %s%s", MIDGE_VERSION, where, note);
   logf_(LOG_INFO, "board " MIDGE_BOARD " (native host, wasm2c): packets up to %u bytes, %llu pages of fixed memory, "
         "%u connection slots", packet_max, (unsigned long long)env.core.w2c_memory.pages, link_count);
 

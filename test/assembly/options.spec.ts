@@ -37,7 +37,7 @@ describe("the option table", () => {
       const expected = rowKind == Kind.Duration ? rowDefault * 1000 : rowDefault;
       expect(configure(rowSetting, -1)).toBe(expected, `setting ${rowSetting}`);
     }
-    expect(rows).toBe(16);
+    expect(rows).toBe(17);
   });
 
   it("gives every setting one row", () => {

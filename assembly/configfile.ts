@@ -1,0 +1,462 @@
+// The config file: Mosquitto's mosquitto.conf grammar, parsed here once for every host
+// (DESIGN §3). The host reads a file and hands its bytes to `config` (index.ts); this
+// file splits them into lines, each `key value...`, and sets the setting the key names.
+// A numeric key goes through the option table's row for its setting (options.ts): the
+// same range, the same checks as the flag. Blank lines and lines whose first word starts
+// with `#` are skipped. A key given twice: the last one wins, as in Mosquitto.
+//
+// `include_dir DIR` (in the main file only, as Mosquitto reads it) stops the parse: the
+// core hands the directory back to the host, which reads the `.conf` files in it, sorted
+// as Mosquitto sorts them (case-insensitively), each with part INCLUDED, then the main
+// file again with part RESUMED: the parse goes on after the include_dir line.
+//
+// Mosquitto 2's defaults follow: with no listener configured the broker listens on the
+// loopback address only and allows anonymous clients (whatever the file says); with a
+// `listener` or `port` in the file it listens on every address and refuses clients
+// without a user name unless the file says `allow_anonymous true`.
+
+import { Setting, configure, setListenAddress, listenAddressLen, LISTEN_ADDRESS, ADDRESS_MAX } from "./settings";
+import { Kind, loadRowOf, rowMin, rowMax, rowKind, parseNumber, kindPhrase, logNumber, refuse } from "./options";
+import { LogLevel } from "./host";
+import { INPUT, INPUT_CAPACITY } from "./broker";
+import { CONFIG_TEXT, MAX_USERS } from "./config";
+import { addUser, clearUsers, LineError, USER_MAX, ITERATIONS_MAX } from "./auth/passwords";
+import { logStart, logText, logBytes, logInt, logTakeInto } from "./log";
+
+/** What `config` is given: the main file, a file of its include_dir, the main file again. */
+export const enum Part { Main = 0, Included = 1, Resumed = 2, PasswordFile = 3 }
+
+/** How a key's value is read. */
+const enum Rule {
+  Number = 0,     // a number in the range of the setting's option row (or the key's own)
+  Bool = 1,       // true or false (Mosquitto also takes 1 and 0)
+  Listener = 2,   // PORT [ADDRESS]
+  Address = 3,    // an address or host name
+  LogDest = 4,    // stderr, stdout or none
+  LogType = 5,    // error, warning, notice, information, debug, all, none, ...
+  IncludeDir = 6, // a directory of .conf files
+  File = 7,       // a file the host reads and hands back (password_file)
+}
+
+// The key `loadKey` loaded last.
+let keyName: usize = 0;       // a static string
+let keyRule: Rule = Rule.Number;
+let keySetting: i32 = 0;
+export let keyMin: f64 = 0;   // for a setting no option row sets
+export let keyMax: f64 = 0;
+let keyKind: Kind = Kind.Count; // for a setting no option row sets
+let keyUnlimited: f64 = 1;    // Mosquitto's value for "no limit" (0 or -1): the top of the range; 1: none
+
+// @ts-ignore: decorator
+@inline function key(name: string, rule: Rule, setting: i32, min: f64, max: f64, unlimited: f64, kind: Kind = Kind.Count): bool {
+  keyName = changetype<usize>(name);
+  keyKind = kind;
+  keyRule = rule;
+  keySetting = setting;
+  keyMin = min;
+  keyMax = max;
+  keyUnlimited = unlimited;
+  return true;
+}
+
+/** Loads key `i` of the table (README's Configuration table); false past the last. A key
+ *  whose setting has an option row takes that row's range (min and max here are 0). */
+function loadKey(i: i32): bool {
+  switch (i) {
+    //                 key                      rule             setting                       min  max    no limit
+    case 0: return key("listener",              Rule.Listener,   Setting.Port,                 0,   0,     1);
+    case 1: return key("port",                  Rule.Number,     Setting.Port,                 0,   0,     1);
+    case 2: return key("bind_address",          Rule.Address,    0,                            0,   0,     1);
+    case 3: return key("max_connections",       Rule.Number,     Setting.MaxConnections,       0,   0,     -1);
+    case 4: return key("max_keepalive",         Rule.Number,     Setting.MaxKeepAlive,         0,   0,     1);
+    case 5: return key("max_packet_size",       Rule.Number,     Setting.MaxPacketSize,        0,   0,     0);
+    case 6: return key("max_inflight_messages", Rule.Number,     Setting.MaxInflight,          0,   0,     0);
+    case 7: return key("max_queued_messages",   Rule.Number,     Setting.MaxQueued,            0,   0,     0);
+    case 8: return key("allow_anonymous",       Rule.Bool,       Setting.AllowAnonymous,       0,   1,     1);
+    case 9: return key("per_listener_settings", Rule.Bool,       Setting.PerListenerSettings,  0,   1,     1);
+    case 10: return key("connection_messages",  Rule.Bool,       Setting.ConnectionMessages,   0,   1,     1);
+    case 11: return key("sys_interval",         Rule.Number,     Setting.SysInterval,          0,   65535, 1, Kind.Seconds);
+    case 12: return key("log_dest",             Rule.LogDest,    Setting.LogDest,              0,   2,     1);
+    case 13: return key("log_type",             Rule.LogType,    Setting.LogLevel,             0,   4,     1);
+    case 14: return key("include_dir",          Rule.IncludeDir, 0,                            0,   0,     1);
+    case 15: return key("message_size_limit",   Rule.Number,     Setting.MessageSizeLimit,     0,   268435455, 1, Kind.Bytes);
+    case 16: return key("password_file",        Rule.File,       0,                            0,   0,     1);
+  }
+  return false;
+}
+
+/** The range of a setting only the config file sets (keyMin, keyMax); false if none. */
+export function keyRange(setting: i32): bool {
+  for (let i = 0; loadKey(i); i++) {
+    if (keySetting == setting && keyRule != Rule.Listener && !loadRowOf(setting)) return true;
+  }
+  return false;
+}
+
+// ---- the state of one parse ----
+
+// @ts-ignore: decorator
+@inline const PATH_MAX: i32 = 255;
+const PASSWORD_FILE = memory.data(PATH_MAX);   // password_file's path (text(2))
+let passwordFileLen: i32 = 0;
+
+let fileName: usize = 0;      // the file's name, as the host gave it (for messages)
+let fileNameLen: u32 = 0;
+let lineNumber: i32 = 0;
+let resumeAt: u32 = 0;        // in the main file: the offset after its include_dir line
+let resumeLine: i32 = 0;      //   and that line's number
+let listeners: i32 = 0;       // `listener` lines read
+let portLine: i32 = 0;        // the line of a `port` key (0: none)
+let anonymousSet = false;     // allow_anonymous was given
+let logTypeSet = false;       // a log_type line was read: the first one replaces the default
+let logNothing = false;       // log_type none
+let configured = false;       // a config file was read
+
+// The words of the current line.
+// @ts-ignore: decorator
+@inline const WORDS_MAX: i32 = 4;
+const WORD_AT = memory.data(WORDS_MAX * 4, 4);
+const WORD_LEN = memory.data(WORDS_MAX * 4, 4);
+let words: i32 = 0;           // how many (may exceed WORDS_MAX: the rest are not kept)
+let restAt: usize = 0;        // where the line goes on after the key (for include_dir)
+let restLen: u32 = 0;
+
+// @ts-ignore: decorator
+@inline function wordAt(i: i32): usize { return <usize>load<u32>(WORD_AT + <usize>(i << 2)); }
+// @ts-ignore: decorator
+@inline function wordLen(i: i32): u32 { return load<u32>(WORD_LEN + <usize>(i << 2)); }
+
+/**
+ * One file's text (`text`, `textLen` bytes), named `name` for messages. `part`: Main,
+ * Included or Resumed (see the top of this file). Returns 0 when the text is read to its
+ * end; n > 0 at an include_dir line of the main file, with the directory's name (n bytes)
+ * at INPUT; -n when a line is refused, with an n-byte message at INPUT naming the file,
+ * the line, the key and what is wrong. A `textLen` above what fits in the input window
+ * (the host wrote what fits) is refused as too large for the board.
+ */
+export function readConfig(name: usize, nameLen: u32, text: usize, textLen: u32, part: i32): i32 {
+  fileName = name;
+  fileNameLen = nameLen;
+  // a constant condition: on a board without the parser, nothing below is compiled
+  if (CONFIG_TEXT) return readText(text, textLen, part);
+  logStart(); logFile(); logText(": this board's core is built without the config file parser (CONFIG_TEXT 0); give options instead");
+  return refuse();
+}
+
+function readText(text: usize, textLen: u32, part: i32): i32 {
+  const nameLen = fileNameLen;
+  let at: u32 = 0;
+  lineNumber = 0;
+  if (part == Part.Main) {
+    configured = true;
+    listeners = 0; portLine = 0; anonymousSet = false; logTypeSet = false; logNothing = false; passwordFileLen = 0;
+  } else if (part == Part.Resumed) {
+    at = resumeAt;
+    lineNumber = resumeLine;
+  }
+  if (<u64>nameLen + <u64>textLen > <u64>INPUT_CAPACITY) {
+    logStart(); logFile(); logText(": "); logInt(textLen);
+    logText(" bytes is more than this board takes in a config file ("); logInt(INPUT_CAPACITY - nameLen); logText(")");
+    return refuse();
+  }
+  if (part == Part.PasswordFile) return readPasswords(text, textLen);
+  while (at < textLen) {
+    let end = at;
+    while (end < textLen && load<u8>(text + <usize>end) != 0x0A) end++;
+    lineNumber++;
+    const next = end + 1;
+    splitLine(text + <usize>at, end - at);
+    at = next;
+    if (words == 0) continue;
+    const r = applyLine();
+    if (r < 0) return r;
+    if (r > 0) {
+      if (part != Part.Main && part != Part.Resumed) return refuseLine("is read in the main config file only (Mosquitto ignores it here)");
+      resumeAt = at;
+      resumeLine = lineNumber;
+      memory.copy(INPUT, restAt, restLen);
+      return <i32>restLen;
+    }
+  }
+  if (part != Part.Included) finish();
+  return 0;
+}
+
+/** After the main file: Mosquitto 2's rules for what was not said. */
+function finish(): void {
+  if (listeners + (portLine > 0 ? 1 : 0) == 0) configure(Setting.AllowAnonymous, 1); // loopback only
+  else if (!anonymousSet) configure(Setting.AllowAnonymous, 0);
+  if (logNothing) configure(Setting.LogDest, 2);
+}
+
+/** Splits the line at `p` into words (spaces and tabs; a carriage return at its end is
+ *  dropped); a line whose first word starts with '#' has none. */
+function splitLine(p: usize, len: u32): void {
+  words = 0;
+  let k: u32 = 0;
+  while (k < len) {
+    while (k < len && isSpace(load<u8>(p + <usize>k))) k++;
+    if (k >= len) break;
+    const start = k;
+    while (k < len && !isSpace(load<u8>(p + <usize>k))) k++;
+    if (words == 0 && load<u8>(p + <usize>start) == 0x23) return; // '#': a comment
+    if (words < WORDS_MAX) {
+      store<u32>(WORD_AT + <usize>(words << 2), <u32>(p + <usize>start));
+      store<u32>(WORD_LEN + <usize>(words << 2), k - start);
+    }
+    if (words == 0) {
+      // the rest of the line, trimmed: include_dir takes it whole (a path may hold spaces)
+      let s = k, e = len;
+      while (s < e && isSpace(load<u8>(p + <usize>s))) s++;
+      while (e > s && isSpace(load<u8>(p + <usize>(e - 1)))) e--;
+      restAt = p + <usize>s;
+      restLen = e - s;
+    }
+    words++;
+  }
+}
+
+// @ts-ignore: decorator
+@inline function isSpace(c: u8): bool { return c == 0x20 || c == 0x09 || c == 0x0D; }
+
+/** The current line: 0 when applied, 1 for an include_dir, -n when refused. */
+function applyLine(): i32 {
+  const k = wordAt(0), kLen = wordLen(0);
+  let i = 0;
+  while (loadKey(i) && !wordIs(0, changetype<string>(keyName))) i++;
+  if (!loadKey(i)) {
+    logStart(); logWhere();
+    logText(isMosquittoKey(k, kLen) ? " is a Mosquitto option Midge does not support yet" : " is not a configuration key");
+    return refuse();
+  }
+  if (words < 2) return refuseLine(keyRule == Rule.Listener ? "needs a port" : "needs a value");
+  if (keyRule == Rule.IncludeDir) return 1;
+  if (keyRule == Rule.File) {
+    if (restLen > <u32>PATH_MAX) return refuseLine("names a path longer than 255 bytes");
+    memory.copy(PASSWORD_FILE, restAt, restLen);
+    passwordFileLen = <i32>restLen;
+    return 0;
+  }
+  if (keyRule == Rule.Listener) {
+    if (words > 3) return refuseLine("takes a port and an address, no more");
+    listeners++;
+    if (listeners + (portLine > 0 ? 1 : 0) > 1) return refuseSecondListener();
+    const r = setNumber(1);
+    if (r < 0) return r;
+    if (words == 3) return setAddress(2);
+    return 0;
+  }
+  if (keyRule == Rule.LogDest) return setLogDest(); // `log_dest file PATH`: two words
+  if (words > 2) return refuseExtra();
+  switch (keyRule) {
+    case Rule.Address: return setAddress(1);
+    case Rule.Bool: {
+      let v = -1;
+      if (wordIs(1, "true") || wordIs(1, "1")) v = 1;
+      else if (wordIs(1, "false") || wordIs(1, "0")) v = 0;
+      if (v < 0) return refuseValue("must be true or false");
+      if (keySetting == Setting.AllowAnonymous) anonymousSet = true;
+      configure(keySetting, v);
+      return 0;
+    }
+    case Rule.LogType: return setLogType();
+  }
+  if (keySetting == Setting.Port) {
+    if (portLine == 0 && listeners > 0) return refuseSecondListener();
+    portLine = lineNumber;
+  }
+  return setNumber(1);
+}
+
+/** Word `w` as a number for the loaded key's setting, checked against its range. */
+function setNumber(w: i32): i32 {
+  let kind = keyKind;
+  let min = keyMin, max = keyMax;
+  if (loadRowOf(keySetting)) { kind = rowKind; min = rowMin; max = rowMax; }
+  if (keyUnlimited <= 0 && (keyUnlimited == 0 ? wordIs(w, "0") : wordIs(w, "-1"))) {
+    configure(keySetting, kind == Kind.Duration ? max * 1000 : max);
+    return 0;
+  }
+  const v = parseNumber(wordAt(w), wordLen(w), kind == Kind.Duration);
+  if (!(v >= min && v <= max)) {
+    logStart(); logWhere(); logText(" must be "); logText(kindPhrase(kind));
+    logText(" from "); logNumber(min); logText(" to "); logNumber(max);
+    if (keyUnlimited <= 0) { logText(" ("); logInt(<i64>keyUnlimited); logText(": no limit)"); }
+    logText(", not '"); logBytes(wordAt(w), <i32>wordLen(w)); logText("'");
+    return refuse();
+  }
+  configure(keySetting, kind == Kind.Duration ? Math.round(v * 1000) : v);
+  return 0;
+}
+
+function setAddress(w: i32): i32 {
+  if (setListenAddress(wordAt(w), wordLen(w))) return 0;
+  logStart(); logWhere(); logText(" must be an address of at most "); logInt(ADDRESS_MAX); logText(" bytes");
+  return refuse();
+}
+
+function setLogDest(): i32 {
+  let v = -1;
+  if (wordIs(1, "stderr")) v = 0;
+  else if (wordIs(1, "stdout")) v = 1;
+  else if (wordIs(1, "none")) v = 2;
+  else if (wordIs(1, "file") || wordIs(1, "syslog") || wordIs(1, "topic") || wordIs(1, "dlt")) {
+    logStart(); logWhere(); logText(" "); logBytes(wordAt(1), <i32>wordLen(1));
+    logText(" is a Mosquitto option Midge does not support yet");
+    return refuse();
+  }
+  if (v < 0) return refuseValue("must be stderr, stdout or none");
+  if (words > 2) return refuseExtra();
+  configure(Setting.LogDest, v);
+  return 0;
+}
+
+/** log_type: Mosquitto's types are a set; Midge logs by level, so the most detailed
+ *  type given sets the level (subscribe, unsubscribe and websockets add nothing). */
+function setLogType(): i32 {
+  let level = -1;
+  if (wordIs(1, "error")) level = LogLevel.Error;
+  else if (wordIs(1, "warning")) level = LogLevel.Warning;
+  else if (wordIs(1, "notice")) level = LogLevel.Notice;
+  else if (wordIs(1, "information")) level = LogLevel.Info;
+  else if (wordIs(1, "debug") || wordIs(1, "all")) level = LogLevel.Debug;
+  else if (wordIs(1, "subscribe") || wordIs(1, "unsubscribe") || wordIs(1, "websockets")) level = LogLevel.Error;
+  else if (wordIs(1, "none")) { logNothing = true; return 0; }
+  else return refuseValue("must be error, warning, notice, information, debug, subscribe, unsubscribe, websockets, all or none");
+  const current = <i32>configure(Setting.LogLevel, -1);
+  configure(Setting.LogLevel, logTypeSet && current > level ? current : level);
+  logTypeSet = true;
+  logNothing = false;
+  return 0;
+}
+
+/** A password file (part 3): every line `user:hash`, replacing the users read before. */
+function readPasswords(text: usize, textLen: u32): i32 {
+  clearUsers();
+  let at: u32 = 0;
+  while (at < textLen) {
+    let end = at;
+    while (end < textLen && load<u8>(text + <usize>end) != 0x0A) end++;
+    lineNumber++;
+    let e = end;
+    while (e > at && isSpace(load<u8>(text + <usize>(e - 1)))) e--;
+    const start = at;
+    at = end + 1;
+    if (e == start || load<u8>(text + <usize>start) == 0x23) continue; // blank, or '#'
+    const r = addUser(text + <usize>start, e - start);
+    if (r == LineError.None) continue;
+    logStart(); logFile(); logText(":"); logInt(lineNumber); logText(": ");
+    let colon = start;
+    while (colon < e && load<u8>(text + <usize>colon) != 0x3A) colon++;
+    if (r != LineError.NoColon && r != LineError.NameTooLong) { logBytes(text + <usize>start, <i32>(colon - start)); logText(": "); }
+    switch (r) {
+      case LineError.NoColon: logText("not a 'user:password hash' line"); break;
+      case LineError.NameTooLong: logText("a user name longer than "); logInt(USER_MAX); logText(" bytes"); break;
+      case LineError.NotHashed: logText("the password is not a mosquitto_passwd hash ($7$ or $6$); mosquitto_passwd -U FILE hashes a plain-text file"); break;
+      case LineError.BadIterations: logText("the $7$ iteration count must be a whole number from 1 to "); logInt(ITERATIONS_MAX); break;
+      case LineError.BadSalt: logText("the salt is not base64 of 1 to 64 bytes"); break;
+      case LineError.BadHash: logText("the hash is not base64 of a 64-byte SHA-512 digest"); break;
+      case LineError.TableFull: logText("more users than this board holds ("); logInt(MAX_USERS); logText(")"); break;
+    }
+    return refuse();
+  }
+  return 0;
+}
+
+// ---- after the parse: what the host asks ----
+
+/**
+ * Text for the host, copied to INPUT; returns its length. 0: the address to listen on
+ * (the one set, else every address with a configured listener, else the loopback);
+ * 1: the note after the first log line's address, saying who may connect; 2: the path
+ * of the password file to read and hand back (part 3), empty when none is configured.
+ */
+export function listenText(id: i32): i32 {
+  logStart();
+  if (CONFIG_TEXT) listenTextOfFile(id);
+  else if (id == 0) logAddress("127.0.0.1");
+  else if (id == 1 && listenAddressLen == 0) logText(NO_CONFIGURATION);
+  return logTakeInto(INPUT, INPUT_CAPACITY);
+}
+
+const NO_CONFIGURATION = " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)";
+
+function logAddress(otherwise: string): void {
+  if (listenAddressLen > 0) logBytes(LISTEN_ADDRESS, listenAddressLen);
+  else logText(otherwise);
+}
+
+function listenTextOfFile(id: i32): void {
+  const fromFile = listeners + (portLine > 0 ? 1 : 0) > 0;
+  if (id == 2) logBytes(PASSWORD_FILE, passwordFileLen);
+  else if (id == 0) logAddress(fromFile ? "0.0.0.0" : "127.0.0.1");
+  else if (id == 1) {
+    if (fromFile) logText(configure(Setting.AllowAnonymous, -1) > 0
+      ? " (anonymous clients allowed: allow_anonymous true)"
+      : " (anonymous clients refused: allow_anonymous false)");
+    else if (listenAddressLen == 0) logText(configured
+      ? " (loopback only: the config file has no listener; use --host 0.0.0.0 to accept network clients)"
+      : NO_CONFIGURATION);
+  }
+}
+
+// ---- words and messages ----
+
+/** Whether word `w` of the line is the ASCII text `s`. */
+function wordIs(w: i32, s: string): bool {
+  const p = wordAt(w);
+  const n = s.length;
+  if (wordLen(w) != <u32>n) return false;
+  for (let k = 0; k < n; k++) if (<i32>load<u8>(p + <usize>k) != s.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Whether the key is one of Mosquitto 2.0's mosquitto.conf keys that Midge does not read
+ *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
+ *  in constants, so that a board built without the parser does not carry them.) */
+function isMosquittoKey(p: usize, len: u32): bool {
+  const keys = " acl_file address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_interval autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence persistence_file persistence_location persistent_client_expiration pid_file plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout retain_available round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const n = keys.length;
+  for (let at = 0; at + 1 < n; at++) {
+    if (keys.charCodeAt(at) != 0x20) continue;
+    let k: u32 = 0;
+    while (k < len && <i32>load<u8>(p + <usize>k) == keys.charCodeAt(at + 1 + <i32>k)) k++;
+    if (k == len && keys.charCodeAt(at + 1 + <i32>k) == 0x20) return true;
+  }
+  const prefixes = " auth_opt_ plugin_opt_ ";
+  for (let at = 0; at + 1 < prefixes.length; at++) {
+    if (prefixes.charCodeAt(at) != 0x20) continue;
+    let k: u32 = 0;
+    while (k < len && <i32>load<u8>(p + <usize>k) == prefixes.charCodeAt(at + 1 + <i32>k)) k++;
+    if (prefixes.charCodeAt(at + 1 + <i32>k) == 0x20 && k > 0) return true;
+  }
+  return false;
+}
+
+function logFile(): void {
+  logBytes(fileName, <i32>fileNameLen);
+}
+
+/** "FILE:LINE: KEY", the start of every message about a line. */
+function logWhere(): void {
+  logFile(); logText(":"); logInt(lineNumber); logText(": "); logBytes(wordAt(0), <i32>wordLen(0));
+}
+
+function refuseLine(what: string): i32 {
+  logStart(); logWhere(); logText(" "); logText(what);
+  return refuse();
+}
+
+function refuseValue(what: string): i32 {
+  logStart(); logWhere(); logText(" "); logText(what); logText(", not '"); logBytes(wordAt(1), <i32>wordLen(1)); logText("'");
+  return refuse();
+}
+
+function refuseExtra(): i32 {
+  logStart(); logWhere(); logText(" takes one value, not '"); logBytes(restAt, <i32>restLen); logText("'");
+  return refuse();
+}
+
+function refuseSecondListener(): i32 {
+  return refuseLine("is a second listener: Midge listens on one port for now (one listener, or one port)");
+}

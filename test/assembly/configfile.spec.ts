@@ -1,0 +1,172 @@
+// The config file parser (assembly/configfile.ts): Mosquitto's mosquitto.conf lines in,
+// settings set or a message out naming the file, the line, the key and what is wrong,
+// with the default board of assembly/config.ts (in-flight window 16, 20 connections,
+// 64 KiB packets). Both hosts print these messages as they are.
+
+import { readConfig, listenText, Part } from "../../assembly/configfile";
+import { option } from "../../assembly/options";
+import { Setting, configure } from "../../assembly/settings";
+import { INPUT } from "../../assembly/broker";
+import { INFLIGHT_MAX, QUEUE_MAX, MAX_CONNECTIONS, PACKET_MAX } from "../../assembly/config";
+
+const TEXT = memory.data(4096);
+
+/** readConfig(name, text, part) with both written as bytes, as a host writes them. */
+function read(name: string, text: string, part: i32 = Part.Main): i32 {
+  const n = String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, TEXT);
+  const t = String.UTF8.encodeUnsafe(changetype<usize>(text), text.length, TEXT + n);
+  return readConfig(TEXT, <u32>n, TEXT + n, <u32>t, part);
+}
+
+/** What the core left at INPUT: a refusal's message (`result` < 0) or an include_dir's
+ *  directory (> 0); "" when the text was read. */
+function said(result: i32): string {
+  return result == 0 ? "" : String.UTF8.decodeUnsafe(INPUT, <usize>(result < 0 ? -result : result));
+}
+
+function text(id: i32): string {
+  return String.UTF8.decodeUnsafe(INPUT, <usize>listenText(id));
+}
+
+function give(name: string, value: string): i32 {
+  const n = String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, TEXT);
+  const v = String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, TEXT + n);
+  return option(TEXT, <u32>n, TEXT + n, <u32>v);
+}
+
+function heapTop(): usize {
+  const p = __alloc(1);
+  __free(p);
+  return p;
+}
+
+describe("a config file", () => {
+  it("without a listener: loopback only, anonymous clients allowed (even if it says false)", () => {
+    expect(text(0)).toBe("127.0.0.1");
+    expect(text(1)).toBe(" (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)");
+    expect(said(read("a.conf", "allow_anonymous false\n"))).toBe("");
+    expect(configure(Setting.AllowAnonymous, -1)).toBe(1);
+    expect(text(0)).toBe("127.0.0.1");
+    expect(text(1)).toBe(" (loopback only: the config file has no listener; use --host 0.0.0.0 to accept network clients)");
+  });
+
+  it("sets every key it knows, skipping comments and blank lines (LF or CRLF)", () => {
+    const conf = "# Mosquitto's example\r\n\r\n   \nlistener 1884 10.0.0.1\r\n" +
+      "max_connections 7\nmax_keepalive 120\nmax_packet_size 1000\nmax_inflight_messages 5\n" +
+      "max_queued_messages 9\nper_listener_settings true\nconnection_messages false\n" +
+      "sys_interval 30\nlog_dest stdout\nlog_type warning\nlog_type error\n\t# indented comment\nmessage_size_limit 100\n";
+    expect(said(read("good.conf", conf))).toBe("");
+    expect(configure(Setting.Port, -1)).toBe(1884);
+    expect(configure(Setting.MaxConnections, -1)).toBe(7);
+    expect(configure(Setting.MaxKeepAlive, -1)).toBe(120);
+    expect(configure(Setting.MaxPacketSize, -1)).toBe(1000);
+    expect(configure(Setting.MaxInflight, -1)).toBe(5);
+    expect(configure(Setting.MaxQueued, -1)).toBe(9);
+    expect(configure(Setting.PerListenerSettings, -1)).toBe(1);
+    expect(configure(Setting.ConnectionMessages, -1)).toBe(0);
+    expect(configure(Setting.SysInterval, -1)).toBe(30);
+    expect(configure(Setting.MessageSizeLimit, -1)).toBe(100);
+    expect(configure(Setting.LogDest, -1)).toBe(1);
+    expect(configure(Setting.LogLevel, -1)).toBe(1); // the most detailed type given: warning
+    expect(text(0)).toBe("10.0.0.1");
+    // a listener and no allow_anonymous: Mosquitto 2 refuses anonymous clients
+    expect(configure(Setting.AllowAnonymous, -1)).toBe(0);
+    expect(text(1)).toBe(" (anonymous clients refused: allow_anonymous false)");
+  });
+
+  it("takes Mosquitto's 'no limit' values as the board's limit", () => {
+    expect(said(read("u.conf", "max_connections -1\nmax_packet_size 0\nmax_inflight_messages 0\nmax_queued_messages 0\n"))).toBe("");
+    expect(configure(Setting.MaxConnections, -1)).toBe(MAX_CONNECTIONS);
+    expect(configure(Setting.MaxPacketSize, -1)).toBe(PACKET_MAX);
+    expect(configure(Setting.MaxInflight, -1)).toBe(INFLIGHT_MAX);
+    expect(configure(Setting.MaxQueued, -1)).toBe(QUEUE_MAX);
+  });
+
+  it("a listener without an address listens everywhere; allow_anonymous true, 1 and the last of a key win", () => {
+    expect(said(read("b.conf", "port 1000\nport 1885\nallow_anonymous false\nallow_anonymous 1\nlog_dest none\nlog_dest stderr\n"))).toBe("");
+    expect(configure(Setting.Port, -1)).toBe(1885);
+    expect(configure(Setting.AllowAnonymous, -1)).toBe(1);
+    expect(configure(Setting.LogDest, -1)).toBe(0);
+    expect(text(1)).toBe(" (anonymous clients allowed: allow_anonymous true)");
+    // the address of the file before (10.0.0.1) is kept: the address is one setting
+    expect(said(read("c.conf", "listener 1886\n"))).toBe("");
+    expect(configure(Setting.AllowAnonymous, -1)).toBe(0);
+  });
+
+  it("log_type none and --verbose; options given after the file override it", () => {
+    expect(said(read("l.conf", "log_type none\nlog_dest stdout\n"))).toBe("");
+    expect(configure(Setting.LogDest, -1)).toBe(2);
+    expect(said(read("l.conf", "log_type debug\nlog_type notice\n"))).toBe("");
+    expect(configure(Setting.LogLevel, -1)).toBe(4);
+    expect(said(read("m.conf", "max_inflight_messages 3\n"))).toBe("");
+    expect(give("--max-inflight", "8")).toBe(Setting.MaxInflight);
+    expect(configure(Setting.MaxInflight, -1)).toBe(8);
+    expect(give("--host", "0.0.0.0")).toBe(0);
+    expect(text(0)).toBe("0.0.0.0");
+    expect(give("-c", "x.conf")).toBe(0);
+    expect(give("--config", "x.conf")).toBe(0);
+    expect(give("--verbose", "")).toBe(0);
+    expect(configure(Setting.LogLevel, -1)).toBe(4);
+  });
+});
+
+describe("a bad line", () => {
+  it("is refused with its file, line and key, and what is wrong", () => {
+    expect(said(read("e.conf", "\n# x\nfoo bar\n"))).toBe("e.conf:3: foo is not a configuration key");
+    expect(said(read("e.conf", "acl_file /etc/acl\n"))).toBe("e.conf:1: acl_file is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "plugin_opt_x 1\n"))).toBe("e.conf:1: plugin_opt_x is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "max_keepalive\n"))).toBe("e.conf:1: max_keepalive needs a value");
+    expect(said(read("e.conf", "listener\n"))).toBe("e.conf:1: listener needs a port");
+    expect(said(read("e.conf", "max_keepalive 70000\n"))).toBe("e.conf:1: max_keepalive must be a whole number of seconds from 0 to 65535, not '70000'");
+    expect(said(read("e.conf", "max_keepalive ten\n"))).toBe("e.conf:1: max_keepalive must be a whole number of seconds from 0 to 65535, not 'ten'");
+    expect(said(read("e.conf", "max_inflight_messages 17\n"))).toBe("e.conf:1: max_inflight_messages must be a whole number from 1 to 16 (0: no limit), not '17'");
+    expect(said(read("e.conf", "max_connections 0\n"))).toBe("e.conf:1: max_connections must be a whole number from 1 to 20 (-1: no limit), not '0'");
+    expect(said(read("e.conf", "sys_interval -5\n"))).toBe("e.conf:1: sys_interval must be a whole number of seconds from 0 to 65535, not '-5'");
+    expect(said(read("e.conf", "message_size_limit 268435456\n"))).toBe("e.conf:1: message_size_limit must be a whole number of bytes from 0 to 268435455, not '268435456'");
+    expect(said(read("e.conf", "listener 70000\n"))).toBe("e.conf:1: listener must be a whole number from 0 to 65535, not '70000'");
+    expect(said(read("e.conf", "allow_anonymous maybe\n"))).toBe("e.conf:1: allow_anonymous must be true or false, not 'maybe'");
+    expect(said(read("e.conf", "max_keepalive 10 20\n"))).toBe("e.conf:1: max_keepalive takes one value, not '10 20'");
+    expect(said(read("e.conf", "listener 1 a b\n"))).toBe("e.conf:1: listener takes a port and an address, no more");
+    expect(said(read("e.conf", "log_dest file /var/log/m.log\n"))).toBe("e.conf:1: log_dest file is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "log_dest paper\n"))).toBe("e.conf:1: log_dest must be stderr, stdout or none, not 'paper'");
+    expect(said(read("e.conf", "log_type loud\n"))).toBe("e.conf:1: log_type must be error, warning, notice, information, debug, subscribe, unsubscribe, websockets, all or none, not 'loud'");
+  });
+
+  it("a second listener is refused (one port for now)", () => {
+    const second = "is a second listener: Midge listens on one port for now (one listener, or one port)";
+    expect(said(read("e.conf", "listener 1883\nlistener 1884\n"))).toBe("e.conf:2: listener " + second);
+    expect(said(read("e.conf", "port 1883\nlistener 1884\n"))).toBe("e.conf:2: listener " + second);
+    expect(said(read("e.conf", "listener 1883\nport 1884\n"))).toBe("e.conf:2: port " + second);
+  });
+
+  it("a file larger than the input window is refused as too large for the board", () => {
+    const r = readConfig(TEXT, 6, TEXT + 6, 1 << 30, Part.Main);
+    expect(said(r).endsWith("bytes is more than this board takes in a config file (65535)")).toBe(true);
+  });
+});
+
+describe("include_dir", () => {
+  it("hands the directory back, reads the included files, then the rest with its line numbers", () => {
+    const main = "listener 1900\ninclude_dir /etc/mosquitto/conf.d\nmax_keepalive x\n";
+    expect(said(read("main.conf", main))).toBe("/etc/mosquitto/conf.d");
+    expect(said(read("/etc/mosquitto/conf.d/a.conf", "allow_anonymous true\n", Part.Included))).toBe("");
+    expect(said(read("/etc/mosquitto/conf.d/b.conf", "\nnope 1\n", Part.Included))).toBe("/etc/mosquitto/conf.d/b.conf:2: nope is not a configuration key");
+    expect(said(read("/etc/mosquitto/conf.d/c.conf", "include_dir x\n", Part.Included)))
+      .toBe("/etc/mosquitto/conf.d/c.conf:1: include_dir is read in the main config file only (Mosquitto ignores it here)");
+    expect(said(read("main.conf", main, Part.Resumed))).toBe("main.conf:3: max_keepalive must be a whole number of seconds from 0 to 65535, not 'x'");
+    expect(said(read("main.conf", "listener 1900\ninclude_dir d\n"))).toBe("d");
+    expect(said(read("main.conf", "listener 1900\ninclude_dir d\n", Part.Resumed))).toBe("");
+    expect(configure(Setting.AllowAnonymous, -1)).toBe(0);
+  });
+
+  it("allocates nothing", () => {
+    read("e.conf", "listener 1 a\nmax_keepalive 5\nfoo\n"); // the bytes stay at TEXT
+    const before = heapTop();
+    for (let i = 0; i < 100; i++) {
+      readConfig(TEXT, 6, TEXT + 6, 31, Part.Main);
+      listenText(0);
+      listenText(1);
+    }
+    expect(heapTop()).toBe(before);
+  });
+});
