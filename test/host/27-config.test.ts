@@ -6,13 +6,13 @@
 // behaviour (anonymous clients with and without a listener), the same file is run
 // against the real mosquitto too.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { BROKER_KIND, HOST, PacketType, ROOT, ack5, closeAll, freePort, parsePublish, publish5Packet, publishPacket, pubrel, rawConnect, rawConnect5,
-  rawSession, rawSubscribe, settle, startBroker, which, type Broker } from "./helpers.js";
+  rawSession, rawSubscribe, settle, startBroker, startMosquittoConf, which, type Broker } from "./helpers.js";
 
 const NODE = path.join(ROOT, "dist", "midge.mjs");
 const native = (board: string) => path.join(ROOT, "build", "native", `midge-${board}`);
@@ -211,7 +211,7 @@ describe("against mosquitto: who may connect", { skip: skipDiff }, () => {
   for (const [what, lines] of cases) {
     test(what, async () => {
       const port = await freePort();
-      const theirs = await answers((conf) => startMosquitto(file(`mosq-${port}.conf`, `listener ${port} ${HOST}\npersistence false\n${conf}`), port), lines);
+      const theirs = await answers((conf) => startMosquittoConf(file(`mosq-${port}.conf`, `listener ${port} ${HOST}\npersistence false\n${conf}`), port), lines);
       const ours = await answers((conf) => startBroker({ args: ["-c", file(`midge-${port}.conf`, `listener 0 ${HOST}\n${conf}`)] }), lines);
       assert.deepEqual(ours, theirs);
     });
@@ -258,7 +258,7 @@ describe("against mosquitto: message_size_limit", { skip: skipDiff }, () => {
   test("payloads above the limit are dropped, the sender answered alike", async () => {
     const port = await freePort();
     const limit = "message_size_limit 10\nallow_anonymous true\n";
-    const theirs = await startMosquitto(file(`mosq-size-${port}.conf`, `listener ${port} ${HOST}\npersistence false\n${limit}`), port);
+    const theirs = await startMosquittoConf(file(`mosq-size-${port}.conf`, `listener ${port} ${HOST}\npersistence false\n${limit}`), port);
     let expected: unknown;
     try { expected = await outcome(theirs); } finally { await closeAll(); await theirs.stop(); }
     const ours = await startBroker({ args: ["-c", file(`midge-size-${port}.conf`, `listener 0 ${HOST}\n${limit}`)] });
@@ -269,31 +269,3 @@ describe("against mosquitto: message_size_limit", { skip: skipDiff }, () => {
   });
 });
 
-/** The real mosquitto with a config file, ready once it says it is running. */
-async function startMosquitto(conf: string, port: number): Promise<Broker> {
-  const proc = spawn(mosquitto!, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${out}`)), 5000);
-    const seen = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (/running/.test(out)) { clearTimeout(timer); resolve(); }
-    };
-    proc.stdout!.on("data", seen);
-    proc.stderr!.on("data", seen);
-    proc.once("exit", () => reject(new Error(`mosquitto exited: ${out}`)));
-  });
-  return {
-    host: HOST,
-    port,
-    proc,
-    output: () => out,
-    exitCode: () => proc.exitCode,
-    assertAlive: () => undefined,
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once("exit", () => resolve());
-      proc.kill("SIGTERM");
-    }),
-  };
-}

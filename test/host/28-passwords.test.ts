@@ -5,12 +5,12 @@
 // real mosquitto: every answer must be the same (Mosquitto 2 answers a wrong password
 // with CONNACK 5, MQTT 5: 0x87, as it answers a client not allowed in).
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { BROKER_KIND, HOST, ROOT, closeAll, freePort, rawConnect, rawConnect5, startBroker, which, type Broker } from "./helpers.js";
+import { BROKER_KIND, HOST, ROOT, closeAll, freePort, rawConnect, rawConnect5, startBroker, startMosquittoConf, which, type Broker } from "./helpers.js";
 
 const passwd = which("mosquitto_passwd") ?? (existsSync("/usr/bin/mosquitto_passwd") ? "/usr/bin/mosquitto_passwd" : null);
 const mosquitto = which("mosquitto") ?? (existsSync("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : null);
@@ -57,35 +57,13 @@ async function answers(b: Broker): Promise<string[]> {
   return out;
 }
 
-async function startMosquitto(conf: string, port: number): Promise<Broker> {
-  const proc = spawn(mosquitto!, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${out}`)), 5000);
-    const seen = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (/running/.test(out)) { clearTimeout(timer); resolve(); }
-    };
-    proc.stdout!.on("data", seen);
-    proc.stderr!.on("data", seen);
-    proc.once("exit", () => reject(new Error(`mosquitto exited: ${out}`)));
-  });
-  return {
-    host: HOST, port, proc, output: () => out, exitCode: () => proc.exitCode, assertAlive: () => undefined,
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once("exit", () => resolve());
-      proc.kill("SIGTERM");
-    }),
-  };
-}
 
 describe("a password file made by mosquitto_passwd, against mosquitto", { skip }, () => {
   const pw = skip ? "" : passwordFile();
   for (const [what, extra] of [["allow_anonymous false (the default with a listener)", ""], ["allow_anonymous true", "allow_anonymous true\n"]]) {
     test(what, async () => {
       const port = await freePort();
-      const theirs = await startMosquitto(file(`mosq-${port}.conf`, `listener ${port} ${HOST}\npersistence false\npassword_file ${pw}\n${extra}`), port);
+      const theirs = await startMosquittoConf(file(`mosq-${port}.conf`, `listener ${port} ${HOST}\npersistence false\npassword_file ${pw}\n${extra}`), port);
       let expected: string[];
       try { expected = await answers(theirs); } finally { await theirs.stop(); }
       const ours = await startBroker({ args: ["-c", file(`midge-${port}.conf`, `listener 0 ${HOST}\npassword_file ${pw}\n${extra}`)] });

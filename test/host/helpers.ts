@@ -119,6 +119,33 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   }));
 }
 
+/** The real mosquitto with the config file `conf` (which sets `port`), ready once it says
+ *  it is running: the reference of the differential tests (27-config, 28-passwords). */
+export async function startMosquittoConf(conf: string, port: number): Promise<Broker> {
+  const bin = which("mosquitto") ?? (existsSync("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : null);
+  if (bin === null) throw new Error("mosquitto is not installed (apt-get install mosquitto)");
+  const proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${out}`)), 5000);
+    const seen = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (/running/.test(out)) { clearTimeout(timer); resolve(); }
+    };
+    proc.stdout!.on("data", seen);
+    proc.stderr!.on("data", seen);
+    proc.once("exit", () => reject(new Error(`mosquitto exited: ${out}`)));
+  });
+  return {
+    host: HOST, port, proc, output: () => out, exitCode: () => proc.exitCode, assertAlive: () => undefined,
+    stop: () => new Promise<void>((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once("exit", () => resolve());
+      proc.kill("SIGTERM");
+    }),
+  };
+}
+
 /**
  * Starts any broker command that logs `listening on <ip>:<port>` on stderr (the Node host
  * under Deno or Bun, the C build of the mcu board, the wasm2js script), 10 s at most.
