@@ -37,34 +37,30 @@ function warnClient(s: i32, text: string): void {
 /** MQTT 5 PUBACK/PUBREC reason code: the payload is above message_size_limit. */
 const PACKET_TOO_LARGE: i32 = 0x95;
 
-/** Counted; the first drop and every 1000th after it are logged. */
-function sizeLimitDrop(s: i32): void {
-  statAdd(Stat.DroppedSizeLimit);
-  const n = <i64>statGet(Stat.DroppedSizeLimit);
-  if (n % 1000 != 1 || !logOn(LogLevel.Notice)) return;
+/** Count `stat`; log the first time and every 1000th after it (a flood cannot flood the
+ *  log): "<before><client id><after><why> (<n> so far)". */
+function countForClient(stat: Stat, level: i32, s: i32, before: string, after: string, why: string): void {
+  statAdd(stat);
+  const n = <i64>statGet(stat);
+  if (n % 1000 != 1 || !logOn(level)) return;
   logStart();
-  logText("PUBLISH from client ");
+  logText(before);
   logBytes(sessionId(s), session(s).idLen);
-  logText(" dropped: payload above message_size_limit (");
-  logInt(n);
-  logText(" so far)");
-  logEnd(LogLevel.Notice);
-}
-
-/** The first refusal and every 1000th after it are logged, so a flood cannot flood the log. */
-function retainedRefused(s: i32, why: string): void {
-  statAdd(Stat.RetainedRefused);
-  const n = <i64>statGet(Stat.RetainedRefused);
-  if (n % 1000 != 1 || !logOn(LogLevel.Warning)) return;
-  logStart();
-  logText("retained message from client ");
-  logBytes(sessionId(s), session(s).idLen);
-  logText(" not kept: ");
+  logText(after);
   logText(why);
   logText(" (");
   logInt(n);
   logText(" so far)");
-  logEnd(LogLevel.Warning);
+  logEnd(level);
+}
+
+function sizeLimitDrop(s: i32): void {
+  countForClient(Stat.DroppedSizeLimit, LogLevel.Notice, s, "PUBLISH from client ", " dropped: ",
+                 "payload above message_size_limit");
+}
+
+function retainedRefused(s: i32, why: string): void {
+  countForClient(Stat.RetainedRefused, LogLevel.Warning, s, "retained message from client ", " not kept: ", why);
 }
 
 export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize): void {
