@@ -80,6 +80,20 @@
 // @ts-ignore: decorator
 @inline export const MAX_USERS: i32 = isDefined(BOARD_MAX_USERS) ? BOARD_MAX_USERS : 32;
 
+/** Rules an ACL file may hold (the config's acl_file: `topic` and `pattern` lines); 0: no ACLs. */
+// @ts-ignore: decorator
+@inline export const MAX_ACL_RULES: i32 = isDefined(BOARD_MAX_ACL_RULES) ? BOARD_MAX_ACL_RULES : 64;
+/** `user` sections an ACL file may hold. */
+// @ts-ignore: decorator
+@inline export const MAX_ACL_USERS: i32 = isDefined(BOARD_MAX_ACL_USERS) ? BOARD_MAX_ACL_USERS : 16;
+/** Bytes of the ACL file's topics and user names together. */
+// @ts-ignore: decorator
+@inline export const ACL_TEXT_BYTES: i32 = isDefined(BOARD_ACL_TEXT_BYTES) ? BOARD_ACL_TEXT_BYTES : 4096;
+/** Longest user name kept with a session for the ACL's `user` sections and `%u`; a client
+ *  with a longer one is denied everything while an ACL file is in force. */
+// @ts-ignore: decorator
+@inline export const USERNAME_MAX: i32 = isDefined(BOARD_USERNAME_MAX) ? BOARD_USERNAME_MAX : 64;
+
 /** Subscription identifiers kept per queued delivery (MQTT 5, overlapping subscriptions). */
 // @ts-ignore: decorator
 @inline export const SUB_IDS_PER_DELIVERY: i32 = 4;

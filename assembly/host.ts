@@ -50,6 +50,7 @@ export const enum CloseReason {
   QueueFull = 9,               // outgoing queue full
   TopicAliasInvalid = 10,      // invalid topic alias
   ReceiveMaximumExceeded = 11, // receive maximum exceeded
+  NotAuthorized = 12,          // not authorized (its user left the password file)
   /** Not sent to the host: the host itself reported the socket gone (`closed`). */
   Lost = -1,
 }

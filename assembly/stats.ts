@@ -27,7 +27,9 @@ export const enum Stat {
   InputBudgetPauses = 23,   // times a connection waited for room in the input budget
   OwnReplyPauses = 24,      // times a client was not read while its own replies piled up unread
   DroppedSizeLimit = 25,    // PUBLISHes dropped: payload above message_size_limit
-  COUNT = 26,
+  DeniedPublishes = 26,     // PUBLISHes and wills the ACL file does not let their client write
+  DeniedSubscriptions = 27, // SUBSCRIBE filters refused: the ACL file lets their client read none of it
+  COUNT = 28,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);

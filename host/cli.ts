@@ -121,12 +121,26 @@ for (const g of given) {
     process.exit(0);
   }
 }
-// The password file the config names (text 2), read and handed back for the core to parse.
-const passwordFile = core.text(2);
-if (passwordFile !== "") {
-  const said = core.config(passwordFile, readOrExit(passwordFile), 3);
-  if ("refused" in said) configError(said.refused);
+// The password file (text 2, part 3) and the ACL file (text 3, part 4) the config names,
+// read and handed to the core; at start a failure ends the broker, on SIGHUP it is logged
+// and the core keeps the rules it had (it checks a whole file before it loads it).
+const ruleFiles = [core.text(2), core.text(3)];
+function readRuleFiles(reload: boolean): void {
+  ruleFiles.forEach((file, k) => {
+    if (file === "") return;
+    let said: string | undefined;
+    try {
+      const result = core.config(file, readFileSync(file), 3 + k);
+      if ("refused" in result) said = result.refused;
+    } catch (error) {
+      said = `cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`;
+    }
+    if (said === undefined) return;
+    if (!reload) configError(said);
+    log(Level.Error, `SIGHUP: ${said}; the rules in force stay`);
+  });
 }
+readRuleFiles(false);
 const host = core.text(0);
 const note = core.text(1); // who may connect: loopback only, anonymous clients or not
 const port = core.configure(Setting.Port, -1);
@@ -150,6 +164,10 @@ core.startTicking();
 const logStats = () => log(Level.Notice, `stats: ${statNames.map((name, id) => `${name}=${core.stat(id)}`).join(" ")}`);
 if (statsInterval > 0) setInterval(logStats, statsInterval * 1000).unref();
 process.on("SIGUSR2", logStats);
+process.on("SIGHUP", () => {
+  log(Level.Notice, "SIGHUP: reading the password and ACL files again");
+  readRuleFiles(true);
+});
 
 let stopping = false;
 function shutdown(signal: string): void {

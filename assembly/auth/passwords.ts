@@ -44,7 +44,8 @@ import { hostSha512, hostPbkdf2Sha512 } from "../host";
 @inline const ROW: usize = HASH_AT + <usize>HASH;
 
 // (a board without users, mcu, keeps 8 bytes of each)
-const USERS = memory.data(MAX_USERS > 0 ? <i32>ROW * MAX_USERS : 8, 8);
+// (one row more: a line being checked is decoded there)
+const USERS = memory.data(MAX_USERS > 0 ? <i32>ROW * (MAX_USERS + 1) : 8, 8);
 /** The password + salt for SHA-512, then the digest. */
 const SCRATCH = memory.data(MAX_USERS > 0 ? PASSWORD_MAX + SALT_MAX + HASH : 8, 8);
 
@@ -67,16 +68,24 @@ export function clearUsers(): void {
   passwordFileRead = true;
 }
 
+/** Lines checked by `addUser(…, true)` since `checkUsers`. */
+let checked: i32 = 0;
+
+/** Before a file is checked line by line (the users in force stay as they are). */
+export function checkUsers(): void { checked = 0; }
+
 /**
  * One line `user:hash` (without its line end; not blank, not a comment). Returns a
  * LineError (None: the user was added, or replaced: the last line of a name wins).
+ * `check`: only see whether it would be (every line counts as a new user).
  */
-export function addUser(p: usize, len: u32): LineError {
+export function addUser(p: usize, len: u32, check: bool = false): LineError {
   let colon: u32 = 0;
   while (colon < len && load<u8>(p + <usize>colon) != 0x3A) colon++;
   if (colon == len) return LineError.NoColon;
   if (colon > <u32>USER_MAX) return LineError.NameTooLong;
-  let u = findUser(p, colon);
+  let u = check ? MAX_USERS : findUser(p, colon);
+  if (check && ++checked > MAX_USERS) return LineError.TableFull;
   if (u < 0) {
     if (userCount >= MAX_USERS) return LineError.TableFull;
     u = userCount;
@@ -108,6 +117,7 @@ export function addUser(p: usize, len: u32): LineError {
   if (saltLen <= 0) return LineError.BadSalt;
   const hashLen = decodeBase64(p + <usize>saltEnd + 1, len - saltEnd - 1, r + HASH_AT, HASH);
   if (hashLen != HASH) return LineError.BadHash;
+  if (check) return LineError.None;
   memory.copy(r + NAME_AT, p, colon);
   store<u8>(r, <u8>colon);
   store<u8>(r, <u8>kind, 1);

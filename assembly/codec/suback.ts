@@ -6,6 +6,7 @@ import { writerStart, writeU8, writeU16, writeVarint, flush, ensure } from "./wr
 export const SUBACK_FAILURE: i32 = 0x80;       // 3.1.1 failure / 5.0 unspecified error
 export const SUBACK_FILTER_INVALID: i32 = 0x8F;
 export const SUBACK_QUOTA_EXCEEDED: i32 = 0x97;
+export const SUBACK_NOT_AUTHORIZED: i32 = 0x87;
 
 /** Start a SUBACK for `count` filters; then `subackCode` for each, then `subackEnd`. */
 export function subackBegin(conn: i32, packetId: i32, count: i32, v5: bool): void {

@@ -17,6 +17,7 @@ import { noteTarget, dropsQos0 } from "../flow/holds";
 import { viewRaw, viewStored, viewNothing, sendViewQos0 } from "./encode";
 import { onlineConnection, deliverStored, dropped } from "./outbound";
 import { statAdd, Stat } from "../stats";
+import { aclAllows, Access, Reach } from "../auth/acl";
 
 const TARGETS = memory.data(MAX_SESSIONS * 4, 8);
 // subscription identifiers of the current fan-out, chained per target session
@@ -63,6 +64,19 @@ function noteDelivered(s: i32, publisherConn: i32, backlog: i64): void {
   const conn = onlineConnection(s);
   if (conn < 0) return;
   noteTarget(conn, publisherConn, backlog >= 0 ? <u32>backlog : hostBacklog(conn), session(s).queued);
+}
+
+/** The ACL file: may the session of subscription `sub` (which reaches only some topics)
+ *  read this one? Asked once per session per message. */
+function mayRead(sub: i32, topic: usize, topicLen: i32): bool {
+  const row = subscription(sub);
+  if (row.reach == Reach.Nothing) return false;
+  const ss = session(row.session);
+  if (ss.aclEpoch != epoch) {
+    ss.aclEpoch = epoch;
+    ss.aclRead = aclAllows(row.session, topic, topicLen, Access.Read) ? 1 : 0;
+  }
+  return ss.aclRead != 0;
 }
 
 function addTarget(sub: i32, targets: i32, idsUsed: i32): i32 {
@@ -121,6 +135,7 @@ export function route(topic: usize, topicLen: i32, props: usize, propsLen: i32, 
         } else if ((row.options & SubOption.NoLocal) != 0 && row.session == publisher) {
           chosen = -1;                           // [MQTT-3.8.3-3] No Local
         }
+        if (chosen >= 0 && subscription(chosen).reach != Reach.All && !mayRead(chosen, topic, topicLen)) chosen = -1;
         if (chosen >= 0) {
           const added = addTarget(chosen, targets, idsUsed);
           targets += added & 1;

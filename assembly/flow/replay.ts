@@ -16,6 +16,7 @@ import { topicMatches } from "../topics/validate";
 import { ROUTE_TOPIC } from "../memory/scratch";
 import { deliverRetained } from "../delivery/route";
 import { holdLine } from "./holds";
+import { aclAllows, Access, Reach } from "../auth/acl";
 
 /** Start (or restart, for a repeated SUBSCRIBE) the replay of subscription `sub`. */
 export function startReplay(conn: i32, sub: i32): void {
@@ -65,6 +66,7 @@ export function continueReplays(conn: i32): void {
       const msg = message(m);
       copyOut(m, 0, ROUTE_TOPIC, msg.topicLen);
       if (!topicMatches(ROUTE_TOPIC, msg.topicLen, filter, row.filterLen)) continue;
+      if (row.reach != Reach.All && !aclAllows(s, ROUTE_TOPIC, msg.topicLen, Access.Read)) continue;
       // [MQTT-3.3.1-6] [MQTT-3.8.4-3]; an expired retained message is removed instead [MQTT-3.3.2-5]
       if (!deliverRetained(s, m, min(msg.qos, row.qos), row.subId)) clearRetainedRow(i);
     }

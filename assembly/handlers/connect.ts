@@ -4,6 +4,7 @@
 
 import { CLIENT_ID_MAX, INFLIGHT_IN_MAX, INFLIGHT_MAX, TOPIC_ALIAS_MAX, ALIAS_OUT_MAX, CONFIG_TEXT } from "../config";
 import { passwordFileRead, findUser, passwordMatches } from "../auth/passwords";
+import { aclBind } from "../auth/acl";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { DecodeError } from "../codec/reader";
@@ -181,6 +182,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
   ss.willAt = 0;
   c.session = s;
   c.state = ConnState.Connected;
+  aclBind(s, usernamePtr, usernameLen, (connectFlags & ConnectFlag.Username) != 0);
   if (v5) {
     c.receiveMax = connReceiveMax;
     c.maxPacketOut = connMaxPacket;

@@ -19,6 +19,7 @@ import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery/route";
 import { statAdd, statGet, Stat } from "../stats";
 import { messageSizeLimit } from "../settings";
+import { aclLoaded, aclAllows, Access } from "../auth/acl";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
 /** MQTT 5 PUBACK/PUBREC reason code: accepted, but nobody subscribes to it. */
@@ -33,6 +34,9 @@ function warnClient(s: i32, text: string): void {
   logText(text);
   logEnd(LogLevel.Warning);
 }
+
+/** MQTT 5 PUBACK/PUBREC reason code: the ACL file does not let the client publish there. */
+const NOT_AUTHORIZED: i32 = 0x87;
 
 /** MQTT 5 PUBACK/PUBREC reason code: the payload is above message_size_limit. */
 const PACKET_TOO_LARGE: i32 = 0x95;
@@ -106,6 +110,16 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
     sizeLimitDrop(s);
     if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, v5 ? PACKET_TOO_LARGE : 0);
     else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, v5 ? PACKET_TOO_LARGE : 0);
+    return;
+  }
+
+  // The ACL file (Mosquitto 2's answer): MQTT 5 is told 0x87, an older client gets the usual
+  // acknowledgement (it has no way to hear "no"), and the message goes nowhere
+  if (aclLoaded && !aclAllows(s, topic, topicLen, Access.Write)) {
+    countForClient(Stat.DeniedPublishes, LogLevel.Notice, s, "PUBLISH from client ", " denied: ",
+                   "the ACL file does not let it write to the topic");
+    if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, v5 ? NOT_AUTHORIZED : 0);
+    else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, v5 ? NOT_AUTHORIZED : 0);
     return;
   }
 

@@ -6,13 +6,15 @@ import { DecodeError } from "../codec/reader";
 import { subscribeBegin, subscribeNext, subscribeError, subscribePacketId, subscribeId, filterPtr,
          filterLen, requestedQos, subscribeOptions, retainHandling } from "../codec/subscribe";
 import { subackBegin, subackCode, subackEnd, SUBACK_FAILURE, SUBACK_FILTER_INVALID,
-         SUBACK_QUOTA_EXCEEDED } from "../codec/suback";
+         SUBACK_QUOTA_EXCEEDED, SUBACK_NOT_AUTHORIZED } from "../codec/suback";
 import { validTopicFilter } from "../topics/validate";
 import { sharePrefixLength } from "../topics/shared";
 import { connection } from "../session/connections";
-import { subscribe, subscribedNew, SUBSCRIBE_FAILED, SubOption } from "../session/subscriptions";
+import { subscribe, subscribedNew, subscription, SUBSCRIBE_FAILED, SubOption } from "../session/subscriptions";
 import { closeForDecodeError } from "../session/lifecycle";
 import { startReplay, continueReplays } from "../flow/replay";
+import { aclReach, Reach } from "../auth/acl";
+import { statAdd, Stat } from "../stats";
 
 /** For a valid filter: where the topic filter proper starts (after "$share/{name}/"),
  *  else -1. */
@@ -47,13 +49,21 @@ export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
   subscribeBegin(body, limit, v5);
   while (subscribeNext()) {
     const offset = filterStart(filterPtr, filterLen);
+    // the ACL file: a filter that can reach no topic its client may read is refused
+    // (Mosquitto 2 grants it and delivers nothing); one that reaches some is checked
+    // at each delivery (auth/acl.ts)
+    const reach = offset < 0 ? Reach.Nothing : aclReach(s, filterPtr + <usize>offset, filterLen - offset);
     if (offset < 0) {
       subackCode(v5 ? SUBACK_FILTER_INVALID : SUBACK_FAILURE);
+    } else if (reach == Reach.Nothing) {
+      statAdd(Stat.DeniedSubscriptions);
+      subackCode(v5 ? SUBACK_NOT_AUTHORIZED : SUBACK_FAILURE);
     } else {
       const row = subscribe(s, filterPtr, filterLen, offset, requestedQos, subscribeOptions, subId);
       if (row == SUBSCRIBE_FAILED) {
         subackCode(v5 ? SUBACK_QUOTA_EXCEEDED : SUBACK_FAILURE);
       } else {
+        subscription(row).reach = reach;
         // [MQTT-3.9.3-1] one code per filter, in order; we grant the QoS asked for
         subackCode(requestedQos);
         // Retain Handling 0: always, 1: only for a new subscription, 2: never;

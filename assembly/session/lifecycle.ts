@@ -19,6 +19,7 @@ import { ROUTE_TOPIC } from "../memory/scratch";
 import { DecodeError } from "../codec/reader";
 import { statAdd, Stat } from "../stats";
 import { connectionMessages } from "../settings";
+import { aclLoaded, aclAllows, Access } from "../auth/acl";
 import { logOn, logStart, logText, logBytes, logEnd } from "../log";
 
 /** Publish a stored will message as if its client had sent it [MQTT-3.1.2-8]; the
@@ -31,6 +32,17 @@ function publishWill(s: i32): void {
   const row = message(m);
   if (row.expiresAt < 0) row.expiresAt = now + -row.expiresAt; // stored as -interval (ms)
   copyOut(m, 0, ROUTE_TOPIC, row.topicLen);
+  // the ACL file at the time it is published (Mosquitto 2): a will its client may not
+  // write goes nowhere
+  if (aclLoaded && !aclAllows(s, ROUTE_TOPIC, row.topicLen, Access.Write)) {
+    statAdd(Stat.DeniedPublishes);
+    if (logOn(LogLevel.Notice)) {
+      logStart(); logText("will of client "); logBytes(sessionId(s), ss.idLen);
+      logText(" not published: the ACL file does not let it write to the topic"); logEnd(LogLevel.Notice);
+    }
+    releaseMessage(m);
+    return;
+  }
   if (row.retain != 0) {
     if (row.payloadLen == 0) clearRetained(ROUTE_TOPIC, row.topicLen);
     else setRetained(ROUTE_TOPIC, row.topicLen, m);
@@ -75,6 +87,7 @@ function reasonText(reason: i32): string {
     case CloseReason.QueueFull: return "closed: queue full";
     case CloseReason.TopicAliasInvalid: return "closed: invalid topic alias";
     case CloseReason.ReceiveMaximumExceeded: return "closed: receive maximum exceeded";
+    case CloseReason.NotAuthorized: return "closed: not authorized (its user left the password file)";
     case CloseReason.Lost: return "connection lost";
   }
   return "closed";
@@ -92,6 +105,7 @@ function disconnectCode(reason: i32): i32 {
     case CloseReason.QueueFull: return DisconnectReason.QuotaExceeded;
     case CloseReason.TopicAliasInvalid: return DisconnectReason.TopicAliasInvalid;
     case CloseReason.ReceiveMaximumExceeded: return DisconnectReason.ReceiveMaximumExceeded;
+    case CloseReason.NotAuthorized: return DisconnectReason.NotAuthorized;
   }
   return -1;
 }

@@ -37,6 +37,7 @@ export const enum SubOption { NoLocal = 4, RetainAsPublished = 8 }
   filterLen: i32;    // the whole filter as subscribed, "$share/g/" included
   filterOffset: i32; // where the topic filter proper starts (after "$share/g/")
   replayPos: i32;    // retained replay in progress: the next retained row to look at (-1: none)
+  reach: i32;        // ACL file: which topics it may receive (auth/acl.ts Reach: 2 all, 1 some)
 }
 
 // @ts-ignore: decorator
@@ -120,7 +121,7 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
   if (i < 0) { prune(n); return SUBSCRIBE_FAILED; }
   const row = subscription(i);
   row.session = s; row.node = n; row.qos = qos; row.options = options; row.subId = subId;
-  row.filterLen = len; row.filterOffset = offset; row.group = -1; row.replayPos = -1;
+  row.filterLen = len; row.filterOffset = offset; row.group = -1; row.replayPos = -1; row.reach = 2;
   memory.copy(subscriptionFilter(i), filter, <usize>len);
   if (offset > 0) {
     row.group = joinGroup(groupOnNode(n, filter, offset), i, s);

@@ -69,7 +69,7 @@ static double accept_again_at; /* > 0: accepting is suspended (out of descriptor
 static int accept_warned;      /* that was logged; cleared by the next successful accept */
 static double next_tick;       /* when the core wants its next tick (now_ms() time); `wake` brings it forward */
 static double next_reap, next_stats, stats_interval;
-static volatile sig_atomic_t stopping = 0, stats_wanted = 0;
+static volatile sig_atomic_t stopping = 0, stats_wanted = 0, reload_wanted = 0;
 
 /* ---- links ---- */
 
@@ -418,6 +418,7 @@ static void on_event(uint32_t id, uint32_t got) {
 
 static void on_signal(int sig) {
   if (sig == SIGUSR2) stats_wanted = 1;
+  else if (sig == SIGHUP) reload_wanted = 1;
   else stopping = sig;
 }
 
@@ -506,24 +507,54 @@ static void config_error(const char* fmt, ...) {
   exit(EXIT_USAGE);
 }
 
-/* A whole file (malloc'd, *len bytes), or the end with the error's name (ENOENT), as
- * the Node host says it. */
-static uint8_t* read_or_exit(const char* file, size_t* len) {
+/* A whole file (malloc'd, *len bytes), or NULL with errno set. */
+static uint8_t* read_file(const char* file, size_t* len) {
   int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
   size_t cap = 4096, n = 0;
   uint8_t* buf = malloc(cap);
-  if (fd < 0 || buf == NULL) config_error("cannot read %s: %s", file, strerrorname_np(fd < 0 ? errno : ENOMEM));
   for (;;) {
-    if (n == cap && (buf = realloc(buf, cap *= 2)) == NULL) config_error("cannot read %s: ENOMEM", file);
+    uint8_t* grown = n == cap ? realloc(buf, cap *= 2) : buf;
+    if (grown == NULL) { free(buf); close(fd); errno = ENOMEM; return NULL; }
+    buf = grown;
     ssize_t got = read(fd, buf + n, cap - n);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) config_error("cannot read %s: %s", file, strerrorname_np(errno));
+    if (got < 0) { int e = errno; free(buf); close(fd); errno = e; return NULL; }
     if (got == 0) break;
     n += (size_t)got;
   }
   close(fd);
   *len = n;
   return buf;
+}
+
+/* A whole file, or the end with the error's name (ENOENT), as the Node host says it. */
+static uint8_t* read_or_exit(const char* file, size_t* len) {
+  uint8_t* buf = read_file(file, len);
+  if (buf == NULL) config_error("cannot read %s: %s", file, strerrorname_np(errno));
+  return buf;
+}
+
+/* The password file (text 2, part 3) and the ACL file (text 3, part 4) the config names,
+ * read and handed to the core; at start a failure ends the broker, on SIGHUP it is logged
+ * and the core keeps the rules it had (it checks a whole file before it loads it). */
+static char rule_files[2][PATH_MAX];
+static void read_rule_files(int reload) {
+  for (int k = 0; k < 2; k++) {
+    const char* path = rule_files[k];
+    if (!*path) continue;
+    size_t len;
+    uint8_t* text = read_file(path, &len);
+    const char* said = NULL;
+    if (text == NULL) said = strerrorname_np(errno);
+    else if (core_config(path, text, len, 3 + k) < 0) said = core_said();
+    free(text);
+    if (said == NULL) continue;
+    if (!reload && text == NULL) config_error("cannot read %s: %s", path, said);
+    if (!reload) config_error("%s", said);
+    if (text == NULL) logf_(LOG_ERROR, "SIGHUP: cannot read %s: %s; the rules in force stay", path, said);
+    else logf_(LOG_ERROR, "SIGHUP: %s; the rules in force stay", said);
+  }
 }
 
 /* strcasecmp's order, which Mosquitto sorts an include_dir's files in. */
@@ -589,6 +620,12 @@ static void loop_once(void) {
     stats_wanted = 0;
     log_stats();
     if (next_stats > 0) next_stats = now + stats_interval * 1000;
+  }
+  if (reload_wanted) {
+    reload_wanted = 0;
+    logf_(LOG_NOTICE, "SIGHUP: reading the password and ACL files again");
+    read_rule_files(1);
+    flush_dirty();
   }
   double wait = next_tick - now;
   if (next_reap - now < wait) wait = next_reap - now;
@@ -660,15 +697,9 @@ int main(int argc, char** argv) {
     if (o == OPTION_HELP) return fputs(USAGE, stdout), 0;
     if (o == OPTION_VERSION) return printf("midge %s\n", MIDGE_VERSION), 0;
   }
-  /* The password file the config names (text 2), read and handed back for the core to parse. */
-  if (*core_text(2)) {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s", core_said());
-    size_t len;
-    uint8_t* text = read_or_exit(path, &len);
-    if (core_config(path, text, len, 3) < 0) config_error("%s", core_said());
-    free(text);
-  }
+  snprintf(rule_files[0], PATH_MAX, "%s", core_text(2));
+  snprintf(rule_files[1], PATH_MAX, "%s", core_text(3));
+  read_rule_files(0);
   char host[256], note[512];
   snprintf(host, sizeof host, "%s", core_text(0));
   snprintf(note, sizeof note, "%s", core_text(1)); /* who may connect: loopback only, anonymous clients or not */
@@ -713,6 +744,7 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR2, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
   next_stats = stats_interval > 0 ? now_ms() + stats_interval * 1000 : 0;
