@@ -123,6 +123,13 @@ function refuse(text: string, status: i32 = 1): i32 {
   return refused(status);
 }
 
+/** A refusal with a number in its message. */
+function refuseOver(before: string, n: u32, after: string): i32 {
+  writeTo(INPUT, INPUT + <usize>INPUT_CAPACITY);
+  putText(before); putInt(n); putText(after);
+  return refused(1);
+}
+
 /** A refusal with the usage text after the message (alone when `text` is empty). */
 function refuseWithUsage(text: string, status: i32): i32 {
   writeTo(INPUT, INPUT + <usize>INPUT_CAPACITY);
@@ -153,7 +160,7 @@ function refused(status: i32): i32 {
 export function passwd(step: i32, len: u32): i32 {
   // a constant condition: on a board without users (mcu), nothing else here is compiled
   if (MAX_USERS > 0) return runStep(step, len);
-  return refuse("Error: this board's core has no users (MAX_USERS 0): run midge passwd with another board's.");
+  return refuse("Error: no users on this board (MAX_USERS 0).");
 }
 
 function runStep(step: i32, len: u32): i32 {
@@ -182,8 +189,11 @@ function isArg(p: usize, len: u32, s: string): bool {
   return true;
 }
 
-/** Positional arguments, as (address, length) pairs. */
-const POSITIONAL = memory.data(MAX_USERS > 0 ? 8 * 4 : 8, 4);
+/** The first positional arguments (FILE USER PASSWORD; one more is one too many), as
+ *  (address, length) pairs of u32. */
+// @ts-ignore: decorator
+@inline const POSITIONAL_MAX: i32 = 4;
+const POSITIONAL = memory.data(MAX_USERS > 0 ? POSITIONAL_MAX * 8 : 8, 4);
 
 function readArgs(len: u32): i32 {
   const stop = INPUT + <usize>len;
@@ -216,7 +226,7 @@ function readArgs(len: u32): i32 {
   // the rest: FILE USER [PASSWORD]
   for (; p < stop; count++) {
     const n = cString(p, stop);
-    if (count < 8) { store<u32>(POSITIONAL + <usize>(count << 3), <u32>p); store<u32>(POSITIONAL + <usize>(count << 3) + 4, n); }
+    if (count < POSITIONAL_MAX) { store<u32>(POSITIONAL + <usize>(count << 3), <u32>p); store<u32>(POSITIONAL + <usize>(count << 3) + 4, n); }
     p += <usize>n + 1;
   }
   if (create && del) return refuse("Error: -c and -D cannot be used together.");
@@ -239,12 +249,12 @@ function readArgs(len: u32): i32 {
       if (load<u8>(user + <usize>i) == 0x3A) return refuse("Error: Username must not contain the ':' character.");
     }
     if (userLen == 0) return refuse("Error: Username must not be empty.");
-    if (userLen > <u32>USER_MAX) return refuse("Error: Username must be at most 64 bytes (the most a password file holds).");
+    if (userLen > <u32>USER_MAX) return refuseOver("Error: Username must be at most ", USER_MAX, " bytes (the most a password file holds).");
     memory.copy(USER, user, userLen);
   }
   if (batch && !del && !update) {
     passwordLen = load<u32>(POSITIONAL + 20);
-    if (passwordLen > <u32>PASSWORD_MAX) return refuse("Error: Password must be at most 1024 bytes.");
+    if (passwordLen > <u32>PASSWORD_MAX) return refuseOver("Error: Password must be at most ", PASSWORD_MAX, " bytes.");
     memory.copy(PASSWORD, <usize>load<u32>(POSITIONAL + 16), passwordLen);
   }
   // the file's name, for the host, at INPUT
@@ -268,7 +278,7 @@ function readEntries(len: u32): i32 {
   if (first == 0 || second >= stop) return refuse("Error: Empty password.");
   const n = cString(second, stop);
   if (n != first || memory.compare(INPUT, second, first) != 0) return refuse("Error: Passwords do not match.", 2);
-  if (first > <u32>PASSWORD_MAX) return refuse("Error: Password must be at most 1024 bytes.");
+  if (first > <u32>PASSWORD_MAX) return refuseOver("Error: Password must be at most ", PASSWORD_MAX, " bytes.");
   memory.copy(PASSWORD, INPUT, first);
   passwordLen = first;
   return 0;
@@ -311,8 +321,8 @@ function edit(len: u32): i32 {
     } else if (op == Op.Update && entry && !hashed(colon + 1, e)) {
       const password = colon + 1, n = <u32>(e - password);
       if (n > <u32>PASSWORD_MAX) {
-        writeTo(INPUT, INPUT + <usize>INPUT_CAPACITY);
-        putText("Error: Password longer than 1024 bytes at line "); putInt(lineNumber); putText(".");
+        refuseOver("Error: Password longer than ", PASSWORD_MAX, " bytes at line ");
+        putInt(lineNumber); put(0x2E);
         return refused(1);
       }
       putLine(p, <u32>(colon - p), password, n, salts++);
