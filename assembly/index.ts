@@ -7,6 +7,7 @@ import { configure as configureSetting } from "./settings";
 import { option as optionText } from "./options";
 import { tableBytes, statValue } from "./budget";
 import { readConfig, listenText } from "./configfile";
+import { passwd as passwdStep } from "./auth/passwd";
 
 /** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
 export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
@@ -49,3 +50,6 @@ export function shutdown(now: f64): void { brokerShutdown(now); }
 export function stat(id: u32): f64 { return statValue(id); }
 /** Bytes of linear memory reserved for table `id` (see Table in budget.ts), -1 past the last. */
 export function budget(id: u32): i32 { return tableBytes(id); }
+/** `midge passwd` (mosquitto_passwd), one step at a time, text in and out through the
+ *  input window: Step and Todo in auth/passwd.ts; docs/ABI.md. */
+export function passwd(step: i32, len: u32): i32 { return passwdStep(step, len); }

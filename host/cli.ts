@@ -8,6 +8,7 @@ import { version } from "../package.json";
 import { Core, Level, Setting, statNames } from "./core";
 import { Option, logLevelNames, options as optionTable, usage } from "./generated/vocab";
 import { type TcpListener, formatAddress, listenTcp } from "./listeners/tcp";
+import { passwd } from "./passwd";
 
 /** EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
 const EXIT_USAGE = 2;
@@ -24,6 +25,13 @@ function usageError(message: string): never {
 // host/native/main.c splits it the same way.
 type Given = [name: string, value: string];
 const args = process.argv.slice(2);
+// `midge passwd ...`: mosquitto_passwd, with the default board's core (host/passwd.ts).
+if (args[0] === "passwd") {
+  await passwd(await Core.load(boards.pi, {
+    log: () => {},
+    fatal: (e) => { process.stderr.write(`midge: core stopped (a bug in the core): ${e.message}\n`); process.exit(EXIT_SOFTWARE); },
+  }), args.slice(1));
+}
 const given: Given[] = [];
 for (let i = 0; i < args.length; i++) {
   const takesValue = optionTable.find((o) => o.name === args[i] || o.short === args[i])?.value != null;

@@ -51,7 +51,7 @@ export interface CoreOptions {
 }
 
 const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "feed",
-  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget"] as const;
+  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd"] as const;
 /** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
 type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
 
@@ -189,6 +189,19 @@ export class Core {
     if (result === 0) return { done: true };
     const said = utf8.decode(input.subarray(0, Math.abs(result)));
     return result > 0 ? { includeDir: said } : { refused: said };
+  }
+
+  /** One step of `midge passwd` (docs/ABI.md, `passwd`): `input` is written to the input
+   *  window (what does not fit is not written: the core refuses it). `{ value, text }`:
+   *  the answer's top byte and the n bytes the core left in the window; `{ refused, status }`:
+   *  its message and the exit status. */
+  passwd(step: number, input: Uint8Array): { value: number; text: Uint8Array } | { refused: string; status: number } {
+    const window = this.bytes(this.inputBase, this.capacity);
+    window.set(input.subarray(0, Math.min(input.length, window.length)));
+    const answer = this.x.passwd(step, input.length);
+    const n = Math.abs(answer) & 0xffffff;
+    if (answer < 0) return { refused: utf8.decode(window.subarray(0, n)), status: -answer >>> 24 };
+    return { value: answer >>> 24, text: window.slice(0, n) };
   }
 
   /** Text the core holds for the host: 0 the address to listen on, 1 the note on who may connect. */

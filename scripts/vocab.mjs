@@ -176,6 +176,7 @@ const setting = parseEnum("assembly/settings.ts", "Setting");
 const closeReason = parseEnum("assembly/host.ts", "CloseReason");
 const logLevel = parseEnum("assembly/host.ts", "LogLevel");
 const table = parseEnum("assembly/budget.ts", "Table");
+const passwdEnums = ["PasswdStep", "PasswdTodo", "PasswdInput"].map((name) => [name, parseEnum("assembly/auth/passwd.ts", name)]);
 const rows = parseOptions();
 const board = boardConstants();
 
@@ -220,6 +221,9 @@ export const logLevelNames: Readonly<Record<number, string>> = {${logLevel.map((
 /** The tables whose sizes \`budget(id)\` reports, by id (assembly/budget.ts \`Table\`). */
 export const tableNames: readonly string[] = ${JSON.stringify(tables.map((m) => m.text))};
 
+/** \`midge passwd\`'s steps, what the host must do, and what it hands in (assembly/auth/passwd.ts). */
+${passwdEnums.map(([name, members]) => `export const ${name} = ${constObject(members)};`).join("\n")}
+
 /** The options (assembly/options.ts), in --help order: \`Option.X\` is the index of option X. */
 export const Option = {\n${rows.map((r, i) => `  ${pascal(r.name)}: ${i},`).join("\n")}\n} as const;
 /** Each option's name as written, its one-letter form (null: none) and the word for its
@@ -258,6 +262,9 @@ static const char* const LOG_LEVEL_NAMES[] __attribute__((unused)) = {${logLevel
 
 /* The tables whose sizes budget(id) reports (assembly/budget.ts Table). */
 ${cStrings("TABLE_NAMES", tables.map((m) => m.text))}
+
+/* midge passwd's steps, what the host must do, and what it hands in (assembly/auth/passwd.ts). */
+${passwdEnums.map(([name, members]) => cEnum(`${upperSnake(name)}_`, members)).join("\n")}
 
 /* The options (assembly/options.ts), in --help order: each one's name as written, its
  * one-letter form (NULL: none) and the word for its value (NULL: a flag, which takes none). */

@@ -26,13 +26,13 @@ import { hostSha512, hostPbkdf2Sha512 } from "../host";
 @inline const SALT_MAX: i32 = 64;
 /** A SHA-512 digest, bytes. */
 // @ts-ignore: decorator
-@inline const HASH: i32 = 64;
+@inline export const HASH: i32 = 64;
 /** The most PBKDF2 iterations accepted (mosquitto_passwd writes 101). */
 // @ts-ignore: decorator
 @inline export const ITERATIONS_MAX: i32 = 1000000;
 /** Longest password checked, bytes (SHA-512 hashes it with the salt in SCRATCH). */
 // @ts-ignore: decorator
-@inline const PASSWORD_MAX: i32 = 1024;
+@inline export const PASSWORD_MAX: i32 = 1024;
 
 // @ts-ignore: decorator
 @inline const NAME_AT: usize = 8;
@@ -153,6 +153,28 @@ export function passwordMatches(u: i32, password: usize, len: u32): bool {
   let diff = 0;
   for (let k = 0; k < HASH; k++) diff |= <i32>(load<u8>(digest + <usize>k) ^ load<u8>(r + HASH_AT + <usize>k));
   return diff == 0;
+}
+
+/** `len` bytes as standard base64 with '=' padding (as mosquitto_passwd writes it) at
+ *  `out`, which has room for ((len + 2) / 3) * 4 bytes; returns that length. */
+export function encodeBase64(p: usize, len: u32, out: usize): u32 {
+  let n: u32 = 0;
+  for (let k: u32 = 0; k < len; k += 3) {
+    const left = len - k;
+    const b = (<u32>load<u8>(p + <usize>k) << 16) | (left > 1 ? <u32>load<u8>(p + <usize>k + 1) << 8 : 0)
+      | (left > 2 ? <u32>load<u8>(p + <usize>k + 2) : 0);
+    store<u8>(out + <usize>n, base64Digit(b >> 18));
+    store<u8>(out + <usize>n + 1, base64Digit((b >> 12) & 63));
+    store<u8>(out + <usize>n + 2, left > 1 ? base64Digit((b >> 6) & 63) : 0x3D);
+    store<u8>(out + <usize>n + 3, left > 2 ? base64Digit(b & 63) : 0x3D);
+    n += 4;
+  }
+  return n;
+}
+
+/** The base64 digit of `v` (0..63): A-Z a-z 0-9 + /, the alphabet decodeBase64 reads. */
+function base64Digit(v: u32): u8 {
+  return <u8>(v < 26 ? 0x41 + v : v < 52 ? 0x61 + v - 26 : v < 62 ? 0x30 + v - 52 : v == 62 ? 0x2B : 0x2F);
 }
 
 /** Standard base64 (with or without '=' padding) into at most `cap` bytes: the length, or -1. */

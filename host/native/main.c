@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core_glue.h" /* the instance, clock, log line, core calls and vocab.h both C hosts share */
+#include "passwd.h"     /* midge passwd: host/native/passwd.c */
 
 #ifndef MIDGE_VERSION
 #define MIDGE_VERSION "0.0.0"
@@ -654,7 +655,13 @@ static uint32_t open_links(void) {
   return n;
 }
 
+int32_t core_passwd(uint32_t step, uint32_t len) { return (int32_t)CORE(passwd, step, len); }
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "passwd") == 0) { /* mosquitto_passwd, with this board's core */
+    core_start(0, &input_ptr, &input_capacity);
+    return passwd_main(argc - 2, argv + 2, memory_at(input_ptr), input_capacity);
+  }
   /* The board and the log level, which the core is started with; every option (these
    * too) is then checked by the core's parser, in order, as the Node host does. */
   const char* board = "";
