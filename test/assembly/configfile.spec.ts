@@ -113,7 +113,7 @@ describe("a config file", () => {
 describe("a bad line", () => {
   it("is refused with its file, line and key, and what is wrong", () => {
     expect(said(read("e.conf", "\n# x\nfoo bar\n"))).toBe("e.conf:3: foo is not a configuration key");
-    expect(said(read("e.conf", "acl_file /etc/acl\n"))).toBe("e.conf:1: acl_file is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "psk_file /etc/psk\n"))).toBe("e.conf:1: psk_file is a Mosquitto option Midge does not support yet");
     expect(said(read("e.conf", "plugin_opt_x 1\n"))).toBe("e.conf:1: plugin_opt_x is a Mosquitto option Midge does not support yet");
     expect(said(read("e.conf", "max_keepalive\n"))).toBe("e.conf:1: max_keepalive needs a value");
     expect(said(read("e.conf", "listener\n"))).toBe("e.conf:1: listener needs a port");

@@ -55,7 +55,7 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
   // [file name, its text, the message]; "{f}" stands for the file's path
   const refused: Array<[string, string, string]> = [
     ["unknown.conf", "# a comment\n\nlistener 1883\nno_such_key 1\n", "{f}:4: no_such_key is not a configuration key"],
-    ["mosquitto.conf", "acl_file /etc/mosquitto/acl\n", "{f}:1: acl_file is a Mosquitto option Midge does not support yet"],
+    ["mosquitto.conf", "psk_file /etc/mosquitto/psk\n", "{f}:1: psk_file is a Mosquitto option Midge does not support yet"],
     ["missing.conf", "max_keepalive\n", "{f}:1: max_keepalive needs a value"],
     ["nan.conf", "max_inflight_messages ten\n", "{f}:1: max_inflight_messages must be a whole number from 1 to 32 (0: no limit), not 'ten'"],
     ["range.conf", "max_keepalive 65536\n", "{f}:1: max_keepalive must be a whole number of seconds from 0 to 65535, not '65536'"],
