@@ -183,7 +183,7 @@ export function midgePath() {
  * Start broker `kind` (midge | midge-native | mosquitto | aedes | relay); resolve with
  * { kind, pid, port, stop(), output() }. `extraNodeArgs` go to node (e.g. --cpu-prof).
  */
-export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [] } = {}) {
+export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [], mosquittoLines = [] } = {}) {
   let cmd;
   let args;
   let ready;
@@ -222,6 +222,7 @@ export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [] } =
         "log_type warning",
         "log_type notice",
         "log_type information",
+        ...mosquittoLines,
         "",
       ].join("\n"),
     );

@@ -33,9 +33,11 @@ function str(s) {
   return out;
 }
 
-export function connectPacket(clientId, keepAlive = 0, clean = true) {
-  const head = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, clean ? 0x02 : 0, keepAlive >> 8, keepAlive & 0xff]);
-  return packet(0x10, Buffer.concat([head, str(clientId)]));
+export function connectPacket(clientId, keepAlive = 0, clean = true, username = undefined, password = undefined) {
+  const flags = (clean ? 0x02 : 0) | (username !== undefined ? 0x80 : 0) | (password !== undefined ? 0x40 : 0);
+  const head = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags, keepAlive >> 8, keepAlive & 0xff]);
+  const login = [...(username !== undefined ? [str(username)] : []), ...(password !== undefined ? [str(password)] : [])];
+  return packet(0x10, Buffer.concat([head, str(clientId), ...login]));
 }
 
 export function subscribePacket(pid, filter, qos) {
@@ -93,8 +95,10 @@ export function stampBatch(tpl, n, sender, firstSeq, firstPid, now) {
  * for QoS 1 deliveries are sent automatically, batched per socket read.
  */
 export class RawClient {
-  constructor(port, id, { onPublish = null, keepAlive = 0 } = {}) {
+  constructor(port, id, { onPublish = null, keepAlive = 0, username = undefined, password = undefined } = {}) {
     this.port = port;
+    this.username = username;
+    this.password = password;
     this.id = id;
     this.onPublish = onPublish;
     this.keepAlive = keepAlive;
@@ -122,7 +126,7 @@ export class RawClient {
         socket.destroy();
         reject(e);
       };
-      socket.once("connect", () => socket.write(connectPacket(this.id, this.keepAlive)));
+      socket.once("connect", () => socket.write(connectPacket(this.id, this.keepAlive, true, this.username, this.password)));
       socket.on("error", (e) => { if (!this.closed) fail(e); });
       socket.on("close", () => {
         if (!this.closed) fail(new Error(`${this.id}: connection closed before CONNACK`));

@@ -132,6 +132,7 @@ export function aclBegin(check: bool): void {
 /** After the second read: the rules are in force, for connected clients too. */
 export function aclEnd(): void {
   aclLoaded = true;
+  memory.fill(SECTION_SEEN, 0, <usize>(MAX_ACL_USERS + 1) * 8);
   rebindAll();
 }
 
@@ -357,19 +358,52 @@ function expand(i: i32, s: i32): i32 {
 export function aclAllows(s: i32, topic: usize, len: i32, access: i32): bool {
   if (!ENABLED || !aclLoaded) return true;
   const ss = session(s);
-  const f = ss.aclFlags;
-  if ((f & AclFlag.NameTooLong) != 0) return false;
-  let granted = false;
-  if (ss.aclSection >= 0) {
-    for (let i = sectionHead(ss.aclSection); i >= 0; i = ruleNext(i)) {
-      if (!topicMatches(topic, len, ruleText(i), ruleLen(i))) continue;
-      const a = ruleAccess(i);
-      if (a == Access.Deny) return false;
-      if ((a & access) != 0) granted = true;
+  if ((ss.aclFlags & AclFlag.NameTooLong) != 0) return false;
+  const r = ss.aclSection >= 0 ? sectionDecides(ss.aclSection, topic, len, access) : Decision.Open;
+  return r == Decision.Open ? patternsAllow(s, topic, len, access) : r == Decision.Granted;
+}
+
+/** The same for reading, in a fan-out: the part that depends on the section alone is
+ *  worked out once per section per message (`epoch`, the fan-out's), so a hundred
+ *  subscribers of one section cost one check. */
+export function aclAllowsRead(s: i32, topic: usize, len: i32, epoch: u32): bool {
+  if (!ENABLED || !aclLoaded) return true;
+  const ss = session(s);
+  if ((ss.aclFlags & AclFlag.NameTooLong) != 0) return false;
+  let r = Decision.Open;
+  const sec = ss.aclSection;
+  if (sec >= 0) {
+    const at = SECTION_SEEN + (<usize>sec << 3);
+    if (load<u32>(at) == epoch) r = load<i32>(at, 4);
+    else {
+      r = sectionDecides(sec, topic, len, Access.Read);
+      store<u32>(at, epoch);
+      store<i32>(at, r, 4);
     }
-    if (granted) return true;
   }
-  if (patternHead < 0 || patternsBlocked(f)) return false;
+  return r == Decision.Open ? patternsAllow(s, topic, len, Access.Read) : r == Decision.Granted;
+}
+
+const enum Decision { Denied = 0, Granted = 1, Open = 2 }
+/** Per section: the fan-out epoch of its last read decision, and that decision. */
+const SECTION_SEEN = memory.data(ENABLED ? (MAX_ACL_USERS + 1) * 8 : 8, 8);
+
+/** A section's rules: a deny that matches denies, a rule that matches with the access
+ *  grants, else the patterns decide (Open). */
+function sectionDecides(sec: i32, topic: usize, len: i32, access: i32): Decision {
+  let granted = false;
+  for (let i = sectionHead(sec); i >= 0; i = ruleNext(i)) {
+    if (!topicMatches(topic, len, ruleText(i), ruleLen(i))) continue;
+    const a = ruleAccess(i);
+    if (a == Access.Deny) return Decision.Denied;
+    if ((a & access) != 0) granted = true;
+  }
+  return granted ? Decision.Granted : Decision.Open;
+}
+
+function patternsAllow(s: i32, topic: usize, len: i32, access: i32): bool {
+  if (patternHead < 0 || patternsBlocked(session(s).aclFlags)) return false;
+  let granted = false;
   for (let i = patternHead; i >= 0; i = ruleNext(i)) {
     const n = expand(i, s);
     if (n < 0 || !topicMatches(topic, len, EXPANDED, n)) continue;

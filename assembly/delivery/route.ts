@@ -17,7 +17,7 @@ import { noteTarget, dropsQos0 } from "../flow/holds";
 import { viewRaw, viewStored, viewNothing, sendViewQos0 } from "./encode";
 import { onlineConnection, deliverStored, dropped } from "./outbound";
 import { statAdd, Stat } from "../stats";
-import { aclAllows, Access, Reach } from "../auth/acl";
+import { aclAllowsRead, Reach } from "../auth/acl";
 
 const TARGETS = memory.data(MAX_SESSIONS * 4, 8);
 // subscription identifiers of the current fan-out, chained per target session
@@ -67,16 +67,10 @@ function noteDelivered(s: i32, publisherConn: i32, backlog: i64): void {
 }
 
 /** The ACL file: may the session of subscription `sub` (which reaches only some topics)
- *  read this one? Asked once per session per message. */
+ *  read this one? (A section's rules are worked out once per message: auth/acl.ts.) */
 function mayRead(sub: i32, topic: usize, topicLen: i32): bool {
   const row = subscription(sub);
-  if (row.reach == Reach.Nothing) return false;
-  const ss = session(row.session);
-  if (ss.aclEpoch != epoch) {
-    ss.aclEpoch = epoch;
-    ss.aclRead = aclAllows(row.session, topic, topicLen, Access.Read) ? 1 : 0;
-  }
-  return ss.aclRead != 0;
+  return row.reach != Reach.Nothing && aclAllowsRead(row.session, topic, topicLen, epoch);
 }
 
 function addTarget(sub: i32, targets: i32, idsUsed: i32): i32 {

@@ -40,8 +40,6 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
   aclSection: i32;    // ACL file: its `user` section (0: no user name), -1: patterns only
   aclFlags: i32;      //   what keeps patterns from it (auth/acl.ts AclFlag)
   userLen: i32;       //   its user name's length (the name is kept in auth/acl.ts)
-  aclEpoch: u32;      // fan-out: the last publish whose read access was checked for it,
-  aclRead: i32;       //   and the answer (1: may read)
 }
 
 // @ts-ignore: decorator
@@ -92,7 +90,7 @@ export function createSession(id: usize, len: i32): i32 {
   if (i < 0) return -1;
   const s = session(i);
   s.used = 1; s.conn = -1; s.expiry = 0; s.expiresAt = 0;
-  s.aclSection = 0; s.aclFlags = 1; s.userLen = 0; s.aclEpoch = 0;
+  s.aclSection = 0; s.aclFlags = 1; s.userLen = 0;
   s.will = -1; s.willDelay = 0; s.willAt = 0;
   s.subs = -1; s.subCount = 0;
   s.queueHead = -1; s.queueTail = -1; s.queued = 0; s.inflight = 0; s.inflightTail = -1; s.wrapped = 0;

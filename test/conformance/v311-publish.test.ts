@@ -1,8 +1,15 @@
 // MQTT 3.1.1 conformance: PUBLISH and its acknowledgements, QoS 0/1/2 flows in both
 // directions, DUP, retained messages, ordering (sections 2.3, 3.3-3.7, 4.3, 4.6).
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, test } from "node:test";
 import {
+  BROKER_KIND,
+  closeAll,
+  expectOpen,
+  startBroker,
   PacketType,
   QUIET_MS,
   T,
@@ -363,5 +370,30 @@ describe("MQTT 3.1.1 retained messages", () => {
     const again = parsePublish(await nextOfType(s, PacketType.PUBLISH));
     assert.equal(again.payload.toString(), "r");
     assert.equal(again.retain, true);
+  });
+});
+
+describe("MQTT 3.1.1 PUBLISH the client may not make (an ACL file)", { skip: BROKER_KIND === "mosquitto" ? "midge's own config files" : false }, () => {
+  test("[MQTT-3.3.5-2] a PUBLISH the client is not authorized to make is acknowledged as usual and goes nowhere", T, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "midge-conf-acl-"));
+    writeFileSync(path.join(dir, "acl"), "topic read #\ntopic write allowed/#\n");
+    writeFileSync(path.join(dir, "midge.conf"), `allow_anonymous true\nacl_file ${path.join(dir, "acl")}\n`);
+    const b = await startBroker({ args: ["-c", path.join(dir, "midge.conf")] });
+    try {
+      const s = await online(b, { clientId: "acl-reader" });
+      assert.deepEqual(await sub(s, [["#", 1]]), [1]);
+      const c = await online(b, { clientId: "acl-writer" });
+      c.write(publishPacket({ topic: "denied/x", payload: "no", qos: 1, id: 7 }));
+      assert.deepEqual([...(await nextOfType(c, PacketType.PUBACK)).body], [0, 7], "PUBACK as usual");
+      c.write(publishPacket({ topic: "allowed/x", payload: "yes", qos: 1, id: 8 }));
+      await nextOfType(c, PacketType.PUBACK);
+      const m = parsePublish(await nextOfType(s, PacketType.PUBLISH));
+      assert.equal(m.topic, "allowed/x", "the denied message went nowhere");
+      await expectOpen(c);
+    } finally {
+      await closeAll();
+      await b.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,9 +2,15 @@
 // Expiry, keep-alive, wills and Will Delay, takeover, DISCONNECT, AUTH, error handling
 // (sections 1.5, 2, 3.1, 3.2, 3.12, 3.14, 3.15, 4.1, 4.12, 4.13).
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, test } from "node:test";
 import {
   AUTH,
+  BROKER_KIND,
+  closeAll,
+  startBroker,
   PacketType,
   Prop,
   QUIET_MS,
@@ -422,3 +428,24 @@ describe("MQTT 5.0 wills", () => {
   });
 });
 
+
+describe("MQTT 5 CONNECT with a password file", { skip: BROKER_KIND === "mosquitto" ? "midge's own config files" : false }, () => {
+  // alice/secret, as Debian's mosquitto_passwd 2.0.11 wrote it ($7$, its default)
+  const ALICE = "alice:$7$101$soGyUhKrQ90SJ8kC$0a58ARyjR9M2/llPG83G9Rf3qtgolz8YGgKhNZusOaMAnJlqYzUuBcptmYyME2GyuGtHFCA2SZ/8hD7SDeumbw==\n";
+  test("[MQTT-3.1.4-2] a failed authentication is answered CONNACK 0x87 and the connection closed", T, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "midge-conf-pw-"));
+    writeFileSync(path.join(dir, "passwd"), ALICE);
+    writeFileSync(path.join(dir, "midge.conf"), `password_file ${path.join(dir, "passwd")}\n`);
+    const b = await startBroker({ args: ["-c", path.join(dir, "midge.conf")] });
+    try {
+      const bad = await openRaw(b, connect5({ clientId: "pw-bad", username: "alice", password: "wrong" }));
+      assert.equal(await expectRefused(bad), 0x87);
+      const good = await openRaw(b, connect5({ clientId: "pw-good", username: "alice", password: "secret" }));
+      assert.equal(parseConnack5(await nextOfType(good, PacketType.CONNACK)).reason, 0);
+    } finally {
+      await closeAll();
+      await b.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
