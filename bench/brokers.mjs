@@ -213,8 +213,8 @@ export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [], mo
         // The packaged default (1000) silently drops QoS 1 messages under load.
         "max_queued_messages 1000000",
         "max_queued_bytes 0",
-        // The same unacknowledged window per subscriber as Midge's pi board (INFLIGHT_MAX 32).
-        "max_inflight_messages 32",
+        // The same unacknowledged window per subscriber as Midge's pi board (INFLIGHT_MAX 128).
+        "max_inflight_messages 128",
         "max_connections -1",
         ...(process.env.BENCH_MOSQ_NODELAY === "1" ? ["set_tcp_nodelay true"] : []),
         "log_dest stderr",
