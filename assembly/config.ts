@@ -76,6 +76,11 @@
 // @ts-ignore: decorator
 @inline export const CONFIG_TEXT: i32 = isDefined(BOARD_CONFIG_TEXT) ? BOARD_CONFIG_TEXT : 1;
 
+/** Listeners (sockets) a config file may configure: `listener` lines, and the default
+ *  listener of `port`/`bind_address`. A board without the parser has its one (--port). */
+// @ts-ignore: decorator
+@inline export const MAX_LISTENERS: i32 = isDefined(BOARD_MAX_LISTENERS) ? BOARD_MAX_LISTENERS : 8;
+
 /** Users a password file may hold (the config's password_file); 0: none. */
 // @ts-ignore: decorator
 @inline export const MAX_USERS: i32 = isDefined(BOARD_MAX_USERS) ? BOARD_MAX_USERS : 32;

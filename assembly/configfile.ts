@@ -12,14 +12,16 @@
 //
 // Mosquitto 2's defaults follow: with no listener configured the broker listens on the
 // loopback address only and allows anonymous clients (whatever the file says); with a
-// `listener` or `port` in the file it listens on every address and refuses clients
-// without a user name unless the file says `allow_anonymous true`.
+// `listener`, `port` or `bind_address` in the file it listens on every address (or the
+// one given) and refuses clients without a user name unless the file says
+// `allow_anonymous true`. Several listeners are several sockets sharing one broker: the
+// security settings are global (per_listener_settings false, the default).
 
-import { Setting, configure, setListenAddress, listenAddressLen, LISTEN_ADDRESS, ADDRESS_MAX } from "./settings";
+import { Setting, LogTo, Text, configure, setListenAddress, listenAddressLen, LISTEN_ADDRESS, ADDRESS_MAX } from "./settings";
 import { Kind, loadRowOf, rowMin, rowMax, rowKind, parseNumber, kindPhrase, logNumber, refuse } from "./options";
 import { LogLevel } from "./host";
 import { INPUT, INPUT_CAPACITY } from "./broker";
-import { CONFIG_TEXT, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
+import { CONFIG_TEXT, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
 import { aclBegin, aclLine, aclEnd, AclError, aclRuleCount, aclSectionCount, aclExpandedMax, disconnectUnknownUsers } from "./auth/acl";
 import { addUser, clearUsers, checkUsers, LineError, USER_MAX, ITERATIONS_MAX } from "./auth/passwords";
 import { logStart, logText, logBytes, logInt, logTakeInto, logOn, logEnd } from "./log";
@@ -33,7 +35,7 @@ const enum Rule {
   Bool = 1,       // true or false (Mosquitto also takes 1 and 0)
   Listener = 2,   // PORT [ADDRESS]
   Address = 3,    // an address or host name
-  LogDest = 4,    // stderr, stdout or none
+  LogDest = 4,    // stderr, stdout, file PATH or none (a set: each line adds one)
   LogType = 5,    // error, warning, notice, information, debug, all, none, ...
   IncludeDir = 6, // a directory of .conf files
   File = 7,       // a file the host reads and hands back (password_file)
@@ -77,7 +79,7 @@ function loadKey(i: i32): bool {
     case 9: return key("per_listener_settings", Rule.Bool,       Setting.PerListenerSettings,  0,   1,     1);
     case 10: return key("connection_messages",  Rule.Bool,       Setting.ConnectionMessages,   0,   1,     1);
     case 11: return key("sys_interval",         Rule.Number,     Setting.SysInterval,          0,   65535, 1, Kind.Seconds);
-    case 12: return key("log_dest",             Rule.LogDest,    Setting.LogDest,              0,   2,     1);
+    case 12: return key("log_dest",             Rule.LogDest,    Setting.LogDest,              0,   7,     1);
     case 13: return key("log_type",             Rule.LogType,    Setting.LogLevel,             0,   4,     1);
     case 14: return key("include_dir",          Rule.IncludeDir, 0,                            0,   0,     1);
     case 15: return key("message_size_limit",   Rule.Number,     Setting.MessageSizeLimit,     0,   268435455, 1, Kind.Bytes);
@@ -103,6 +105,28 @@ const PASSWORD_FILE = memory.data(PATH_MAX);   // password_file's path (text(2))
 let passwordFileLen: i32 = 0;
 const ACL_FILE = memory.data(PATH_MAX);        // acl_file's path (text(3))
 let aclFileLen: i32 = 0;
+const LOG_FILE = memory.data(PATH_MAX);        // log_dest file's path (text(4))
+let logFileLen: i32 = 0;
+
+// The listeners. Each `listener` line is a row, in the file's order; the default listener
+// of `port` and `bind_address` (Mosquitto 2 opens it after the others) waits in the spare
+// last row and is appended at the end of the main file. Row 0 then goes to the settings
+// (Setting.Port, LISTEN_ADDRESS), where --port, $MIDGE_PORT and --host override it: the
+// flags set the first listener. text(Text.Listener + k) answers row k (k >= 1) as it is.
+//
+//   LISTENERS: MAX_LISTENERS + 1 rows of LISTENER_ROW bytes (none on a board without the parser)
+//   +----------+-------------+-----------------------------------+
+//   | port i32 | addrLen i32 | address, ADDRESS_MAX bytes (+1)   |   addrLen 0: every address
+//   +----------+-------------+-----------------------------------+
+// @ts-ignore: decorator
+@inline const LISTENER_ROW: i32 = 264; // 8 + ADDRESS_MAX (255), rounded up to 4 (a literal: settings.ts may load after this file)
+const LISTENERS = memory.data(CONFIG_TEXT ? (MAX_LISTENERS + 1) * LISTENER_ROW : 4, 4);
+// @ts-ignore: decorator
+@inline function listenerAt(k: i32): usize { return LISTENERS + <usize>(k * LISTENER_ROW); }
+// @ts-ignore: decorator
+@inline const MQTT_PORT: i32 = 1883; // the default listener's port when only bind_address is given
+let listenerRow: i32 = 0;     // the row the current line sets
+let fileListeners: i32 = 0;   // the listeners the main file configured, once it is read
 
 let fileName: usize = 0;      // the file's name, as the host gave it (for messages)
 let fileNameLen: u32 = 0;
@@ -110,7 +134,8 @@ let lineNumber: i32 = 0;
 let resumeAt: u32 = 0;        // in the main file: the offset after its include_dir line
 let resumeLine: i32 = 0;      //   and that line's number
 let listeners: i32 = 0;       // `listener` lines read
-let portLine: i32 = 0;        // the line of a `port` key (0: none)
+let defaultListener = false;  // a `port` or `bind_address` line was read
+let logDestSet = false;       // a log_dest line was read: the first one replaces the default
 let anonymousSet = false;     // allow_anonymous was given
 let logTypeSet = false;       // a log_type line was read: the first one replaces the default
 let logNothing = false;       // log_type none
@@ -156,7 +181,10 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
   lineNumber = 0;
   if (part == Part.Main) {
     configured = true;
-    listeners = 0; portLine = 0; anonymousSet = false; logTypeSet = false; logNothing = false; passwordFileLen = 0; aclFileLen = 0;
+    listeners = 0; defaultListener = false; fileListeners = 0; anonymousSet = false; logTypeSet = false; logNothing = false;
+    passwordFileLen = 0; aclFileLen = 0; logFileLen = 0; logDestSet = false;
+    store<i32>(listenerAt(MAX_LISTENERS), MQTT_PORT);
+    store<i32>(listenerAt(MAX_LISTENERS) + 4, 0);
   } else if (part == Part.Resumed) {
     at = resumeAt;
     lineNumber = resumeLine;
@@ -189,11 +217,35 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
   return 0;
 }
 
-/** After the main file: Mosquitto 2's rules for what was not said. */
+/** After the main file: the default listener after the others, the first listener in the
+ *  settings (for the flags to override), and Mosquitto 2's rules for what was not said. */
 function finish(): void {
-  if (listeners + (portLine > 0 ? 1 : 0) == 0) configure(Setting.AllowAnonymous, 1); // loopback only
+  fileListeners = listeners;
+  if (defaultListener) memory.copy(listenerAt(fileListeners++), listenerAt(MAX_LISTENERS), LISTENER_ROW);
+  if (fileListeners > 0) {
+    configure(Setting.Port, load<i32>(listenerAt(0)));
+    const n = load<i32>(listenerAt(0) + 4);
+    if (n > 0) setListenAddress(listenerAt(0) + 8, n);
+  }
+  if (fileListeners == 0) configure(Setting.AllowAnonymous, 1); // loopback only
   else if (!anonymousSet) configure(Setting.AllowAnonymous, 0);
-  if (logNothing) configure(Setting.LogDest, 2);
+  if (logNothing) configure(Setting.LogDest, 0);
+}
+
+/** Counts the listener the current line adds (a `listener` line; the first `port` or
+ *  `bind_address` line adds the default listener): 0, or -n when refused. */
+function addListener(): i32 {
+  const count = listeners + (defaultListener ? 1 : 0) + 1;
+  if (count > MAX_LISTENERS) {
+    logStart(); logWhere(); logText(" is one listener more than this board holds ("); logInt(MAX_LISTENERS); logText(")");
+    return refuse();
+  }
+  if (count > 1 && configure(Setting.PerListenerSettings, -1) > 0) {
+    return refuseLine("is a second listener with per_listener_settings true: Midge applies allow_anonymous, password_file and acl_file to every listener for now");
+  }
+  if (keyRule == Rule.Listener) listenerRow = listeners++;
+  else defaultListener = true;
+  return 0;
 }
 
 /** Splits the line at `p` into words (spaces and tabs; a carriage return at its end is
@@ -246,31 +298,39 @@ function applyLine(): i32 {
   }
   if (keyRule == Rule.Listener) {
     if (words > 3) return refuseLine("takes a port and an address, no more");
-    listeners++;
-    if (listeners + (portLine > 0 ? 1 : 0) > 1) return refuseSecondListener();
-    const r = setNumber(1);
+    let r = addListener();
+    if (r < 0) return r;
+    store<i32>(listenerAt(listenerRow) + 4, 0);
+    r = setNumber(1);
     if (r < 0) return r;
     if (words == 3) return setAddress(2);
     return 0;
   }
   if (keyRule == Rule.LogDest) return setLogDest(); // `log_dest file PATH`: two words
   if (words > 2) return refuseExtra();
+  if (keySetting == Setting.Port || keyRule == Rule.Address) { // the default listener
+    if (!defaultListener) {
+      const r = addListener();
+      if (r < 0) return r;
+    }
+    listenerRow = MAX_LISTENERS;
+    if (keyRule == Rule.Address) return setAddress(1);
+  }
   switch (keyRule) {
-    case Rule.Address: return setAddress(1);
     case Rule.Bool: {
       let v = -1;
       if (wordIs(1, "true") || wordIs(1, "1")) v = 1;
       else if (wordIs(1, "false") || wordIs(1, "0")) v = 0;
       if (v < 0) return refuseValue("must be true or false");
       if (keySetting == Setting.AllowAnonymous) anonymousSet = true;
+      if (keySetting == Setting.PerListenerSettings && v > 0 && listeners + (defaultListener ? 1 : 0) > 1) {
+        logStart(); logWhere(); logText(" true with several listeners: Midge applies allow_anonymous, password_file and acl_file to every listener for now");
+        return refuse();
+      }
       configure(keySetting, v);
       return 0;
     }
     case Rule.LogType: return setLogType();
-  }
-  if (keySetting == Setting.Port) {
-    if (portLine == 0 && listeners > 0) return refuseSecondListener();
-    portLine = lineNumber;
   }
   return setNumber(1);
 }
@@ -292,29 +352,51 @@ function setNumber(w: i32): i32 {
     logText(", not '"); logBytes(wordAt(w), <i32>wordLen(w)); logText("'");
     return refuse();
   }
-  configure(keySetting, kind == Kind.Duration ? Math.round(v * 1000) : v);
+  if (keySetting == Setting.Port) store<i32>(listenerAt(listenerRow), <i32>v); // finish() sets listener 0's
+  else configure(keySetting, kind == Kind.Duration ? Math.round(v * 1000) : v);
   return 0;
 }
 
+/** Word `w` as the address of the listener in row listenerRow. */
 function setAddress(w: i32): i32 {
-  if (setListenAddress(wordAt(w), wordLen(w))) return 0;
+  const n = wordLen(w);
+  if (n <= <u32>ADDRESS_MAX) {
+    memory.copy(listenerAt(listenerRow) + 8, wordAt(w), n);
+    store<i32>(listenerAt(listenerRow) + 4, <i32>n);
+    return 0;
+  }
   logStart(); logWhere(); logText(" must be an address of at most "); logInt(ADDRESS_MAX); logText(" bytes");
   return refuse();
 }
 
+/** log_dest: as in Mosquitto, a set of destinations: the first line replaces the default
+ *  (stderr), each further line adds one, `none` empties it; one log file at most. */
 function setLogDest(): i32 {
-  let v = -1;
-  if (wordIs(1, "stderr")) v = 0;
-  else if (wordIs(1, "stdout")) v = 1;
-  else if (wordIs(1, "none")) v = 2;
-  else if (wordIs(1, "file") || wordIs(1, "syslog") || wordIs(1, "topic") || wordIs(1, "dlt")) {
+  let bit = -1;
+  if (wordIs(1, "stderr")) bit = LogTo.Stderr;
+  else if (wordIs(1, "stdout")) bit = LogTo.Stdout;
+  else if (wordIs(1, "file")) bit = LogTo.File;
+  else if (wordIs(1, "none")) bit = 0;
+  else if (wordIs(1, "syslog") || wordIs(1, "topic") || wordIs(1, "dlt")) {
     logStart(); logWhere(); logText(" "); logBytes(wordAt(1), <i32>wordLen(1));
     logText(" is a Mosquitto option Midge does not support yet");
     return refuse();
   }
-  if (v < 0) return refuseValue("must be stderr, stdout or none");
-  if (words > 2) return refuseExtra();
-  configure(Setting.LogDest, v);
+  if (bit < 0) return refuseValue("must be stderr, stdout, file or none");
+  if (bit == LogTo.File) {
+    // the path: the rest of the line after `file` (it may hold spaces, as in Mosquitto)
+    let at = wordAt(1) + <usize>wordLen(1);
+    const end = restAt + <usize>restLen;
+    while (at < end && isSpace(load<u8>(at))) at++;
+    if (at == end) return refuseLine("file needs a path");
+    if (logFileLen > 0) return refuseLine("file is given twice (one log file, as in Mosquitto)");
+    if (end - at > <usize>PATH_MAX) return refuseLine("file names a path longer than 255 bytes");
+    memory.copy(LOG_FILE, at, end - at);
+    logFileLen = <i32>(end - at);
+  } else if (words > 2) return refuseExtra();
+  const dest = logDestSet ? <i32>configure(Setting.LogDest, -1) : 0;
+  logDestSet = true;
+  configure(Setting.LogDest, bit == 0 ? 0 : dest | bit);
   return 0;
 }
 
@@ -431,18 +513,35 @@ function readAcl(text: usize, textLen: u32): i32 {
 // ---- after the parse: what the host asks ----
 
 /**
- * Text for the host, copied to INPUT; returns its length. 0: the address to listen on
- * (the one set, else every address with a configured listener, else the loopback);
- * 1: the note after the first log line's address, saying who may connect; 2: the path
- * of the password file to read and hand back (part 3), empty when none is configured;
- * 3: the path of the ACL file (part 4), the same way.
+ * Text for the host, copied to INPUT; returns its length (ids: Text in settings.ts).
+ * 0: the first listener's address (the one set, else every address with a configured
+ * listener, else the loopback); 1: the note after the first log line's address, saying
+ * who may connect; 2: the path of the password file to read and hand back (part 3), empty
+ * when none is configured; 3: the path of the ACL file (part 4), the same way; 4: the
+ * path of the log file (log_dest file), the same way; 16 + k: listener k as "PORT
+ * ADDRESS" (listener 0: Setting.Port and text 0), empty past the last one.
  */
 export function listenText(id: i32): i32 {
   logStart();
-  if (CONFIG_TEXT) listenTextOfFile(id);
-  else if (id == 0) logAddress("127.0.0.1");
-  else if (id == 1 && listenAddressLen == 0) logText(NO_CONFIGURATION);
+  if (id >= Text.Listener) logListener(id - Text.Listener);
+  else if (CONFIG_TEXT) listenTextOfFile(id);
+  else if (id == Text.Address) logAddress("127.0.0.1");
+  else if (id == Text.Note && listenAddressLen == 0) logText(NO_CONFIGURATION);
   return logTakeInto(INPUT, INPUT_CAPACITY);
+}
+
+/** Listener k as "PORT ADDRESS": the first from the settings (flags override it), the
+ *  others from the file's rows (every address when the line gave none). */
+function logListener(k: i32): void {
+  if (k == 0) {
+    logInt(<i64>configure(Setting.Port, -1)); logText(" ");
+    if (CONFIG_TEXT) logAddress(fileListeners > 0 ? "0.0.0.0" : "127.0.0.1");
+    else logAddress("127.0.0.1");
+  } else if (CONFIG_TEXT && k < fileListeners) {
+    const row = listenerAt(k), n = load<i32>(row + 4);
+    logInt(load<i32>(row)); logText(" ");
+    if (n > 0) logBytes(row + 8, n); else logText("0.0.0.0");
+  }
 }
 
 const NO_CONFIGURATION = " (loopback only: no configuration; use --host 0.0.0.0 to accept network clients)";
@@ -453,11 +552,12 @@ function logAddress(otherwise: string): void {
 }
 
 function listenTextOfFile(id: i32): void {
-  const fromFile = listeners + (portLine > 0 ? 1 : 0) > 0;
-  if (id == 2) logBytes(PASSWORD_FILE, passwordFileLen);
-  else if (id == 3) logBytes(ACL_FILE, aclFileLen);
-  else if (id == 0) logAddress(fromFile ? "0.0.0.0" : "127.0.0.1");
-  else if (id == 1) {
+  const fromFile = fileListeners > 0;
+  if (id == Text.PasswordFile) logBytes(PASSWORD_FILE, passwordFileLen);
+  else if (id == Text.AclFile) logBytes(ACL_FILE, aclFileLen);
+  else if (id == Text.LogFile) logBytes(LOG_FILE, logFileLen);
+  else if (id == Text.Address) logAddress(fromFile ? "0.0.0.0" : "127.0.0.1");
+  else if (id == Text.Note) {
     if (fromFile) logText(configure(Setting.AllowAnonymous, -1) > 0
       ? " (anonymous clients allowed: allow_anonymous true)"
       : " (anonymous clients refused: allow_anonymous false)");
@@ -522,8 +622,4 @@ function refuseValue(what: string): i32 {
 function refuseExtra(): i32 {
   logStart(); logWhere(); logText(" takes one value, not '"); logBytes(restAt, <i32>restLen); logText("'");
   return refuse();
-}
-
-function refuseSecondListener(): i32 {
-  return refuseLine("is a second listener: Midge listens on one port for now (one listener, or one port)");
 }

@@ -26,8 +26,9 @@ export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): 
 export function config(name: usize, nameLen: u32, text: usize, textLen: u32, part: i32): i32 {
   return readConfig(name, nameLen, text, textLen, part);
 }
-/** Text the host needs after the options (0: the address to listen on, 1: the note on
- *  who may connect), copied to inputBuffer(); returns its length in bytes. */
+/** Text the host needs after the options (Text in settings.ts: 0 the first listener's
+ *  address, 1 the note on who may connect, 2-4 the password, ACL and log files, 16 + k
+ *  listener k as "PORT ADDRESS"), copied to inputBuffer(); returns its length in bytes. */
 export function text(id: i32): i32 { return listenText(id); }
 /** Where the host writes received bytes before `feed`. */
 export function inputBuffer(): usize { return INPUT; }

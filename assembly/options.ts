@@ -70,9 +70,10 @@ export function loadRow(i: i32): bool {
     // read settings from this file, Mosquitto's mosquitto.conf format (see README,
     // Configuration); options given here override it
     case 1: return row("port",             Setting.Port,           Kind.Count,    0,              65535,        1883);
-    // TCP port to listen on, or $MIDGE_PORT; 0: any free port
+    // TCP port to listen on (a config file's first listener), or $MIDGE_PORT; 0: any free port
     case 2: return row("host",             HOST,                   Kind.Address,  0,              0,            0);
-    // address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)
+    // address to listen on (a config file's first listener; default 127.0.0.1: this machine only;
+    // 0.0.0.0: every network)
     case 3: return row("board",            HOST,                   Kind.Name,     0,              0,            0);
     // board profile: {boards} (default pi). The native host is one binary per board
     // (build/native/midge-NAME) and takes only its own

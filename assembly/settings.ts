@@ -19,15 +19,32 @@ export const enum Setting {
   MaxInputBuffer = 7,     // bytes of incomplete packets the host holds for all connections together
   StallTimeout = 8,       // ms a subscriber may take no bytes and acknowledge nothing before it is stalled
   MaxPacketSize = 9,      // bytes of the largest packet accepted, whole packet (≤ PACKET_MAX)
-  Port = 10,              // TCP port the host listens on (held for the host)
+  Port = 10,              // TCP port of the first listener (held for the host; the others: configfile.ts)
   StatsInterval = 11,     // s between the host's counter log lines; 0 = never (held for the host)
   AllowAnonymous = 12,    // 1: clients without a user name may connect; 0: refused (CONNACK 5 / 0x87)
   ConnectionMessages = 13, // 1: a line for every client connecting and disconnecting normally
   SysInterval = 14,       // s between $SYS updates (held: $SYS is not built yet)
-  PerListenerSettings = 15, // 1: security settings per listener (held: one listener only so far)
+  PerListenerSettings = 15, // 1: security settings per listener (held: Midge's are global; refused with several listeners)
   LogLevel = 16,          // the most detailed log level emitted, 0 (error) to 4 (debug)
-  LogDest = 17,           // where the host writes log lines: 0 stderr, 1 stdout, 2 nowhere (held for the host)
+  LogDest = 17,           // where the host writes log lines: bits of LogTo, 0 nowhere (held for the host)
   MessageSizeLimit = 18,  // bytes of payload above which a PUBLISH is dropped; 0 = no limit
+}
+
+/** Where the host writes log lines (Setting.LogDest): a set of these bits; 0: nowhere. */
+export const enum LogTo {
+  Stderr = 1,             // standard error (the default)
+  Stdout = 2,             // standard output, a line at a time
+  File = 4,               // appended to the file text(Text.LogFile) names
+}
+
+/** What `text(id)` answers (configfile.ts listenText; docs/ABI.md). */
+export const enum Text {
+  Address = 0,            // the first listener's address
+  Note = 1,               // the note after the first listening line: who may connect
+  PasswordFile = 2,       // password_file's path (empty: none)
+  AclFile = 3,            // acl_file's path (empty: none)
+  LogFile = 4,            // log_dest file's path (empty: none)
+  Listener = 16,          // Listener + k: listener k as "PORT ADDRESS"; empty past the last
 }
 
 // Settings 12-18 come from the config file (configfile.ts), whose key table holds their
@@ -53,7 +70,7 @@ export let allowAnonymous: i32 = 1;
 export let connectionMessages: i32 = 1;
 export let sysInterval: i32 = 10;
 export let perListenerSettings: i32 = 0;
-export let logDest: i32 = 0;
+export let logDest: i32 = LogTo.Stderr;
 export let messageSizeLimit: i32 = 0;
 
 /** The address to listen on, as text (held for the host): set by --host, a config file's

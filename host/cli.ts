@@ -1,12 +1,12 @@
-// The `midge` command: flags, logging, one TCP listener, and a clean shutdown.
+// The `midge` command: flags, logging, a TCP listener per configured listener, and a clean shutdown.
 
-import { readFileSync, readdirSync } from "node:fs";
+import { openSync, readFileSync, readdirSync, writeSync } from "node:fs";
 import process from "node:process";
 import { setTimeout } from "node:timers";
 import { boards } from "midge:boards";
 import { version } from "../package.json";
 import { Core, Level, Setting, statNames } from "./core";
-import { Option, logLevelNames, options as optionTable, usage } from "./generated/vocab";
+import { LogTo, Option, Text, logLevelNames, options as optionTable, usage } from "./generated/vocab";
 import { type TcpListener, formatAddress, listenTcp } from "./listeners/tcp";
 import { passwd } from "./passwd";
 
@@ -46,12 +46,16 @@ const lastValue = (option: number) => given.filter((g) => isOption(g, option)).p
 const board = lastValue(Option.Board) || "pi"; // "" is the core's to refuse
 if (!Object.hasOwn(boards, board)) usageError(`unknown board '${board}'; boards: ${Object.keys(boards).join(", ")}`);
 let threshold: number = lastValue(Option.Verbose) !== undefined ? Level.Debug : Level.Info;
-let logTo: NodeJS.WriteStream | null = process.stderr; // log_dest: stderr, stdout, or none
+let logTo: number = LogTo.Stderr; // log_dest: bits of LogTo
+let logFile = -1; // the descriptor of log_dest file, opened for appending
 
 function log(level: number, text: string): void {
   if (level > threshold && level !== Level.Fatal) return;
   const name = logLevelNames[level] ?? `level${level}`;
-  logTo?.write(`${new Date().toISOString()} ${name.padEnd(7)} ${text}\n`);
+  const line = `${new Date().toISOString()} ${name.padEnd(7)} ${text}\n`;
+  if (logTo & LogTo.Stderr) process.stderr.write(line);
+  if (logTo & LogTo.Stdout) process.stdout.write(line);
+  if (logTo & LogTo.File && logFile >= 0) writeSync(logFile, line);
 }
 
 function exitWith(status: number, level: number, text: string): never {
@@ -132,7 +136,7 @@ for (const g of given) {
 // The password file (text 2, part 3) and the ACL file (text 3, part 4) the config names,
 // read and handed to the core; at start a failure ends the broker, on SIGHUP it is logged
 // and the core keeps the rules it had (it checks a whole file before it loads it).
-const ruleFiles = [core.text(2), core.text(3)];
+const ruleFiles = [core.text(Text.PasswordFile), core.text(Text.AclFile)];
 function readRuleFiles(reload: boolean): void {
   ruleFiles.forEach((file, k) => {
     if (file === "") return;
@@ -149,22 +153,35 @@ function readRuleFiles(reload: boolean): void {
   });
 }
 readRuleFiles(false);
-const host = core.text(0);
-const note = core.text(1); // who may connect: loopback only, anonymous clients or not
-const port = core.configure(Setting.Port, -1);
+const note = core.text(Text.Note); // who may connect: loopback only, anonymous clients or not
 threshold = core.configure(Setting.LogLevel, -1);
-const dest = core.configure(Setting.LogDest, -1);
-logTo = dest === 0 ? process.stderr : dest === 1 ? process.stdout : null;
+logTo = core.configure(Setting.LogDest, -1);
+const logPath = core.text(Text.LogFile);
+if (logTo & LogTo.File) {
+  try {
+    logFile = openSync(logPath, "a");
+  } catch (error) {
+    process.stderr.write(`midge: cannot open log file ${logPath}: ${(error as NodeJS.ErrnoException).code}\n`);
+    process.exit(1);
+  }
+}
 const statsInterval = core.configure(Setting.StatsInterval, -1);
 
-let listener: TcpListener;
-try {
-  listener = await listenTcp(core, host, port, log, threshold >= Level.Debug);
-} catch (error) {
-  exitWith(1, Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
+// Every listener the core holds ("PORT ADDRESS"; the first is --port's and --host's), each
+// its own socket into the one core, and its line (the first with the version and the note).
+const listeners: TcpListener[] = [];
+for (let k = 0, said = core.text(Text.Listener); said !== ""; said = core.text(Text.Listener + ++k)) {
+  const space = said.indexOf(" ");
+  const port = Number(said.slice(0, space)), host = said.slice(space + 1);
+  let l: TcpListener;
+  try {
+    l = await listenTcp(core, host, port, log, threshold >= Level.Debug);
+  } catch (error) {
+    exitWith(1, Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
+  }
+  listeners.push(l);
+  log(Level.Notice, `${k === 0 ? `midge ${version} ` : ""}listening on ${formatAddress(l.host, l.port)}${k === 0 ? note : ""}`);
 }
-const where = formatAddress(listener.host, listener.port);
-log(Level.Notice, `midge ${version} listening on ${where}${note}`);
 log(Level.Info, `board ${board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`);
 core.startTicking();
 
@@ -184,7 +201,7 @@ function shutdown(signal: string): void {
   log(Level.Notice, `${signal}: shutting down`);
   core.stopTicking();
   core.shutdown(); // MQTT 5 clients get DISCONNECT 0x8B; every socket is flushed and ended
-  const gone = listener.close(); // core.closed for every connection, synchronously
+  const gone = Promise.all(listeners.map((l) => l.close())); // core.closed for every connection, synchronously
   logStats();
   // Give peers a moment to see the close, but exit well within 2 s regardless.
   const exit = () => process.exit(0);

@@ -204,7 +204,8 @@ export class Core {
     return { value: answer >>> 24, text: window.slice(0, n) };
   }
 
-  /** Text the core holds for the host: 0 the address to listen on, 1 the note on who may connect. */
+  /** Text the core holds for the host (`Text` in generated/vocab.ts: the listeners, the note
+   *  on who may connect, the paths of the password, ACL and log files). */
   text(id: number): string {
     return utf8.decode(this.bytes(this.inputBase, this.x.text(id)));
   }

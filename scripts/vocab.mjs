@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The core's vocabulary for the hosts, read from the core's own sources, so that no host
 // keeps a copy of it (DESIGN §3): the counters (Stat, assembly/stats.ts), the settings
-// (Setting, assembly/settings.ts), close reasons and log levels (assembly/host.ts), the
+// (Setting, LogTo and Text, assembly/settings.ts), close reasons and log levels (assembly/host.ts), the
 // fixed tables (Table, assembly/budget.ts) and the option table with its help texts
 // (assembly/options.ts), from which the one --help text is made. Writes
 //
@@ -173,6 +173,8 @@ const cString = (s) => JSON.stringify(s); // ASCII only: JSON escapes are C esca
 
 const stat = parseEnum("assembly/stats.ts", "Stat");
 const setting = parseEnum("assembly/settings.ts", "Setting");
+const logTo = parseEnum("assembly/settings.ts", "LogTo");
+const textId = parseEnum("assembly/settings.ts", "Text");
 const closeReason = parseEnum("assembly/host.ts", "CloseReason");
 const logLevel = parseEnum("assembly/host.ts", "LogLevel");
 const table = parseEnum("assembly/budget.ts", "Table");
@@ -207,6 +209,10 @@ export const statNames: readonly string[] = ${JSON.stringify(stats.map((m) => ca
 
 /** Settings of \`configure\` and \`option\` (assembly/settings.ts \`Setting\`). */
 export const Setting = ${constObject(setting)};
+/** Bits of the LogDest setting: where log lines go (assembly/settings.ts \`LogTo\`). */
+export const LogTo = ${constObject(logTo)};
+/** What \`text(id)\` answers (assembly/settings.ts \`Text\`). */
+export const Text = ${constObject(textId)};
 
 /** Why the core closes a connection (assembly/host.ts \`CloseReason\`). */
 export const CloseReason = ${constObject(closeReason)};
@@ -251,6 +257,9 @@ ${cStrings("STAT_NAMES", stats.map((m) => camel(m.name)))}
 
 /* Settings of configure and option (assembly/settings.ts Setting). */
 ${cEnum("SETTING_", setting)}
+/* Bits of the LogDest setting (assembly/settings.ts LogTo), and what text(id) answers (Text). */
+${cEnum("LOG_TO_", logTo)}
+${cEnum("TEXT_", textId)}
 
 /* Why the core closes a connection (assembly/host.ts CloseReason), and how logs say it. */
 ${cEnum("CLOSE_", closeReason)}

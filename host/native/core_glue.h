@@ -29,7 +29,8 @@ enum { EXIT_USAGE = 2, EXIT_SOFTWARE = 70 };
 struct Z_env_instance_t {
   Z_midge_instance_t core;
   int log_level;
-  int log_dest; /* 0 stderr, 1 stdout, 2 none (SETTING_LOG_DEST) */
+  int log_dest;   /* bits of LOG_TO_* (SETTING_LOG_DEST): stderr, stdout, log_file */
+  FILE* log_file; /* log_dest file, opened for appending by the host */
 };
 static struct Z_env_instance_t env;
 
@@ -60,7 +61,9 @@ GLUE void logf_(int level, const char* fmt, ...) {
   va_end(ap);
   if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
   line[n++] = '\n';
-  if (env.log_dest != 2) fwrite(line, 1, (size_t)n, env.log_dest == 1 ? stdout : stderr);
+  if (env.log_dest & LOG_TO_STDERR) fwrite(line, 1, (size_t)n, stderr);
+  if (env.log_dest & LOG_TO_STDOUT) fwrite(line, 1, (size_t)n, stdout);
+  if ((env.log_dest & LOG_TO_FILE) && env.log_file != NULL) fwrite(line, 1, (size_t)n, env.log_file);
 }
 
 /* The core's `log` import (docs/ABI.md). Level 9: a static UTF-16 string (ASCII is all
@@ -147,8 +150,9 @@ GLUE int32_t core_config(const char* name, const uint8_t* text, size_t len, int 
   return r;
 }
 
-/* Text the core holds for the host (docs/ABI.md `text`): 0 the address to listen on,
- * 1 the note on who may connect. Valid until the next call. */
+/* Text the core holds for the host (docs/ABI.md `text`, TEXT_* in vocab.h): the listeners,
+ * the note on who may connect, the paths of the password, ACL and log files. Valid until
+ * the next call. */
 GLUE const char* core_text(int id) {
   keep_said(CORE(text, (u32)id));
   return said_text;
@@ -157,6 +161,7 @@ GLUE const char* core_text(int id) {
 /* Instantiate the core (its start function runs here) and call init; returns the packet
  * limit in force, and where the input window is. */
 GLUE u32 core_start(u32 max_packet, uint32_t* input_ptr, uint32_t* input_capacity) {
+  env.log_dest = LOG_TO_STDERR; /* the core's default, until the host reads its setting */
   wasm_rt_init();
   Z_midge_init_module();
   if (wasm_rt_impl_try() != 0) trap("start");

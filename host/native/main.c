@@ -65,7 +65,9 @@ static uint32_t dirty_head, dirty_n;
 static uint32_t* refeed_ids;
 static uint32_t refeed_n;
 static uint32_t input_ptr, input_capacity;
-static int epfd = -1, server_fd = -1;
+static int epfd = -1;
+static int* listen_fds; /* one socket per listener the core holds; epoll data UINT64_MAX - k */
+static uint32_t listen_n;
 static double accept_again_at; /* > 0: accepting is suspended (out of descriptors) until then */
 static int accept_warned;      /* that was logged; cleared by the next successful accept */
 static double next_tick;       /* when the core wants its next tick (now_ms() time); `wake` brings it forward */
@@ -290,12 +292,14 @@ static void flush_dirty(void) {
  * spinning on a listener that stays readable; it resumes when a connection goes or
  * after 100 ms. */
 static void set_accepting(int on) {
-  struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.u64 = UINT64_MAX};
-  epoll_ctl(epfd, EPOLL_CTL_MOD, server_fd, &ev);
+  for (uint32_t k = 0; k < listen_n; k++) {
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.u64 = UINT64_MAX - k};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, listen_fds[k], &ev);
+  }
   accept_again_at = on ? 0 : now_ms() + 100;
 }
 
-static void accept_all(void) {
+static void accept_all(int server_fd) {
   for (;;) {
     int fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -641,7 +645,7 @@ static void loop_once(void) {
   for (int i = 0; i < n; i++) {
     uint64_t data = events[i].data.u64;
     uint32_t id = (uint32_t)data;
-    if (data == UINT64_MAX) accept_all();
+    if (data > UINT64_MAX - listen_n) accept_all(listen_fds[UINT64_MAX - data]);
     else if (id < link_count && links[id].fd == (int)(data >> 32)) on_event(id, events[i].events);
     /* (else: closed earlier in this batch) */
     flush_dirty(); /* what this event caused goes out now: latency, and one write per socket per read */
@@ -704,16 +708,19 @@ int main(int argc, char** argv) {
     if (o == OPTION_HELP) return fputs(USAGE, stdout), 0;
     if (o == OPTION_VERSION) return printf("midge %s\n", MIDGE_VERSION), 0;
   }
-  snprintf(rule_files[0], PATH_MAX, "%s", core_text(2));
-  snprintf(rule_files[1], PATH_MAX, "%s", core_text(3));
+  snprintf(rule_files[0], PATH_MAX, "%s", core_text(TEXT_PASSWORD_FILE));
+  snprintf(rule_files[1], PATH_MAX, "%s", core_text(TEXT_ACL_FILE));
   read_rule_files(0);
-  char host[256], note[512];
-  snprintf(host, sizeof host, "%s", core_text(0));
-  snprintf(note, sizeof note, "%s", core_text(1)); /* who may connect: loopback only, anonymous clients or not */
+  char note[512];
+  snprintf(note, sizeof note, "%s", core_text(TEXT_NOTE)); /* who may connect: loopback only, anonymous clients or not */
   env.log_level = (int)core_configure(SETTING_LOG_LEVEL, -1);
   env.log_dest = (int)core_configure(SETTING_LOG_DEST, -1);
-  if (env.log_dest == 1) setvbuf(stdout, NULL, _IOLBF, 0); /* a line at a time, as on stderr */
-  int port = (int)core_configure(SETTING_PORT, -1);
+  if (env.log_dest & LOG_TO_STDOUT) setvbuf(stdout, NULL, _IOLBF, 0); /* a line at a time, as on stderr */
+  if ((env.log_dest & LOG_TO_FILE) && (env.log_file = fopen(core_text(TEXT_LOG_FILE), "ae")) == NULL) {
+    fprintf(stderr, "midge: cannot open log file %s: %s\n", core_said(), strerrorname_np(errno));
+    return 1;
+  }
+  if (env.log_file != NULL) setvbuf(env.log_file, NULL, _IOLBF, 0);
   stats_interval = core_configure(SETTING_STATS_INTERVAL, -1);
   u32 packet_max = (u32)core_configure(SETTING_MAX_PACKET_SIZE, -1);
   /* Slots: the board's connection table (a --max-connections below it is the core's to enforce). */
@@ -738,12 +745,16 @@ int main(int argc, char** argv) {
     logf_(LOG_ERROR, "epoll_create1: %s", strerror(errno));
     return EXIT_SOFTWARE;
   }
-  char where[80];
-  server_fd = listen_on(host, port, where, sizeof where);
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
-  epoll_ctl(epfd, EPOLL_CTL_ADD, server_fd, &ev);
-
-  logf_(LOG_NOTICE, "midge %s listening on %s%s", MIDGE_VERSION, where, note);
+  /* Every listener the core holds ("PORT ADDRESS"; the first is --port's and --host's), each
+   * its own socket into the one core, and its line (the first with the version and the note). */
+  for (const char* said; *(said = core_text(TEXT_LISTENER + (int)listen_n)); listen_n++) {
+    if ((listen_fds = realloc(listen_fds, (listen_n + 1) * sizeof *listen_fds)) == NULL) return EXIT_SOFTWARE;
+    char where[80];
+    listen_fds[listen_n] = listen_on(strchr(said, ' ') + 1, atoi(said), where, sizeof where);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX - listen_n};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fds[listen_n], &ev);
+    logf_(LOG_NOTICE, "%slistening on %s%s", listen_n ? "" : "midge " MIDGE_VERSION " ", where, listen_n ? "" : note);
+  }
   logf_(LOG_INFO, "board " MIDGE_BOARD " (native host, wasm2c): packets up to %u bytes, %llu pages of fixed memory, "
         "%u connection slots", packet_max, (unsigned long long)env.core.w2c_memory.pages, link_count);
 
@@ -760,8 +771,7 @@ int main(int argc, char** argv) {
   /* Shutdown: no new connections; MQTT 5 clients get DISCONNECT 0x8B; then up to 1 s
    * for every socket to take its last bytes and close, as the Node host allows. */
   logf_(LOG_NOTICE, "%s: shutting down", stopping == SIGINT ? "SIGINT" : "SIGTERM");
-  epoll_ctl(epfd, EPOLL_CTL_DEL, server_fd, NULL);
-  close(server_fd);
+  for (uint32_t k = 0; k < listen_n; k++) close(listen_fds[k]); /* (also leaves the epoll set) */
   accept_again_at = 0;
   stopping = 0;
   next_tick = 1e300; /* no more ticks: no wills, no expiries while going down (as the Node host) */

@@ -5,9 +5,9 @@
 
 import { readConfig, listenText, Part } from "../../assembly/configfile";
 import { option } from "../../assembly/options";
-import { Setting, configure } from "../../assembly/settings";
+import { Setting, LogTo, configure } from "../../assembly/settings";
 import { INPUT } from "../../assembly/broker";
-import { INFLIGHT_MAX, QUEUE_MAX, MAX_CONNECTIONS, PACKET_MAX } from "../../assembly/config";
+import { INFLIGHT_MAX, QUEUE_MAX, MAX_CONNECTIONS, PACKET_MAX, MAX_LISTENERS } from "../../assembly/config";
 
 const TEXT = memory.data(4096);
 
@@ -66,7 +66,7 @@ describe("a config file", () => {
     expect(configure(Setting.ConnectionMessages, -1)).toBe(0);
     expect(configure(Setting.SysInterval, -1)).toBe(30);
     expect(configure(Setting.MessageSizeLimit, -1)).toBe(100);
-    expect(configure(Setting.LogDest, -1)).toBe(1);
+    expect(configure(Setting.LogDest, -1)).toBe(LogTo.Stdout); // the first log_dest replaces the default
     expect(configure(Setting.LogLevel, -1)).toBe(1); // the most detailed type given: warning
     expect(text(0)).toBe("10.0.0.1");
     // a listener and no allow_anonymous: Mosquitto 2 refuses anonymous clients
@@ -86,7 +86,7 @@ describe("a config file", () => {
     expect(said(read("b.conf", "port 1000\nport 1885\nallow_anonymous false\nallow_anonymous 1\nlog_dest none\nlog_dest stderr\n"))).toBe("");
     expect(configure(Setting.Port, -1)).toBe(1885);
     expect(configure(Setting.AllowAnonymous, -1)).toBe(1);
-    expect(configure(Setting.LogDest, -1)).toBe(0);
+    expect(configure(Setting.LogDest, -1)).toBe(LogTo.Stderr); // none, then stderr
     expect(text(1)).toBe(" (anonymous clients allowed: allow_anonymous true)");
     // the address of the file before (10.0.0.1) is kept: the address is one setting
     expect(said(read("c.conf", "listener 1886\n"))).toBe("");
@@ -95,7 +95,7 @@ describe("a config file", () => {
 
   it("log_type none and --verbose; options given after the file override it", () => {
     expect(said(read("l.conf", "log_type none\nlog_dest stdout\n"))).toBe("");
-    expect(configure(Setting.LogDest, -1)).toBe(2);
+    expect(configure(Setting.LogDest, -1)).toBe(0);
     expect(said(read("l.conf", "log_type debug\nlog_type notice\n"))).toBe("");
     expect(configure(Setting.LogLevel, -1)).toBe(4);
     expect(said(read("m.conf", "max_inflight_messages 3\n"))).toBe("");
@@ -114,6 +114,7 @@ describe("a bad line", () => {
   it("is refused with its file, line and key, and what is wrong", () => {
     expect(said(read("e.conf", "\n# x\nfoo bar\n"))).toBe("e.conf:3: foo is not a configuration key");
     expect(said(read("e.conf", "psk_file /etc/psk\n"))).toBe("e.conf:1: psk_file is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "listener 1883\ncertfile /etc/cert.pem\n"))).toBe("e.conf:2: certfile is a Mosquitto option Midge does not support yet");
     expect(said(read("e.conf", "plugin_opt_x 1\n"))).toBe("e.conf:1: plugin_opt_x is a Mosquitto option Midge does not support yet");
     expect(said(read("e.conf", "max_keepalive\n"))).toBe("e.conf:1: max_keepalive needs a value");
     expect(said(read("e.conf", "listener\n"))).toBe("e.conf:1: listener needs a port");
@@ -127,16 +128,54 @@ describe("a bad line", () => {
     expect(said(read("e.conf", "allow_anonymous maybe\n"))).toBe("e.conf:1: allow_anonymous must be true or false, not 'maybe'");
     expect(said(read("e.conf", "max_keepalive 10 20\n"))).toBe("e.conf:1: max_keepalive takes one value, not '10 20'");
     expect(said(read("e.conf", "listener 1 a b\n"))).toBe("e.conf:1: listener takes a port and an address, no more");
-    expect(said(read("e.conf", "log_dest file /var/log/m.log\n"))).toBe("e.conf:1: log_dest file is a Mosquitto option Midge does not support yet");
-    expect(said(read("e.conf", "log_dest paper\n"))).toBe("e.conf:1: log_dest must be stderr, stdout or none, not 'paper'");
+    expect(said(read("e.conf", "log_dest syslog\n"))).toBe("e.conf:1: log_dest syslog is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "log_dest paper\n"))).toBe("e.conf:1: log_dest must be stderr, stdout, file or none, not 'paper'");
+    expect(said(read("e.conf", "log_dest file\n"))).toBe("e.conf:1: log_dest file needs a path");
+    expect(said(read("e.conf", "log_dest file a.log\nlog_dest file b.log\n"))).toBe("e.conf:2: log_dest file is given twice (one log file, as in Mosquitto)");
     expect(said(read("e.conf", "log_type loud\n"))).toBe("e.conf:1: log_type must be error, warning, notice, information, debug, subscribe, unsubscribe, websockets, all or none, not 'loud'");
   });
 
-  it("a second listener is refused (one port for now)", () => {
-    const second = "is a second listener: Midge listens on one port for now (one listener, or one port)";
-    expect(said(read("e.conf", "listener 1883\nlistener 1884\n"))).toBe("e.conf:2: listener " + second);
-    expect(said(read("e.conf", "port 1883\nlistener 1884\n"))).toBe("e.conf:2: listener " + second);
-    expect(said(read("e.conf", "listener 1883\nport 1884\n"))).toBe("e.conf:2: port " + second);
+  it("several listeners: in the file's order, the default one (port, bind_address) last, as Mosquitto 2", () => {
+    configure(Setting.PerListenerSettings, 0); // (set true by a file above)
+    expect(said(read("s.conf", "port 1900\nlistener 1901 127.0.0.2\nbind_address 127.0.0.3\nlistener 0\n"))).toBe("");
+    expect(text(16)).toBe("1901 127.0.0.2");
+    expect(text(17)).toBe("0 0.0.0.0");
+    expect(text(18)).toBe("1900 127.0.0.3");
+    expect(text(19)).toBe("");
+    expect(text(0)).toBe("127.0.0.2");
+    expect(configure(Setting.Port, -1)).toBe(1901);
+    expect(configure(Setting.AllowAnonymous, -1)).toBe(0);
+    // --port and --host set the first listener
+    expect(give("--port", "1999")).toBe(Setting.Port);
+    expect(text(16)).toBe("1999 127.0.0.2");
+    expect(give("--host", "::1")).toBe(0);
+    expect(text(16)).toBe("1999 ::1");
+    expect(text(17)).toBe("0 0.0.0.0");
+    // bind_address alone: the default listener on 1883 (Mosquitto 2 too)
+    expect(said(read("b.conf", "bind_address 127.0.0.4\nallow_anonymous true\n"))).toBe("");
+    expect(text(16)).toBe("1883 127.0.0.4");
+    expect(text(17)).toBe("");
+    expect(text(1)).toBe(" (anonymous clients allowed: allow_anonymous true)");
+  });
+
+  it("more listeners than the board holds, or with per_listener_settings true, are refused", () => {
+    let conf = "";
+    for (let i = 0; i <= MAX_LISTENERS; i++) conf += "listener " + (2000 + i).toString() + "\n";
+    expect(said(read("e.conf", conf))).toBe("e.conf:" + (MAX_LISTENERS + 1).toString() + ": listener is one listener more than this board holds (" + MAX_LISTENERS.toString() + ")");
+    const why = "Midge applies allow_anonymous, password_file and acl_file to every listener for now";
+    expect(said(read("e.conf", "per_listener_settings true\nlistener 1\nport 2\n"))).toBe("e.conf:3: port is a second listener with per_listener_settings true: " + why);
+    configure(Setting.PerListenerSettings, 0);
+    expect(said(read("e.conf", "listener 1\nlistener 2\nper_listener_settings true\n"))).toBe("e.conf:3: per_listener_settings true with several listeners: " + why);
+    configure(Setting.PerListenerSettings, 0);
+  });
+
+  it("log_dest: a set of destinations, one log file (text 4)", () => {
+    expect(said(read("d.conf", "log_dest file /var/log/midge log\nlog_dest stderr\n"))).toBe("");
+    expect(configure(Setting.LogDest, -1)).toBe(LogTo.File | LogTo.Stderr);
+    expect(text(4)).toBe("/var/log/midge log");
+    expect(said(read("d.conf", "log_dest stdout\n"))).toBe("");
+    expect(text(4)).toBe("");
+    expect(configure(Setting.LogDest, -1)).toBe(LogTo.Stdout);
   });
 
   it("a file larger than the input window is refused as too large for the board", () => {

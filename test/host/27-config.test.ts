@@ -2,17 +2,17 @@
 // the host and parsed by the core (assembly/configfile.ts), so both hosts must answer a
 // bad file the same way, byte for byte (status 2, `midge: FILE:LINE: KEY ...`), and a
 // good one must set what it says: the listener, the limits, who may connect, logging.
-// Options given on the command line override the file. Where Mosquitto defines the
-// behaviour (anonymous clients with and without a listener), the same file is run
-// against the real mosquitto too.
+// Options given on the command line override the file (--port and --host: the first
+// listener's). Where Mosquitto defines the behaviour (anonymous clients with and without a
+// listener, several listeners), the same file is run against the real mosquitto too.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { BROKER_KIND, HOST, PacketType, ROOT, ack5, closeAll, freePort, parsePublish, publish5Packet, publishPacket, pubrel, rawConnect, rawConnect5,
-  rawSession, rawSubscribe, settle, startBroker, startMosquittoConf, which, type Broker } from "./helpers.js";
+import { BROKER_KIND, HOST, PacketType, ROOT, ack5, closeAll, disconnect, freePort, parsePublish, publish5Packet, publishPacket, pubrel, rawConnect,
+  rawConnect5, rawSession, rawSubscribe, settle, startBroker, startMosquittoConf, uid, which, type Broker } from "./helpers.js";
 
 const NODE = path.join(ROOT, "dist", "midge.mjs");
 const native = (board: string) => path.join(ROOT, "build", "native", `midge-${board}`);
@@ -56,6 +56,9 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
   const refused: Array<[string, string, string]> = [
     ["unknown.conf", "# a comment\n\nlistener 1883\nno_such_key 1\n", "{f}:4: no_such_key is not a configuration key"],
     ["mosquitto.conf", "psk_file /etc/mosquitto/psk\n", "{f}:1: psk_file is a Mosquitto option Midge does not support yet"],
+    ["mosquitto.conf", "listener 1883\ncertfile /etc/mosquitto/certs/server.pem\n", "{f}:2: certfile is a Mosquitto option Midge does not support yet"],
+    ["protocol.conf", "listener 1883\nlistener 8080\nprotocol websockets\n", "{f}:3: protocol is a Mosquitto option Midge does not support yet"],
+    ["noport.conf", "listener 1883\nlistener\n", "{f}:2: listener needs a port"],
     ["missing.conf", "max_keepalive\n", "{f}:1: max_keepalive needs a value"],
     ["nan.conf", "max_inflight_messages ten\n", "{f}:1: max_inflight_messages must be a whole number from 1 to 32 (0: no limit), not 'ten'"],
     ["range.conf", "max_keepalive 65536\n", "{f}:1: max_keepalive must be a whole number of seconds from 0 to 65535, not '65536'"],
@@ -63,7 +66,12 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
     ["bool.conf", "allow_anonymous yes\n", "{f}:1: allow_anonymous must be true or false, not 'yes'"],
     ["two.conf", "max_connections 10 20\n", "{f}:1: max_connections takes one value, not '10 20'"],
     ["dest.conf", "log_dest syslog\n", "{f}:1: log_dest syslog is a Mosquitto option Midge does not support yet"],
-    ["second.conf", "listener 1883\nlistener 8883\n", "{f}:2: listener is a second listener: Midge listens on one port for now (one listener, or one port)"],
+    ["badport.conf", "listener 1883\nlistener -1 127.0.0.1\n", "{f}:2: listener must be a whole number from 0 to 65535, not '-1'"],
+    ["many.conf", Array.from({ length: 17 }, (_, i) => `listener ${2000 + i}`).join("\n") + "\n", "{f}:17: listener is one listener more than this board holds (16)"],
+    ["perlistener.conf", "per_listener_settings true\nlistener 1883\nport 1884\n",
+      "{f}:3: port is a second listener with per_listener_settings true: Midge applies allow_anonymous, password_file and acl_file to every listener for now"],
+    ["logfiles.conf", "log_dest file /tmp/a.log\nlog_dest file /tmp/b.log\n", "{f}:2: log_dest file is given twice (one log file, as in Mosquitto)"],
+    ["logfile.conf", "log_dest file\n", "{f}:1: log_dest file needs a path"],
     ["crlf.conf", "sys_interval 10\r\nsys_interval -1\r\n", "{f}:2: sys_interval must be a whole number of seconds from 0 to 65535, not '-1'"],
   ];
   for (const [name, text, message] of refused) {
@@ -124,7 +132,54 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
       assert.equal(quiet.stderr + quiet.stdout, "", host);
     }
   });
+
+  test("log_dest file: lines appended to the file, beside stderr; two listeners, one line each; a file that cannot be opened: status 1", () => {
+    const log = path.join(dir, "midge log.txt"); // a path with a space: the rest of the line
+    writeFileSync(log, "an old line\n");
+    const f = file("logfile-ok.conf", `listener 0 ${HOST}\nlistener 0 ${HOST}\nlog_dest file ${log}\nlog_dest stderr\n`);
+    const lines: string[] = [];
+    for (const host of ["node", "native"] as const) {
+      const r = run(host, ["-c", f], "pi", 1500);
+      assert.equal(r.stdout, "", host);
+      assert.match(r.stderr, /notice +midge \S+ listening on 127\.0\.0\.1:\d+ \(anonymous clients refused: allow_anonymous false\)\n.*notice +listening on 127\.0\.0\.1:\d+\n/, host);
+      lines.push(r.stderr);
+    }
+    // the file holds the old line, then every line each host wrote to stderr, then its
+    // shutdown lines (which spawnSync no longer reads from stderr after its timeout's SIGTERM)
+    const written = readFileSync(log, "utf8");
+    assert.ok(written.startsWith(`an old line\n${lines[0]}`), written);
+    assert.ok(written.includes(lines[1]), written);
+    assert.equal(written.match(/notice +SIGTERM: shutting down\n/g)?.length, 2, written);
+    const missing = path.join(dir, "no-such-dir", "m.log");
+    assert.deepEqual(both(["-c", file("logfile-bad.conf", `listener 0 ${HOST}\nlog_dest file ${missing}\n`)]),
+      { status: 1, stdout: "", stderr: `midge: cannot open log file ${missing}: ENOENT\n` });
+  });
 });
+
+/** Two listeners of one broker (`second` is the same broker on its other port): a
+ *  subscriber on the second gets what a publisher sends on the first, and a persistent
+ *  session made on the first resumes on the second with the message queued for it. */
+async function acrossListeners(first: Broker, second: Broker): Promise<unknown> {
+  const sub = await rawSession(second, { clientId: uid("sub") });
+  await rawSubscribe(sub.raw, 1, [["across/live", 1]]);
+  const pub = await rawSession(first, { clientId: uid("pub") });
+  pub.raw.write(publishPacket({ topic: "across/live", payload: "hello", qos: 1, id: 1 }));
+  await pub.raw.expect(PacketType.PUBACK);
+  const live = parsePublish(await sub.raw.expect(PacketType.PUBLISH));
+  const id = uid("across");
+  const before = await rawSession(first, { clientId: id, clean: false });
+  await rawSubscribe(before.raw, 1, [["across/queued", 1]]);
+  before.raw.write(disconnect());
+  await settle(200);
+  pub.raw.write(publishPacket({ topic: "across/queued", payload: "later", qos: 1, id: 2 }));
+  await pub.raw.expect(PacketType.PUBACK);
+  const after = await rawSession(second, { clientId: id, clean: false });
+  const queued = parsePublish(await after.raw.expect(PacketType.PUBLISH));
+  after.raw.write(disconnect());
+  await rawSession(second, { clientId: id, clean: true }); // (leave no session behind)
+  return { live: `${live.topic} ${live.payload}`, sessionPresent: after.sessionPresent, queued: `${queued.topic} ${queued.payload} qos ${queued.qos}` };
+}
+const ACROSS = { live: "across/live hello", sessionPresent: true, queued: "across/queued later qos 1" };
 
 // The rest runs against the host under test (Node, or native with MIDGE_TEST_BROKER=native).
 const skipRun = BROKER_KIND === "mosquitto" ? "midge's own config files" : false;
@@ -164,6 +219,25 @@ describe("a good config file", { skip: skipRun }, () => {
       assert.equal((await rawConnect5(b, { keepalive: 0 })).connack.props.get(0x13), 30);
       await new Promise((r) => setTimeout(r, 200));
       assert.doesNotMatch(b.output(), /connected \(|connection lost/);
+    } finally {
+      await closeAll();
+      await b.stop();
+    }
+  });
+
+  test("two listeners: each its own socket, one broker (messages and sessions shared); --port replaces the first one's port", async () => {
+    const [first, second] = [await freePort(), await freePort()];
+    const f = file(`two-${second}.conf`, `listener ${first} ${HOST}\nlistener ${second} ${HOST}\nallow_anonymous true\n`);
+    const b = await startBroker({ args: ["-c", f] }); // with --port 0
+    try {
+      const listening = () => b.output().split("\n").filter((l) => / listening on /.test(l));
+      for (let i = 0; i < 20 && listening().length < 2; i++) await settle(50);
+      const [one, two, ...more] = listening();
+      assert.deepEqual(more, []);
+      assert.match(one, new RegExp(`midge \\S+ listening on 127\\.0\\.0\\.1:${b.port} \\(anonymous clients allowed`));
+      assert.match(two, new RegExp(`notice +listening on 127\\.0\\.0\\.1:${second}$`));
+      assert.notEqual(b.port, first);
+      assert.deepEqual(await acrossListeners(b, { ...b, port: second }), ACROSS);
     } finally {
       await closeAll();
       await b.stop();
@@ -216,6 +290,20 @@ describe("against mosquitto: who may connect", { skip: skipDiff }, () => {
       assert.deepEqual(ours, theirs);
     });
   }
+});
+
+describe("against mosquitto: two listeners", { skip: skipDiff }, () => {
+  test("the same file: both ports accept clients, one broker behind them", async () => {
+    const [first, second] = [await freePort(), await freePort()];
+    const conf = `listener ${first} ${HOST}\nlistener ${second} ${HOST}\nallow_anonymous true\n`;
+    const theirs = await startMosquittoConf(file(`mosq-two-${first}.conf`, `${conf}persistence false\n`), first);
+    try {
+      assert.deepEqual(await acrossListeners(theirs, { ...theirs, port: second }), ACROSS);
+    } finally {
+      await closeAll();
+      await theirs.stop();
+    }
+  });
 });
 
 describe("against mosquitto: message_size_limit", { skip: skipDiff }, () => {
