@@ -105,6 +105,14 @@ const PASSWORD_FILE = memory.data(PATH_MAX);   // password_file's path (text(2))
 let passwordFileLen: i32 = 0;
 const ACL_FILE = memory.data(PATH_MAX);        // acl_file's path (text(3))
 let aclFileLen: i32 = 0;
+
+/** --acl-file: the ACL file's path (on every board); false when it is too long. */
+export function setAclFile(p: usize, len: u32): bool {
+  if (len > <u32>PATH_MAX) return false;
+  memory.copy(ACL_FILE, p, len);
+  aclFileLen = <i32>len;
+  return true;
+}
 const LOG_FILE = memory.data(PATH_MAX);        // log_dest file's path (text(4))
 let logFileLen: i32 = 0;
 
@@ -524,6 +532,7 @@ function readAcl(text: usize, textLen: u32): i32 {
 export function listenText(id: i32): i32 {
   logStart();
   if (id >= Text.Listener) logListener(id - Text.Listener);
+  else if (id == Text.AclFile) logBytes(ACL_FILE, aclFileLen); // from the file or --acl-file
   else if (CONFIG_TEXT) listenTextOfFile(id);
   else if (id == Text.Address) logAddress("127.0.0.1");
   else if (id == Text.Note && listenAddressLen == 0) logText(NO_CONFIGURATION);
@@ -554,7 +563,6 @@ function logAddress(otherwise: string): void {
 function listenTextOfFile(id: i32): void {
   const fromFile = fileListeners > 0;
   if (id == Text.PasswordFile) logBytes(PASSWORD_FILE, passwordFileLen);
-  else if (id == Text.AclFile) logBytes(ACL_FILE, aclFileLen);
   else if (id == Text.LogFile) logBytes(LOG_FILE, logFileLen);
   else if (id == Text.Address) logAddress(fromFile ? "0.0.0.0" : "127.0.0.1");
   else if (id == Text.Note) {

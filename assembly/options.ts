@@ -14,7 +14,7 @@
 // its starting value in settings.ts (test/assembly/options.spec.ts checks it).
 
 import { Setting, configure, setListenAddress, ADDRESS_MAX } from "./settings";
-import { keyRange, keyMin, keyMax } from "./configfile";
+import { keyRange, keyMin, keyMax, setAclFile } from "./configfile";
 import { LogLevel } from "./host";
 import { PACKET_MAX, MAX_CONNECTIONS, INFLIGHT_MAX, QUEUE_MAX, BACKLOG_MAX } from "./config";
 import { INPUT, INPUT_CAPACITY } from "./broker";
@@ -60,7 +60,10 @@ export let rowShort: usize = 0;    // a static string: its one-letter form ("c" 
 
 /** The row of --verbose, which sets the log level to debug. */
 // @ts-ignore: decorator
-@inline const VERBOSE_ROW: i32 = 14;
+@inline const VERBOSE_ROW: i32 = 15;
+/** The row of --acl-file, whose path the core keeps (text 3). */
+// @ts-ignore: decorator
+@inline const ACL_FILE_ROW: i32 = 14;
 
 /** Loads row `i` of the table (in --help order); false past the last. */
 export function loadRow(i: i32): bool {
@@ -104,11 +107,14 @@ export function loadRow(i: i32): bool {
     // and counted
     case 13: return row("stats-interval",  Setting.StatsInterval,  Kind.Seconds,  0,              86400,        0);
     // log every counter this often (also on SIGUSR2 and at shutdown); 0: only then
-    case 14: return row("verbose",         HOST,                   Kind.Flag,     0,              0,            0);
+    case 14: return row("acl-file",        HOST,                   Kind.File,     0,              0,            0);
+    // access rules from this file, Mosquitto's ACL format (as the config's acl_file, which
+    // it overrides); boards without the config file parser (mcu) take their rules here
+    case 15: return row("verbose",         HOST,                   Kind.Flag,     0,              0,            0);
     // log debug lines too, one per packet
-    case 15: return row("help",            HOST,                   Kind.Flag,     0,              0,            0);
+    case 16: return row("help",            HOST,                   Kind.Flag,     0,              0,            0);
     // show this help and exit
-    case 16: return row("version",         HOST,                   Kind.Flag,     0,              0,            0);
+    case 17: return row("version",         HOST,                   Kind.Flag,     0,              0,            0);
     // show the version and exit
   }
   return false;
@@ -171,6 +177,10 @@ export function option(name: usize, nameLen: u32, value: usize, valueLen: u32): 
   if (rowKind == Kind.Address) {
     if (setListenAddress(value, valueLen)) return HOST;
     logStart(); logName(); logText(" must be an address of at most "); logInt(ADDRESS_MAX); logText(" bytes");
+    return refuse();
+  }
+  if (i == ACL_FILE_ROW && !setAclFile(value, valueLen)) {
+    logStart(); logName(); logText(" must be a path of at most 255 bytes");
     return refuse();
   }
   if (rowKind == Kind.Name || rowKind == Kind.File) return HOST;

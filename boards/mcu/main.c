@@ -227,19 +227,39 @@ static int listen_on(const char* host, int port) {
 
 int main(int argc, char** argv) {
   const char* host = "127.0.0.1";
+  const char* acl_file = NULL;
   int port = 1883;
   env.log_level = LOG_INFO;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
     else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) host = argv[++i];
     else if (strcmp(argv[i], "--verbose") == 0) env.log_level = LOG_DEBUG;
+    else if (strcmp(argv[i], "--acl-file") == 0 && i + 1 < argc) acl_file = argv[++i];
     else {
-      fprintf(stderr, "usage: midge-mcu [--host ADDR] [--port N] [--verbose]\n");
+      fprintf(stderr, "usage: midge-mcu [--host ADDR] [--port N] [--acl-file FILE] [--verbose]\n");
       return EXIT_USAGE;
     }
   }
 
   u32 packet_max = core_start(0, &input_ptr, &input_capacity);
+  /* The ACL file (docs/ABI.md `config`, part 4): read once, parsed by the core; the board
+   * has no config file parser, so this is how it gets its rules. */
+  if (acl_file != NULL) {
+    static uint8_t text[2048];
+    FILE* f = fopen(acl_file, "rb");
+    if (f == NULL) {
+      fprintf(stderr, "midge: cannot read %s: %s\n", acl_file, strerror(errno));
+      return EXIT_USAGE;
+    }
+    size_t len = fread(text, 1, sizeof text, f);
+    int more = fgetc(f) != EOF;
+    fclose(f);
+    /* a file longer than the buffer: its real length, which the core refuses by size */
+    if (core_config(acl_file, text, more ? (size_t)input_capacity + 1 : len, 4) < 0) {
+      fprintf(stderr, "midge: %s\n", core_said());
+      return EXIT_USAGE;
+    }
+  }
   for (int i = 0; i < MIDGE_MAX_CONNECTIONS; i++) {
     links[i].fd = -1;
     links[i].tail = malloc(input_capacity); /* once, at start: nothing is allocated later */

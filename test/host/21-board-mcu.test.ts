@@ -7,7 +7,8 @@
 // them, and 16 retained messages.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Broker, ROOT, connect, publish, startBroker, startCommand, subscribe, uid, which, withTimeout } from "./helpers.js";
@@ -108,3 +109,47 @@ hosted(
     });
   },
 );
+
+// The mcu board carries ACLs but no config file parser: its rules come with --acl-file,
+// the same option on the Node host (--board mcu) and on the C build.
+describe("mcu: an ACL file given with --acl-file", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "midge-mcu-acl-"));
+  const acl = path.join(dir, "acl");
+  writeFileSync(acl, "topic read sensors/#\ntopic write sensors/+/state\npattern readwrite clients/%c/#\n");
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const starts: Array<[string, () => Promise<Broker>, string | false]> = [
+    ["Node host, --board mcu", () => startBroker({ args: ["--board", "mcu", "--acl-file", acl] }), false],
+    ["C build", () => startCommand(cBinary, ["--port", "0", "--acl-file", acl]), noCompiler],
+  ];
+  for (const [name, start, skip] of starts) {
+    test(`${name}: only what the rules allow is published and delivered`, { timeout: 30_000, skip }, async () => {
+      if (name === "C build" && !existsSync(cBinary)) {
+        const r = spawnSync("sh", [path.join(ROOT, "boards", "mcu", "build.sh")], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+        assert.equal(r.status, 0, r.stderr);
+      }
+      const b = await start();
+      try {
+        const s = await connect(b, { clientId: "s1", protocolVersion: 5 });
+        assert.deepEqual(await subscribe(s, "#", 1), [1]);
+        const p = await connect(b, { clientId: "p1", protocolVersion: 5 });
+        const denied = await p.client.publishAsync("other/x", "no", { qos: 1 }).catch((e: { code?: number }) => ({ reasonCode: e.code }));
+        assert.equal((denied as { reasonCode?: number }).reasonCode, 0x87);
+        await p.client.publishAsync("sensors/t1/state", "21", { qos: 1 });
+        await s.inbox.waitTopic("sensors/t1/state");
+        assert.deepEqual(s.inbox.messages.map((m) => m.topic), ["sensors/t1/state"]);
+        await s.end();
+        await p.end();
+      } finally {
+        await b.stop();
+      }
+    });
+  }
+  test("C build: a bad ACL line stops it with the file and line (status 2)", { timeout: 30_000, skip: noCompiler }, () => {
+    if (!existsSync(cBinary)) return;
+    const bad = path.join(dir, "bad.acl");
+    writeFileSync(bad, "topic read a\ntopik b\n");
+    const r = spawnSync(cBinary, ["--port", "0", "--acl-file", bad], { encoding: "utf8", timeout: 10_000 });
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `midge: ${bad}:2: not a user, topic or pattern line: 'topik b'\n`);
+  });
+});
