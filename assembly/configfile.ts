@@ -39,6 +39,9 @@ const enum Rule {
   LogType = 5,    // error, warning, notice, information, debug, all, none, ...
   IncludeDir = 6, // a directory of .conf files
   File = 7,       // a file the host reads and hands back (password_file)
+  Persistence = 8, // false (true: not supported yet)
+  NoEffect = 9,   // accepted and without effect in Midge, as in Mosquitto in the same case
+                  // (a number in keyMin..keyMax when keyMax > 0)
 }
 
 // The key `loadKey` loaded last.
@@ -85,6 +88,13 @@ function loadKey(i: i32): bool {
     case 15: return key("message_size_limit",   Rule.Number,     Setting.MessageSizeLimit,     0,   268435455, 1, Kind.Bytes);
     case 16: return key("password_file",        Rule.File,       0,                            0,   0,     1);
     case 17: return key("acl_file",             Rule.File,       1,                            0,   0,     1);
+    case 18: return key("retain_available",     Rule.Bool,       Setting.RetainAvailable,      0,   1,     1);
+    case 19: return key("persistence",          Rule.Persistence, 0,                           0,   0,     1);
+    // with persistence false, Mosquitto ignores these two too
+    case 20: return key("persistence_location", Rule.NoEffect,   0,                            0,   0,     1);
+    case 21: return key("autosave_interval",    Rule.NoEffect,   0,                            0,   2147483647, 1, Kind.Seconds);
+    // Mosquitto writes it only when it runs as a daemon (-d), which Midge does not
+    case 22: return key("pid_file",             Rule.NoEffect,   0,                            0,   0,     1);
   }
   return false;
 }
@@ -298,6 +308,20 @@ function applyLine(): i32 {
   }
   if (words < 2) return refuseLine(keyRule == Rule.Listener ? "needs a port" : "needs a value");
   if (keyRule == Rule.IncludeDir) return 1;
+  if (keyRule == Rule.NoEffect) {
+    if (keyMax > 0) {
+      if (words > 2) return refuseExtra();
+      const v = parseNumber(wordAt(1), wordLen(1), false);
+      if (!(v >= keyMin && v <= keyMax)) return refuseValue("must be a whole number of seconds");
+    }
+    return 0;
+  }
+  if (keyRule == Rule.Persistence) {
+    if (words > 2) return refuseExtra();
+    if (wordIs(1, "false") || wordIs(1, "0")) return 0;
+    if (wordIs(1, "true") || wordIs(1, "1")) return refuseLine("true is a Mosquitto option Midge does not support yet: nothing is kept across a restart (persistence false is the only choice for now)");
+    return refuseValue("must be true or false");
+  }
   if (keyRule == Rule.File) {
     if (restLen > <u32>PATH_MAX) return refuseLine("names a path longer than 255 bytes");
     if (keySetting == 1) { memory.copy(ACL_FILE, restAt, restLen); aclFileLen = <i32>restLen; }
@@ -590,7 +614,7 @@ function wordIs(w: i32, s: string): bool {
  *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
  *  in constants, so that a board built without the parser does not carry them.) */
 function isMosquittoKey(p: usize, len: u32): bool {
-  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_interval autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence persistence_file persistence_location persistent_client_expiration pid_file plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout retain_available round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence_file persistent_client_expiration plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
   const n = keys.length;
   for (let at = 0; at + 1 < n; at++) {
     if (keys.charCodeAt(at) != 0x20) continue;

@@ -51,6 +51,7 @@ export const enum CloseReason {
   TopicAliasInvalid = 10,      // invalid topic alias
   ReceiveMaximumExceeded = 11, // receive maximum exceeded
   NotAuthorized = 12,          // not authorized (its user left the password file)
+  RetainNotSupported = 13,     // retained message refused (retain_available false)
   /** Not sent to the host: the host itself reported the socket gone (`closed`). */
   Lost = -1,
 }

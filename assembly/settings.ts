@@ -28,6 +28,7 @@ export const enum Setting {
   LogLevel = 16,          // the most detailed log level emitted, 0 (error) to 4 (debug)
   LogDest = 17,           // where the host writes log lines: bits of LogTo, 0 nowhere (held for the host)
   MessageSizeLimit = 18,  // bytes of payload above which a PUBLISH is dropped; 0 = no limit
+  RetainAvailable = 19,   // 1: retained messages kept; 0: a retained PUBLISH or will closes its connection (MQTT 5: 0x9A)
 }
 
 /** Where the host writes log lines (Setting.LogDest): a set of these bits; 0: nowhere. */
@@ -72,6 +73,7 @@ export let sysInterval: i32 = 10;
 export let perListenerSettings: i32 = 0;
 export let logDest: i32 = LogTo.Stderr;
 export let messageSizeLimit: i32 = 0;
+export let retainAvailable: i32 = 1;
 
 /** The address to listen on, as text (held for the host): set by --host, a config file's
  *  `listener` or `bind_address`; empty: the default (see listenText in configfile.ts). */
@@ -116,6 +118,7 @@ export function configure(key: i32, value: f64): f64 {
       case Setting.LogLevel: setLogLevel(<i32>v); break;
       case Setting.LogDest: logDest = <i32>v; break;
       case Setting.MessageSizeLimit: messageSizeLimit = <i32>v; break;
+      case Setting.RetainAvailable: retainAvailable = <i32>v; break;
     }
   }
   switch (key) {
@@ -137,6 +140,7 @@ export function configure(key: i32, value: f64): f64 {
     case Setting.LogLevel: return logLevel;
     case Setting.LogDest: return logDest;
     case Setting.MessageSizeLimit: return messageSizeLimit;
+    case Setting.RetainAvailable: return retainAvailable;
   }
   return -1;
 }

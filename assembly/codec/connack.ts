@@ -1,6 +1,7 @@
 // CONNACK (3.1.1 §3.2, 5.0 §3.2): session present, a return/reason code and, in
 // MQTT 5, the properties that tell the client what this server does.
 
+import { retainAvailable } from "../settings";
 import { writerStart, writeU8, writeVarint, flush, OUT, wpos, writeU32, writeU16, writeBinary, varintLength,
          setWpos, sendRaw } from "./writer";
 import { Prop } from "./properties";
@@ -9,7 +10,7 @@ import { Prop } from "./properties";
 export const enum Refusal {
   None = 0, UnsupportedVersion = 1, IdentifierRejected = 2, ServerUnavailable = 3,
   BadCredentials = 4, NotAuthorized = 5, Malformed = 6, ProtocolError = 7, BadAuthMethod = 8,
-  PacketTooLarge = 9, QuotaExceeded = 10,
+  PacketTooLarge = 9, QuotaExceeded = 10, RetainNotSupported = 11,
 }
 
 /** The code for a refusal: 3.1.1 return codes (0x01-0x05), MQTT 5 reason codes (0x80+). */
@@ -36,6 +37,7 @@ export function connackCode(level: i32, r: i32): i32 {
     case Refusal.BadAuthMethod: return 0x8C;
     case Refusal.PacketTooLarge: return 0x95;
     case Refusal.QuotaExceeded: return 0x97;
+    case Refusal.RetainNotSupported: return 0x9A;
   }
   return 0x80;
 }
@@ -81,7 +83,7 @@ export function sendConnack5(conn: i32, sessionPresent: bool, code: i32): void {
   writeU8(Prop.ReceiveMaximum); writeU16(ackReceiveMaximum);
   writeU8(Prop.MaximumPacketSize); writeU32(ackMaximumPacketSize);
   writeU8(Prop.TopicAliasMaximum); writeU16(ackTopicAliasMaximum);
-  writeU8(Prop.RetainAvailable); writeU8(1);
+  writeU8(Prop.RetainAvailable); writeU8(retainAvailable);
   writeU8(Prop.WildcardAvailable); writeU8(1);
   writeU8(Prop.SubscriptionIdAvailable); writeU8(1);
   writeU8(Prop.SharedAvailable); writeU8(1);

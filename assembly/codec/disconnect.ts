@@ -11,7 +11,7 @@ export const enum DisconnectReason {
   NotAuthorized = 0x87, ServerBusy = 0x89, ShuttingDown = 0x8B, KeepAliveTimeout = 0x8D,
   SessionTakenOver = 0x8E, TopicFilterInvalid = 0x8F, TopicNameInvalid = 0x90,
   ReceiveMaximumExceeded = 0x93, TopicAliasInvalid = 0x94, PacketTooLarge = 0x95,
-  QuotaExceeded = 0x97, AdministrativeAction = 0x98, PayloadFormatInvalid = 0x99,
+  QuotaExceeded = 0x97, AdministrativeAction = 0x98, PayloadFormatInvalid = 0x99, RetainNotSupported = 0x9A,
 }
 
 export let disconnectReason: i32 = 0;

@@ -21,7 +21,7 @@ import { session, sessionId, findSession, createSession } from "../session/sessi
 import { closeConnection, closeForDecodeError, endSession, discardWill } from "../session/lifecycle";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { redeliver } from "../delivery/outbound";
-import { maxPacketSize, maxKeepAlive, allowAnonymous, connectionMessages } from "../settings";
+import { maxPacketSize, maxKeepAlive, allowAnonymous, connectionMessages, retainAvailable } from "../settings";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
@@ -79,6 +79,7 @@ function refuse(conn: i32, level: i32, why: i32): void {
       case Refusal.BadAuthMethod: logText(" (unsupported authentication method)"); break;
       case Refusal.Malformed: logText(" (malformed CONNECT)"); break;
       case Refusal.ProtocolError: logText(" (protocol error in CONNECT)"); break;
+      case Refusal.RetainNotSupported: logText(" (a retained will, and retain_available is false)"); break;
       case Refusal.NotAuthorized:
         switch (notAuthorized) {
           case Auth.NoUserName: logText(" (not authorized: no user name, and allow_anonymous is false)"); break;
@@ -136,6 +137,14 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
   if (hasWill && !validTopicName(willTopicPtr, willTopicLen)) {
     if (v5) refuse(conn, 5, Refusal.ProtocolError);
     else closeConnection(conn, CloseReason.ProtocolError);
+    return;
+  }
+
+  // retain_available false (Mosquitto 2): a will with Will Retain is refused; MQTT 5 is
+  // told 0x9A [MQTT-3.2.2-13], an older client is closed without a CONNACK
+  if (hasWill && (connectFlags & ConnectFlag.WillRetain) != 0 && retainAvailable == 0) {
+    if (v5) refuse(conn, 5, Refusal.RetainNotSupported);
+    else closeConnection(conn, CloseReason.RetainNotSupported);
     return;
   }
 

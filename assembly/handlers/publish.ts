@@ -18,7 +18,7 @@ import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { setRetained, clearRetained } from "../store/retained";
 import { route } from "../delivery/route";
 import { statAdd, statGet, Stat } from "../stats";
-import { messageSizeLimit } from "../settings";
+import { messageSizeLimit, retainAvailable } from "../settings";
 import { aclLoaded, aclAllows, Access } from "../auth/acl";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
@@ -110,6 +110,13 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
     sizeLimitDrop(s);
     if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, v5 ? PACKET_TOO_LARGE : 0);
     else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, v5 ? PACKET_TOO_LARGE : 0);
+    return;
+  }
+
+  // retain_available false: a retained PUBLISH closes the connection, as in Mosquitto 2
+  // (MQTT 5 gets DISCONNECT 0x9A first)
+  if (publishRetain && retainAvailable == 0) {
+    closeConnection(conn, CloseReason.RetainNotSupported);
     return;
   }
 

@@ -88,6 +88,7 @@ function reasonText(reason: i32): string {
     case CloseReason.TopicAliasInvalid: return "closed: invalid topic alias";
     case CloseReason.ReceiveMaximumExceeded: return "closed: receive maximum exceeded";
     case CloseReason.NotAuthorized: return "closed: not authorized (its user left the password file)";
+    case CloseReason.RetainNotSupported: return "closed: retained message refused (retain_available false)";
     case CloseReason.Lost: return "connection lost";
   }
   return "closed";
@@ -106,6 +107,7 @@ function disconnectCode(reason: i32): i32 {
     case CloseReason.TopicAliasInvalid: return DisconnectReason.TopicAliasInvalid;
     case CloseReason.ReceiveMaximumExceeded: return DisconnectReason.ReceiveMaximumExceeded;
     case CloseReason.NotAuthorized: return DisconnectReason.NotAuthorized;
+    case CloseReason.RetainNotSupported: return DisconnectReason.RetainNotSupported;
   }
   return -1;
 }

@@ -178,6 +178,16 @@ describe("a bad line", () => {
     expect(configure(Setting.LogDest, -1)).toBe(LogTo.Stdout);
   });
 
+  it("retain_available; persistence false and the keys that go with it; pid_file", () => {
+    expect(said(read("r.conf", "retain_available false\npersistence false\npersistence_location /var/lib/mosquitto/\nautosave_interval 1800\npid_file /run/mosquitto/mosquitto.pid\n"))).toBe("");
+    expect(configure(Setting.RetainAvailable, -1)).toBe(0);
+    expect(said(read("r.conf", "retain_available true\n"))).toBe("");
+    expect(configure(Setting.RetainAvailable, -1)).toBe(1);
+    expect(said(read("r.conf", "persistence true\n"))).toBe("r.conf:1: persistence true is a Mosquitto option Midge does not support yet: nothing is kept across a restart (persistence false is the only choice for now)");
+    expect(said(read("r.conf", "persistence maybe\n"))).toBe("r.conf:1: persistence must be true or false, not 'maybe'");
+    expect(said(read("r.conf", "autosave_interval soon\n"))).toBe("r.conf:1: autosave_interval must be a whole number of seconds, not 'soon'");
+  });
+
   it("a file larger than the input window is refused as too large for the board", () => {
     const r = readConfig(TEXT, 6, TEXT + 6, 1 << 30, Part.Main);
     expect(said(r).endsWith("bytes is more than this board takes in a config file (65535)")).toBe(true);

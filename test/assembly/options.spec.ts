@@ -37,7 +37,7 @@ describe("the option table", () => {
       const expected = rowKind == Kind.Duration ? rowDefault * 1000 : rowDefault;
       expect(configure(rowSetting, -1)).toBe(expected, `setting ${rowSetting}`);
     }
-    expect(rows).toBe(17);
+    expect(rows).toBe(18);
   });
 
   it("gives every setting one row", () => {

@@ -449,3 +449,27 @@ describe("MQTT 5 CONNECT with a password file", { skip: BROKER_KIND === "mosquit
     }
   });
 });
+
+describe("MQTT 5 with retain_available false", { skip: BROKER_KIND === "mosquitto" ? "midge's own config files" : false }, () => {
+  test("[MQTT-3.2.2-13] a will with Will Retain is refused with CONNACK 0x9A and the connection closed; CONNACK says Retain Available 0", T, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "midge-conf-retain-"));
+    writeFileSync(path.join(dir, "midge.conf"), "retain_available false\n");
+    const b = await startBroker({ args: ["-c", path.join(dir, "midge.conf")] });
+    try {
+      const willed = await openRaw(b, connect5({ clientId: "ra-will", will: { topic: "ra/will", payload: "x", retain: true } }));
+      assert.equal(await expectRefused(willed), 0x9a);
+      const c = await openRaw(b, connect5({ clientId: "ra-pub" }));
+      const ack = parseConnack5(await nextOfType(c, PacketType.CONNACK));
+      assert.equal(ack.reason, 0);
+      assert.equal(prop(ack.props, Prop.RetainAvailable), 0);
+      c.write(publish5({ topic: "ra/x", payload: "r", retain: true }));
+      const d = await nextOfType(c, PacketType.DISCONNECT);
+      assert.equal(parseDisconnect5(d).reason, 0x9a, "a retained PUBLISH: DISCONNECT 0x9A");
+      await expectClose(c);
+    } finally {
+      await closeAll();
+      await b.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
