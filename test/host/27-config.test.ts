@@ -60,7 +60,7 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
     ["protocol.conf", "listener 1883\nlistener 8080\nprotocol websockets\n", "{f}:3: protocol is a Mosquitto option Midge does not support yet"],
     ["noport.conf", "listener 1883\nlistener\n", "{f}:2: listener needs a port"],
     ["missing.conf", "max_keepalive\n", "{f}:1: max_keepalive needs a value"],
-    ["nan.conf", "max_inflight_messages ten\n", "{f}:1: max_inflight_messages must be a whole number from 1 to 32 (0: no limit), not 'ten'"],
+    ["nan.conf", "max_inflight_messages ten\n", "{f}:1: max_inflight_messages must be a whole number from 1 to 128 (0: no limit), not 'ten'"],
     ["range.conf", "max_keepalive 65536\n", "{f}:1: max_keepalive must be a whole number of seconds from 0 to 65535, not '65536'"],
     ["port.conf", "listener 70000\n", "{f}:1: listener must be a whole number from 0 to 65535, not '70000'"],
     ["bool.conf", "allow_anonymous yes\n", "{f}:1: allow_anonymous must be true or false, not 'yes'"],
