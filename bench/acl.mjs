@@ -71,7 +71,8 @@ async function alternate(list, fn) {
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < list.length; i++) {
       const [kind, options] = list[(i + r) % list.length];
-      const broker = await startBroker(kind.replace(/\+acl$/, ""), options);
+      const broker = await startBroker(kind.replace(/\+(acl|open)$/, ""), options);
+      broker.variant = /\+open$/.test(kind);
       try {
         results[kind].push(await fn(broker));
       } finally {
@@ -91,14 +92,14 @@ const median = (xs) => {
 const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "–");
 
 /** `n` clients connect with a user name and password, `parallel` at a time; connects/s. */
-async function connectRate(broker, { n = 400, parallel = 8 }) {
+async function connectRate(broker, { n = 400, parallel = 8, login = true }) {
   let next = 0, failed = 0;
   const t0 = performance.now();
   const worker = async () => {
     while (next < n) {
       const i = next++;
       const u = i % USERS;
-      const c = new RawClient(broker.port, `conn${i}`, { username: `u${u}`, password: `pw${u}` });
+      const c = new RawClient(broker.port, `conn${i}`, login ? { username: `u${u}`, password: `pw${u}` } : {});
       try { await c.connect(); } catch { failed++; }
       c.kill();
     }
@@ -118,8 +119,11 @@ const both = [...variants(false, false), ...variants(true, false).map(([k, o]) =
 const fan = await alternate(both, (b) => throughput(b, fanout));
 report.fanPlain = Object.fromEntries(Object.entries(fan).filter(([k]) => !k.endsWith("+acl")));
 report.fanAcl = Object.fromEntries(Object.entries(fan).filter(([k]) => k.endsWith("+acl")).map(([k, v]) => [k.slice(0, -4), v]));
-process.stderr.write("connect rate, $7$ password file\n");
-report.connect = await alternate(variants(false, true), (b) => connectRate(b, {}));
+process.stderr.write("connect rate, $7$ password file, and without one\n");
+const logins = [...variants(false, true), ...variants(false, false).map(([k, o]) => [`${k}+open`, o])];
+const conn = await alternate(logins, (b) => connectRate(b, { login: !b.variant }));
+report.connect = Object.fromEntries(Object.entries(conn).filter(([k]) => !k.endsWith("+open")));
+report.connectOpen = Object.fromEntries(Object.entries(conn).filter(([k]) => k.endsWith("+open")).map(([k, v]) => [k.slice(0, -5), v]));
 await stopAll();
 
 const kinds = ["midge", ...(native ? ["midge-native"] : []), "mosquitto"];
@@ -139,6 +143,7 @@ const row = (name, res, key) => {
 row("fan-out 1→100 msg/s, no ACL", report.fanPlain, "rate");
 row("fan-out 1→100 msg/s, 1,000-line ACL", report.fanAcl, "rate");
 row("connects/s, $7$ passwords (8 at a time)", report.connect, "rate");
+row("connects/s, no password file (8 at a time)", report.connectOpen, "rate");
 out.push("");
 out.push(`With the ACL, as a fraction of the same broker without it: ${kinds.map((k) => `${k} ${fmt(M(report.fanAcl, k, "rate") / M(report.fanPlain, k, "rate"), 2)}`).join(", ")}.`);
 out.push(`Lost (QoS 0 sent × subscribers − received, all rounds): no ACL ${kinds.map((k) => `${k} ${fmt(lost(report.fanPlain, k))}`).join(", ")}; ACL ${kinds.map((k) => `${k} ${fmt(lost(report.fanAcl, k))}`).join(", ")}. Failed connects: ${kinds.map((k) => `${k} ${fmt((report.connect[k] ?? []).reduce((a, r) => a + r.failed, 0))}`).join(", ")}.`);
