@@ -59,6 +59,10 @@ export default {
         const digest = createHash("sha512").update(bytes(ptr, len)).digest();
         new Uint8Array(exports.memory.buffer, out >>> 0, 64).set(digest);
       },
+      sha1(ptr, len, out) {
+        const digest = createHash("sha1").update(bytes(ptr, len)).digest();
+        new Uint8Array(exports.memory.buffer, out >>> 0, 20).set(digest);
+      },
       pbkdf2Sha512(pwd, pwdLen, salt, saltLen, iterations, out, outLen) {
         const key = pbkdf2Sync(bytes(pwd, pwdLen), bytes(salt, saltLen), iterations >>> 0, outLen >>> 0, "sha512");
         new Uint8Array(exports.memory.buffer, out >>> 0, outLen >>> 0).set(key);

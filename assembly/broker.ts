@@ -1,9 +1,9 @@
 // The broker's table of contents: start-up, the byte stream of each connection cut
 // into packets, THE dispatch on packet type, and the clock-driven checks.
 
-import { PACKET_MAX } from "./config";
+import { PACKET_MAX, WEBSOCKETS } from "./config";
 import { CloseReason, LogLevel } from "./host";
-import { setNow } from "./clock";
+import { setNow, now as clockNow } from "./clock";
 import { takeHoldRequest, pauseConnection, Pause, checkOwnReplies, connectionGone, flowTick } from "./flow/holds";
 import { reserveInput, releaseInput } from "./flow/input";
 import { continueReplays } from "./flow/replay";
@@ -33,16 +33,23 @@ import { handleDisconnect } from "./handlers/disconnect";
 import { handleAuth } from "./handlers/auth";
 import { maxPacketSize, setMaxPacketSize, connectTimeoutMs, maxConnections } from "./settings";
 import { statAdd, Stat } from "./stats";
+import { isWebSocket, wsOpen } from "./ws/state";
+import { wsFeed } from "./ws/input";
+import { listenerSpeaksWebSocket } from "./configfile";
 import { setLogLevel, logOn, logStart, logText, logInt, logEnd } from "./log";
 
-/** The input window: one whole packet of the largest size fits. */
+/** The input window: one whole packet of the largest size fits (over WebSockets, with
+ *  up to WS_FRAMING bytes of the headers of the frames it comes in). */
 // @ts-ignore: decorator
-@inline export const INPUT_CAPACITY: i32 = PACKET_MAX + 5;
+@inline const WS_FRAMING: i32 = WEBSOCKETS ? 4096 : 0;
+// @ts-ignore: decorator
+@inline export const INPUT_CAPACITY: i32 = PACKET_MAX + 5 + WS_FRAMING;
 export const INPUT = memory.data(INPUT_CAPACITY, 16);
 
 let initialized = false;
 /** Total size of the incomplete packet left over by the last `feed` (0: unknown yet). */
 export let neededBytes: u32 = 0;
+export function setNeeded(n: u32): void { neededBytes = n; }
 
 export function brokerInit(maxPacket: u32, logLevel: i32): u32 {
   if (!initialized) {
@@ -63,7 +70,8 @@ export function brokerInit(maxPacket: u32, logLevel: i32): u32 {
 
 let refusedForLimit: i32 = 0;
 
-export function brokerOpen(now: f64): i32 {
+/** A socket accepted on listener `listener` (text(16 + listener)): its connection id. */
+export function brokerOpen(listener: i32, now: f64): i32 {
   setNow(now);
   const conn = connectionsInUse() < maxConnections ? openConnection(now + connectTimeoutMs) : -1;
   if (conn < 0) {
@@ -81,6 +89,8 @@ export function brokerOpen(now: f64): i32 {
     return -1;
   }
   statAdd(Stat.ConnectionsOpen);
+  connection(conn).listener = listener;
+  wsOpen(conn, listenerSpeaksWebSocket(listener));
   return conn;
 }
 
@@ -95,17 +105,26 @@ export function brokerFeed(conn: i32, len: u32, now: f64): u32 {
   const c = connection(conn);
   if (c.state == ConnState.Closing) return len; // the rest is ignored
   if (c.paused != 0) return 0;                  // kept by the host until `resume`
+  let consumed: u32;
+  if (WEBSOCKETS) consumed = isWebSocket(conn) ? wsFeed(conn, INPUT, len, <u32>INPUT_CAPACITY) : mqttFeed(conn, len);
+  else consumed = mqttFeed(conn, len);
+  if (c.state == ConnState.Closing) return len;
+  checkOwnReplies(conn);
+  // the host buffers the incomplete packet only once the budget has room for all of it
+  reserveInput(conn, neededBytes);
+  if (c.paused != 0) neededBytes = 0; // offer everything again on `resume`
+  return consumed;
+}
+
+/** The bytes of a plain MQTT connection cut into packets: how many were consumed (whole
+ *  packets); `neededBytes`: the size of the incomplete one left, when its header is whole. */
+function mqttFeed(conn: i32, len: u32): u32 {
+  const c = connection(conn);
   const stop = INPUT + <usize>len;
   let p = INPUT;
   while (p < stop) {
     if (c.state == ConnState.Closing) return len; // the rest is ignored
-    const first = <i32>load<u8>(p);
-    const type = first >> 4;
-    // [MQTT-3.1.0-1] the first packet must be CONNECT: refuse anything else at once
-    if (c.state == ConnState.AwaitingConnect && type != PacketType.CONNECT) {
-      closeConnection(conn, CloseReason.ProtocolError);
-      return len;
-    }
+    if (refuseFirst(conn, <i32>load<u8>(p))) return len;
     const remaining = decodeVarint(p + 1, stop);
     if (remaining == -2) { closeConnection(conn, CloseReason.Malformed); return len; }
     if (remaining == -1) break; // fixed header incomplete
@@ -114,24 +133,39 @@ export function brokerFeed(conn: i32, len: u32, now: f64): u32 {
     // (MQTT 5 clients get DISCONNECT 0x95 first, §3.1.2.11.4)
     if (total > maxPacketSize) { closeConnection(conn, CloseReason.PacketTooLarge); return len; }
     if (p + <usize>total > stop) { neededBytes = <u32>total; break; }
-    const body = p + 1 + <usize>varintSize;
+    const at = p;
     p += <usize>total;
-    statAdd(Stat.BytesReceived, <f64>total);
-    // [MQTT-3.1.2-24] any packet resets the keep-alive timer
-    if (c.state == ConnState.Connected && c.keepAliveMs > 0) c.deadline = now + c.keepAliveMs * 1.5;
-    if (logOn(LogLevel.Debug)) logPacket(conn, type, total);
-    dispatch(conn, type, first & 15, body, p);
-    if (takeHoldRequest() && c.state == ConnState.Connected) {
-      pauseConnection(conn, Pause.Hold);
-      break;
-    }
+    if (takePacket(conn, at, total, varintSize)) break;
   }
-  if (c.state == ConnState.Closing) return len;
-  checkOwnReplies(conn);
-  // the host buffers the incomplete packet only once the budget has room for all of it
-  reserveInput(conn, neededBytes);
-  if (c.paused != 0) neededBytes = 0; // offer everything again on `resume`
   return <u32>(p - INPUT);
+}
+
+/** [MQTT-3.1.0-1] the first packet must be CONNECT: anything else is refused at once
+ *  (true: the connection is closing). */
+export function refuseFirst(conn: i32, first: i32): bool {
+  if (connection(conn).state == ConnState.AwaitingConnect && first >> 4 != PacketType.CONNECT) {
+    closeConnection(conn, CloseReason.ProtocolError);
+    return true;
+  }
+  return false;
+}
+
+/** One whole packet of `total` bytes at `p` (its Remaining Length took `vs` bytes), from
+ *  either transport: handled. True when the connection must not be read further now. */
+export function takePacket(conn: i32, p: usize, total: i32, vs: i32): bool {
+  const c = connection(conn);
+  const first = <i32>load<u8>(p);
+  const type = first >> 4;
+  statAdd(Stat.BytesReceived, <f64>total);
+  // [MQTT-3.1.2-24] any packet resets the keep-alive timer
+  if (c.state == ConnState.Connected && c.keepAliveMs > 0) c.deadline = clockNow + c.keepAliveMs * 1.5;
+  if (logOn(LogLevel.Debug)) logPacket(conn, type, total);
+  dispatch(conn, type, first & 15, p + 1 + <usize>vs, p + <usize>total);
+  if (takeHoldRequest() && c.state == ConnState.Connected) {
+    pauseConnection(conn, Pause.Hold);
+    return true;
+  }
+  return false;
 }
 
 /** The host wrote everything it had for `conn`. */

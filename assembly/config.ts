@@ -81,6 +81,11 @@
 // @ts-ignore: decorator
 @inline export const MAX_LISTENERS: i32 = isDefined(BOARD_MAX_LISTENERS) ? BOARD_MAX_LISTENERS : 8;
 
+/** 1: listeners may speak MQTT over WebSockets (`protocol websockets`: the HTTP upgrade and
+ *  RFC 6455 framing in ws/); 0: compiled out (a microcontroller has no HTTP). */
+// @ts-ignore: decorator
+@inline export const WEBSOCKETS: i32 = isDefined(BOARD_WEBSOCKETS) ? BOARD_WEBSOCKETS : 1;
+
 /** Users a password file may hold (the config's password_file); 0: none. */
 // @ts-ignore: decorator
 @inline export const MAX_USERS: i32 = isDefined(BOARD_MAX_USERS) ? BOARD_MAX_USERS : 32;

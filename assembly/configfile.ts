@@ -21,7 +21,7 @@ import { Setting, LogTo, Text, configure, setListenAddress, listenAddressLen, LI
 import { Kind, loadRowOf, rowMin, rowMax, rowKind, parseNumber, kindPhrase, logNumber, refuse } from "./options";
 import { LogLevel } from "./host";
 import { INPUT, INPUT_CAPACITY } from "./broker";
-import { CONFIG_TEXT, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
+import { CONFIG_TEXT, WEBSOCKETS, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
 import { aclBegin, aclLine, aclEnd, AclError, aclRuleCount, aclSectionCount, aclExpandedMax, disconnectUnknownUsers } from "./auth/acl";
 import { addUser, clearUsers, checkUsers, LineError, USER_MAX, ITERATIONS_MAX } from "./auth/passwords";
 import { logStart, logText, logBytes, logInt, logTakeInto, logOn, logEnd } from "./log";
@@ -42,6 +42,7 @@ const enum Rule {
   Persistence = 8, // false (true: not supported yet)
   NoEffect = 9,   // accepted and without effect in Midge, as in Mosquitto in the same case
                   // (a number in keyMin..keyMax when keyMax > 0)
+  Protocol = 10,  // mqtt or websockets: the last listener's
 }
 
 // The key `loadKey` loaded last.
@@ -95,6 +96,7 @@ function loadKey(i: i32): bool {
     case 21: return key("autosave_interval",    Rule.NoEffect,   0,                            0,   2147483647, 1, Kind.Seconds);
     // Mosquitto writes it only when it runs as a daemon (-d), which Midge does not
     case 22: return key("pid_file",             Rule.NoEffect,   0,                            0,   0,     1);
+    case 23: return key("protocol",             Rule.Protocol,   0,                            0,   0,     1);
   }
   return false;
 }
@@ -133,14 +135,27 @@ let logFileLen: i32 = 0;
 // flags set the first listener. text(Text.Listener + k) answers row k (k >= 1) as it is.
 //
 //   LISTENERS: MAX_LISTENERS + 1 rows of LISTENER_ROW bytes (none on a board without the parser)
-//   +----------+-------------+-----------------------------------+
-//   | port i32 | addrLen i32 | address, ADDRESS_MAX bytes (+1)   |   addrLen 0: every address
-//   +----------+-------------+-----------------------------------+
+//   +----------+-------------+-----------------------------------+----------+
+//   | port i32 | addrLen i32 | address, ADDRESS_MAX bytes        | protocol |   addrLen 0: every address
+//   +----------+-------------+-----------------------------------+----------+   protocol u8: 1 websockets
 // @ts-ignore: decorator
 @inline const LISTENER_ROW: i32 = 264; // 8 + ADDRESS_MAX (255), rounded up to 4 (a literal: settings.ts may load after this file)
 const LISTENERS = memory.data(CONFIG_TEXT ? (MAX_LISTENERS + 1) * LISTENER_ROW : 4, 4);
 // @ts-ignore: decorator
 @inline function listenerAt(k: i32): usize { return LISTENERS + <usize>(k * LISTENER_ROW); }
+// @ts-ignore: decorator
+@inline const PROTOCOL_AT: usize = 263; // the row's last byte (after 8 + ADDRESS_MAX)
+
+/** Whether listener k (text(16 + k)) speaks MQTT over WebSockets (`protocol websockets`). */
+export function listenerSpeaksWebSocket(k: i32): bool {
+  return CONFIG_TEXT != 0 && WEBSOCKETS != 0 && k >= 0 && k < fileListeners && load<u8>(listenerAt(k) + PROTOCOL_AT) == 1;
+}
+
+/** Listener k's port as configured (0: the system chose one). */
+export function listenerPort(k: i32): i32 {
+  if (k == 0 || !CONFIG_TEXT || k >= fileListeners) return <i32>configure(Setting.Port, -1);
+  return load<i32>(listenerAt(k));
+}
 // @ts-ignore: decorator
 @inline const MQTT_PORT: i32 = 1883; // the default listener's port when only bind_address is given
 let listenerRow: i32 = 0;     // the row the current line sets
@@ -203,6 +218,7 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
     passwordFileLen = 0; aclFileLen = 0; logFileLen = 0; logDestSet = false;
     store<i32>(listenerAt(MAX_LISTENERS), MQTT_PORT);
     store<i32>(listenerAt(MAX_LISTENERS) + 4, 0);
+    store<u8>(listenerAt(MAX_LISTENERS) + PROTOCOL_AT, 0);
   } else if (part == Part.Resumed) {
     at = resumeAt;
     lineNumber = resumeLine;
@@ -333,11 +349,13 @@ function applyLine(): i32 {
     let r = addListener();
     if (r < 0) return r;
     store<i32>(listenerAt(listenerRow) + 4, 0);
+    store<u8>(listenerAt(listenerRow) + PROTOCOL_AT, 0);
     r = setNumber(1);
     if (r < 0) return r;
     if (words == 3) return setAddress(2);
     return 0;
   }
+  if (keyRule == Rule.Protocol) return setProtocol();
   if (keyRule == Rule.LogDest) return setLogDest(); // `log_dest file PATH`: two words
   if (words > 2) return refuseExtra();
   if (keySetting == Setting.Port || keyRule == Rule.Address) { // the default listener
@@ -386,6 +404,20 @@ function setNumber(w: i32): i32 {
   }
   if (keySetting == Setting.Port) store<i32>(listenerAt(listenerRow), <i32>v); // finish() sets listener 0's
   else configure(keySetting, kind == Kind.Duration ? Math.round(v * 1000) : v);
+  return 0;
+}
+
+/** `protocol mqtt|websockets`: the protocol of the listener the last listener line (or
+ *  `port`/`bind_address`) made. */
+function setProtocol(): i32 {
+  if (words > 2) return refuseExtra();
+  if (listeners == 0 && !defaultListener) return refuseLine("must follow a listener line (it sets that listener's protocol)");
+  let v = -1;
+  if (wordIs(1, "mqtt")) v = 0;
+  else if (wordIs(1, "websockets")) v = 1;
+  if (v < 0) return refuseValue("must be mqtt or websockets");
+  if (v == 1 && !WEBSOCKETS) return refuseLine("websockets: this board has no WebSockets");
+  store<u8>(listenerAt(listenerRow) + PROTOCOL_AT, <u8>v);
   return 0;
 }
 
@@ -570,10 +602,12 @@ function logListener(k: i32): void {
     logInt(<i64>configure(Setting.Port, -1)); logText(" ");
     if (CONFIG_TEXT) logAddress(fileListeners > 0 ? "0.0.0.0" : "127.0.0.1");
     else logAddress("127.0.0.1");
+    if (listenerSpeaksWebSocket(0)) logText(" websockets");
   } else if (CONFIG_TEXT && k < fileListeners) {
     const row = listenerAt(k), n = load<i32>(row + 4);
     logInt(load<i32>(row)); logText(" ");
     if (n > 0) logBytes(row + 8, n); else logText("0.0.0.0");
+    if (listenerSpeaksWebSocket(k)) logText(" websockets");
   }
 }
 
@@ -614,7 +648,7 @@ function wordIs(w: i32, s: string): bool {
  *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
  *  in constants, so that a board built without the parser does not carry them.) */
 function isMosquittoKey(p: usize, len: u32): bool {
-  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence_file persistent_client_expiration plugin protocol psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence_file persistent_client_expiration plugin psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
   const n = keys.length;
   for (let at = 0; at + 1 < n; at++) {
     if (keys.charCodeAt(at) != 0x20) continue;

@@ -26,6 +26,10 @@
 /** Crypto service: the SHA-512 digest of `len` bytes at `ptr`, 64 bytes written at `out`. */
 // @ts-ignore: decorator
 @external("env", "sha512") export declare function hostSha512(ptr: usize, len: u32, out: usize): void;
+/** Crypto service: the SHA-1 digest of `len` bytes at `ptr`, 20 bytes written at `out`
+ *  (the WebSocket handshake's Sec-WebSocket-Accept; imported only where WEBSOCKETS is 1). */
+// @ts-ignore: decorator
+@external("env", "sha1") export declare function hostSha1(ptr: usize, len: u32, out: usize): void;
 /** Crypto service: PBKDF2-HMAC-SHA512 of the password at `pwd` with the salt at `salt`,
  *  `iterations` rounds, `outLen` bytes written at `out`. */
 // @ts-ignore: decorator
@@ -52,6 +56,8 @@ export const enum CloseReason {
   ReceiveMaximumExceeded = 11, // receive maximum exceeded
   NotAuthorized = 12,          // not authorized (its user left the password file)
   RetainNotSupported = 13,     // retained message refused (retain_available false)
+  WebSocketClosed = 14,        // WebSocket closed by the client (close frame, no DISCONNECT)
+  WebSocketError = 15,         // WebSocket protocol error (a bad upgrade or frame)
   /** Not sent to the host: the host itself reported the socket gone (`closed`). */
   Lost = -1,
 }

@@ -34,7 +34,9 @@ export function text(id: i32): i32 { return listenText(id); }
 export function inputBuffer(): usize { return INPUT; }
 export function inputCapacity(): u32 { return <u32>INPUT_CAPACITY; }
 /** A socket was accepted: its connection id, or -1 when the table is full. */
-export function open(now: f64): i32 { return brokerOpen(now); }
+export function open(now: f64): i32 { return brokerOpen(0, now); }
+/** A socket was accepted on listener `listener` (text(16 + listener)): as `open`. */
+export function openOn(listener: i32, now: f64): i32 { return brokerOpen(listener, now); }
 /** `len` bytes for `conn` are at inputBuffer(); returns how many were consumed. */
 export function feed(conn: i32, len: u32, now: f64): u32 { return brokerFeed(conn, len, now); }
 /** Total size of the incomplete packet left after the last `feed` (0: header incomplete). */

@@ -167,20 +167,22 @@ if (logTo & LogTo.File) {
 }
 const statsInterval = core.configure(Setting.StatsInterval, -1);
 
-// Every listener the core holds ("PORT ADDRESS"; the first is --port's and --host's), each
-// its own socket into the one core, and its line (the first with the version and the note).
+// Every listener the core holds ("PORT ADDRESS" or "PORT ADDRESS websockets"; the first is
+// --port's and --host's), each its own socket into the one core, which it tells the
+// listener of each connection (WebSockets are the core's), and its line (the first with
+// the version and the note).
 const listeners: TcpListener[] = [];
 for (let k = 0, said = core.text(Text.Listener); said !== ""; said = core.text(Text.Listener + ++k)) {
-  const space = said.indexOf(" ");
-  const port = Number(said.slice(0, space)), host = said.slice(space + 1);
+  const [portText, host, protocol = ""] = said.split(" ");
+  const port = Number(portText);
   let l: TcpListener;
   try {
-    l = await listenTcp(core, host, port, log, threshold >= Level.Debug);
+    l = await listenTcp(core, host, port, log, threshold >= Level.Debug, k);
   } catch (error) {
     exitWith(1, Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
   }
   listeners.push(l);
-  log(Level.Notice, `${k === 0 ? `midge ${version} ` : ""}listening on ${formatAddress(l.host, l.port)}${k === 0 ? note : ""}`);
+  log(Level.Notice, `${k === 0 ? `midge ${version} ` : ""}listening on ${formatAddress(l.host, l.port)}${protocol ? ` (${protocol})` : ""}${k === 0 ? note : ""}`);
 }
 log(Level.Info, `board ${board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`);
 core.startTicking();

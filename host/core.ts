@@ -50,7 +50,7 @@ export interface CoreOptions {
   clock?: () => number;
 }
 
-const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "feed",
+const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "openOn", "feed",
   "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd"] as const;
 /** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
 type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
@@ -58,7 +58,7 @@ type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[numb
 // `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
 // declares it still links (the records are dropped until host/persist.ts exists).
 const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "sha512", "pbkdf2Sha512",
-  "persist"];
+  "sha1", "persist"];
 
 /** What is wrong with a module as a core for this host: empty when it fits the ABI. */
 export function checkAbi(module: WebAssembly.Module): string[] {
@@ -210,9 +210,10 @@ export class Core {
     return utf8.decode(this.bytes(this.inputBase, this.x.text(id)));
   }
 
-  /** A new connection owned by `link`: its id, or -1 when every slot is taken. */
-  open(link: Link): number {
-    const id = this.x.open(this.now());
+  /** A new connection owned by `link`, accepted on listener `listener` (text(16 + listener)):
+   *  its id, or -1 when every slot is taken. */
+  open(link: Link, listener = 0): number {
+    const id = this.x.openOn(listener, this.now());
     if (id >= 0) this.conns[id] = new Connection(link);
     return id;
   }
@@ -444,6 +445,9 @@ export class Core {
     // The crypto service: digests the core asks for (a password check), from node:crypto.
     sha512: (ptr: number, len: number, out: number): void => {
       this.bytes(out >>> 0, 64).set(createHash("sha512").update(this.bytes(ptr >>> 0, len >>> 0)).digest());
+    },
+    sha1: (ptr: number, len: number, out: number): void => {
+      this.bytes(out >>> 0, 20).set(createHash("sha1").update(this.bytes(ptr >>> 0, len >>> 0)).digest());
     },
     pbkdf2Sha512: (pwd: number, pwdLen: number, salt: number, saltLen: number, rounds: number, out: number,
                    outLen: number): void => {

@@ -4,14 +4,18 @@
 // as soon as `send` returns. Large pieces (payloads) bypass the buffer: `emit` sends
 // them straight from where they are (the input window or the message store).
 
-import { PACKET_MAX } from "../config";
-import { hostSend } from "../host";
+import { PACKET_MAX, WEBSOCKETS } from "../config";
+import { transportSend } from "../ws/output";
 
 /** Headers, topics up to a few KiB, acknowledgements; anything bigger is emitted
  *  directly, and a long SUBACK is flushed in pieces. */
 // @ts-ignore: decorator
 @inline export const OUT_SIZE: i32 = PACKET_MAX + 64 < 16384 ? PACKET_MAX + 64 : 16384;
-export const OUT = memory.data(OUT_SIZE, 16);
+// @ts-ignore: decorator
+@inline const OUT_ROOM: i32 = WEBSOCKETS ? 16 : 0;
+/** The buffer, with room before it for a WebSocket frame header (ws/output.ts). */
+const OUT_AREA = memory.data(OUT_SIZE + OUT_ROOM, 16);
+export const OUT = OUT_AREA + <usize>OUT_ROOM;
 /** Pieces up to this size are copied into the buffer rather than sent on their own. */
 // @ts-ignore: decorator
 @inline const COPY_LIMIT: i32 = 1024;
@@ -79,13 +83,13 @@ export function emit(ptr: usize, len: i32): void {
     return;
   }
   flush();
-  hostSend(wconn, ptr, <u32>len);
+  transportSend(wconn, ptr, <u32>len, false);
   sendsSinceStart++;
 }
 
 /** Send what was written since writerStart() or the last flush. */
 export function flush(): void {
-  if (wpos > OUT) { hostSend(wconn, OUT, <u32>(wpos - OUT)); sendsSinceStart++; }
+  if (wpos > OUT) { transportSend(wconn, OUT, <u32>(wpos - OUT), true); sendsSinceStart++; }
   wpos = OUT;
 }
 
@@ -94,6 +98,10 @@ export function setWpos(p: usize): void { wpos = p; }
 
 /** Send `len` bytes at `ptr` (inside the buffer) to `conn` and reset the buffer. */
 export function sendRaw(conn: i32, ptr: usize, len: i32): void {
-  hostSend(conn, ptr, <u32>len);
+  transportSend(conn, ptr, <u32>len, true);
   wpos = OUT;
 }
+
+/** Bytes were sent around the writer (a WebSocket control frame): the last packet is no
+ *  longer the host's last `send`, so `sendAgain` must not repeat it. */
+export function writerForget(): void { packetsStarted++; }

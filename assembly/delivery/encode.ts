@@ -11,6 +11,7 @@
 //   └─────┴──────────────┴────────────────┴──────────────────┴───────────┴──────────┴────────────┘
 
 import { hostSendAgain } from "../host";
+import { isWebSocket } from "../ws/state";
 import { now } from "../clock";
 import { writerStart, emit, ensure, flush, sendsSinceStart, packetsStarted } from "../codec/writer";
 import { writePublishHeader, writePublishMiddle, publishPropsLength, publishPacketSize } from "../codec/publish";
@@ -132,7 +133,7 @@ export function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId:
 function wireForm(conn: i32, retain: bool, idCount: i32): i32 {
   const c = connection(conn);
   if (c.level == 5 && (idCount > 0 || c.aliasOutMax > 0 || c.maxPacketOut != 0xFFFFFFFF)) return 0;
-  return (c.level == 5 ? 2 : 1) | (retain ? 4 : 0);
+  return (c.level == 5 ? 2 : 1) | (retain ? 4 : 0) | (isWebSocket(conn) ? 8 : 0); // framed or not
 }
 
 /** Send the viewed message at QoS 0 to `conn`: the bytes already sent for another

@@ -2,6 +2,8 @@
 // session (taking it over from an older connection), store the will, and answer
 // CONNACK in the client's protocol version.
 
+import { listenerPort } from "../configfile";
+import { isWebSocket } from "../ws/state";
 import { CLIENT_ID_MAX, INFLIGHT_IN_MAX, INFLIGHT_MAX, TOPIC_ALIAS_MAX, ALIAS_OUT_MAX, CONFIG_TEXT } from "../config";
 import { passwordFileRead, findUser, passwordMatches } from "../auth/passwords";
 import { aclBind } from "../auth/acl";
@@ -228,7 +230,12 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
     logText(sessionPresent ? ", session resumed" : ss.expiry == 0 ? ", clean session" : ", new persistent session");
     logText(", keep-alive ");
     logInt(keep);
-    logText(" s)");
+    logText(" s");
+    if (CONFIG_TEXT) {
+      logText(", listener "); logInt(c.listener); logText(" port "); logInt(listenerPort(c.listener));
+      if (isWebSocket(conn)) logText(" websockets");
+    }
+    logText(")");
     logEnd(LogLevel.Info);
   }
   if (sessionPresent) redeliver(s);

@@ -48,6 +48,7 @@ export const enum ConnState {
   replays: i32;      // its subscriptions with a retained replay still going
   reserved: u32;     // bytes of the input budget reserved for its incomplete packet
   wantReserve: u32;  // Pause.Budget: the reservation it waits for
+  listener: i32;     // the listener it came through (text(16 + listener))
 }
 
 const connections: Pool = poolDescriptor();
@@ -77,7 +78,7 @@ export function openConnection(deadline: f64): i32 {
   c.problemInfo = 1;
   c.keepAliveMs = 0; c.deadline = deadline;
   c.paused = 0; c.heldAt = 0; c.congestion = 0; c.congestedAt = 0; c.progressAt = 0; c.lastBacklog = 0;
-  c.lagging = 0; c.stalled = 0; c.replays = 0; c.reserved = 0; c.wantReserve = 0;
+  c.lagging = 0; c.stalled = 0; c.replays = 0; c.reserved = 0; c.wantReserve = 0; c.listener = 0;
   return i;
 }
 

@@ -3,6 +3,8 @@
 // Interval), ending a session (at once or after the Session Expiry Interval).
 
 import { hostClose, CloseReason, LogLevel } from "../host";
+import { wsClosing } from "../ws/output";
+import { WEBSOCKETS } from "../config";
 import { now } from "../clock";
 import { connection, ConnState } from "./connections";
 import { session, sessionId, freeSession } from "./sessions";
@@ -89,6 +91,8 @@ function reasonText(reason: i32): string {
     case CloseReason.ReceiveMaximumExceeded: return "closed: receive maximum exceeded";
     case CloseReason.NotAuthorized: return "closed: not authorized (its user left the password file)";
     case CloseReason.RetainNotSupported: return "closed: retained message refused (retain_available false)";
+    case CloseReason.WebSocketClosed: if (WEBSOCKETS) return "closed: WebSocket closed"; break;
+    case CloseReason.WebSocketError: if (WEBSOCKETS) return "closed: WebSocket protocol error"; break;
     case CloseReason.Lost: return "connection lost";
   }
   return "closed";
@@ -159,12 +163,13 @@ export function closeConnection(conn: i32, reason: i32): void {
   if (c.state == ConnState.Closing || c.state == ConnState.Free) return;
   if (reason == CloseReason.ProtocolError || reason == CloseReason.Malformed ||
       reason == CloseReason.PacketTooLarge || reason == CloseReason.TopicAliasInvalid ||
-      reason == CloseReason.ReceiveMaximumExceeded) statAdd(Stat.ProtocolErrors);
+      reason == CloseReason.ReceiveMaximumExceeded || reason == CloseReason.WebSocketError) statAdd(Stat.ProtocolErrors);
   // [MQTT-4.13.2-1] a DISCONNECT with a reason code, only once CONNACK was sent
   if (c.level == 5 && c.state == ConnState.Connected) {
     const code = disconnectCode(reason);
     if (code >= 0) sendDisconnect(conn, code);
   }
+  if (WEBSOCKETS) wsClosing(conn, reason); // a WebSocket's close frame goes last
   // a server shutting down is not the client failing: its will is not published
   detach(conn, reason, reason != CloseReason.Normal && reason != CloseReason.ServerShutdown);
   c.state = ConnState.Closing;

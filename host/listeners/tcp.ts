@@ -121,8 +121,9 @@ export function formatAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** `debug`: log a line per connection event (the peer address costs memory: looked up only then). */
-export async function listenTcp(core: Core, host: string, port: number, log: Log, debug = false): Promise<TcpListener> {
+/** `debug`: log a line per connection event (the peer address costs memory: looked up only then).
+ *  `listener`: its index among the core's listeners (text(16 + listener)), told to the core. */
+export async function listenTcp(core: Core, host: string, port: number, log: Log, debug = false, listener = 0): Promise<TcpListener> {
   const links = new Set<TcpLink>();
   /** The socket of `link` is gone: the core is told, exactly once. */
   const closed = (link: TcpLink) => {
@@ -148,7 +149,7 @@ export async function listenTcp(core: Core, host: string, port: number, log: Log
 
   const server = createServer((socket) => {
     const link = new TcpLink(socket, core, log, debug);
-    link.id = core.open(link);
+    link.id = core.open(link, listener);
     if (link.id < 0) {
       // the core has logged why (connection limit), rate-limited
       if (debug) log(Level.Debug, `connection from ${link.peer} refused: no connection slot`);

@@ -299,7 +299,8 @@ static void set_accepting(int on) {
   accept_again_at = on ? 0 : now_ms() + 100;
 }
 
-static void accept_all(int server_fd) {
+static void accept_all(uint32_t listener) {
+  int server_fd = listen_fds[listener];
   for (;;) {
     int fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -312,7 +313,7 @@ static void accept_all(int server_fd) {
       return; /* EAGAIN: all accepted */
     }
     accept_warned = 0;
-    u32 id = core_open();
+    u32 id = core_open_on(listener);
     if ((int32_t)id < 0 || id >= link_count) {
       if ((int32_t)id >= 0) core_closed(id);
       logf_(LOG_DEBUG, "connection refused: no connection slot");
@@ -490,6 +491,12 @@ void Z_envZ_sha512(struct Z_env_instance_t* e, u32 ptr, u32 len, u32 out) {
   SHA512(core_range(ptr, len), len, memory_at(out));
 }
 
+void Z_envZ_sha1(struct Z_env_instance_t* e, u32 ptr, u32 len, u32 out) {
+  (void)e;
+  core_range(out, SHA_DIGEST_LENGTH);
+  SHA1(core_range(ptr, len), len, memory_at(out));
+}
+
 void Z_envZ_pbkdf2Sha512(struct Z_env_instance_t* e, u32 pwd, u32 pwd_len, u32 salt, u32 salt_len, u32 iterations,
                          u32 out, u32 out_len) {
   (void)e;
@@ -645,7 +652,7 @@ static void loop_once(void) {
   for (int i = 0; i < n; i++) {
     uint64_t data = events[i].data.u64;
     uint32_t id = (uint32_t)data;
-    if (data > UINT64_MAX - listen_n) accept_all(listen_fds[UINT64_MAX - data]);
+    if (data > UINT64_MAX - listen_n) accept_all((uint32_t)(UINT64_MAX - data));
     else if (id < link_count && links[id].fd == (int)(data >> 32)) on_event(id, events[i].events);
     /* (else: closed earlier in this batch) */
     flush_dirty(); /* what this event caused goes out now: latency, and one write per socket per read */
@@ -745,15 +752,22 @@ int main(int argc, char** argv) {
     logf_(LOG_ERROR, "epoll_create1: %s", strerror(errno));
     return EXIT_SOFTWARE;
   }
-  /* Every listener the core holds ("PORT ADDRESS"; the first is --port's and --host's), each
-   * its own socket into the one core, and its line (the first with the version and the note). */
+  /* Every listener the core holds ("PORT ADDRESS" or "PORT ADDRESS websockets"; the first is
+   * --port's and --host's), each its own socket into the one core (which is told the listener
+   * of each connection: WebSockets are the core's), and its line (the first with the version
+   * and the note). */
   for (const char* said; *(said = core_text(TEXT_LISTENER + (int)listen_n)); listen_n++) {
     if ((listen_fds = realloc(listen_fds, (listen_n + 1) * sizeof *listen_fds)) == NULL) return EXIT_SOFTWARE;
-    char where[80];
-    listen_fds[listen_n] = listen_on(strchr(said, ' ') + 1, atoi(said), where, sizeof where);
+    char where[80], address[300];
+    const char* protocol = "";
+    snprintf(address, sizeof address, "%s", strchr(said, ' ') + 1);
+    char* space = strchr(address, ' ');
+    if (space != NULL) { *space = 0; protocol = strchr(said, ' ') + 1 + (space - address) + 1; }
+    listen_fds[listen_n] = listen_on(address, atoi(said), where, sizeof where);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX - listen_n};
     epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fds[listen_n], &ev);
-    logf_(LOG_NOTICE, "%slistening on %s%s", listen_n ? "" : "midge " MIDGE_VERSION " ", where, listen_n ? "" : note);
+    logf_(LOG_NOTICE, "%slistening on %s%s%s%s%s", listen_n ? "" : "midge " MIDGE_VERSION " ", where,
+          *protocol ? " (" : "", protocol, *protocol ? ")" : "", listen_n ? "" : note);
   }
   logf_(LOG_INFO, "board " MIDGE_BOARD " (native host, wasm2c): packets up to %u bytes, %llu pages of fixed memory, "
         "%u connection slots", packet_max, (unsigned long long)env.core.w2c_memory.pages, link_count);

@@ -17,11 +17,11 @@ function heapTop(): usize {
 
 function workload(rounds: i32): void {
   for (let r = 0; r < rounds; r++) {
-    const sub = brokerOpen(now);
+    const sub = brokerOpen(0, now);
     connect("sub", false); send(sub, 0x10); take(sub);
     subscribe1(sub, 1, "home/+/temp", 2); ackAll(sub);
     subscribe1(sub, 2, "home/#", 1); ackAll(sub);
-    const pub = brokerOpen(now);
+    const pub = brokerOpen(0, now);
     begin(); str("MQTT"); byte(4); byte(2 | 4 | 8 | 32); word(30); str("pub"); str("home/pub/status"); str("offline");
     send(pub, 0x10); take(pub);
     publish(pub, "home/kitchen/temp", "21.5", 0, false);

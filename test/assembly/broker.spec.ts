@@ -30,7 +30,7 @@ function connectNumbered(conn: i32, i: i32): void {
 
 describe("connections and sessions", () => {
   it("accepts a CONNECT and answers CONNACK 0", () => {
-    const c = brokerOpen(now);
+    const c = brokerOpen(0, now);
     connect("alpha");
     send(c, 0x10);
     expect(take(c)).toBe(4);
@@ -41,7 +41,7 @@ describe("connections and sessions", () => {
   });
 
   it("[MQTT-3.1.0-1] closes a connection whose first packet is not CONNECT", () => {
-    const c = brokerOpen(now);
+    const c = brokerOpen(0, now);
     begin(); send(c, 0xC0);
     expect(closedWith(c)).toBe(CloseReason.ProtocolError);
     brokerClosed(c, now);
@@ -59,13 +59,13 @@ describe("connections and sessions", () => {
   it("refuses with CONNACK 3 when the session table is full, then recovers", () => {
     const conns = memory.data(4 * 32);
     for (let i = 0; i < MAX_SESSIONS; i++) {
-      const c = brokerOpen(now);
+      const c = brokerOpen(0, now);
       store<i32>(conns + <usize>i * 4, c);
       connectNumbered(c, i);
       take(c);
       expect(sent(3)).toBe(0);
     }
-    const extra = brokerOpen(now);
+    const extra = brokerOpen(0, now);
     connect("one-too-many");
     send(extra, 0x10);
     take(extra);
@@ -79,14 +79,14 @@ describe("connections and sessions", () => {
 
   it("returns -1 from open when every connection slot is taken", () => {
     const conns = memory.data(4 * 32);
-    for (let i = 0; i < MAX_CONNECTIONS; i++) store<i32>(conns + <usize>i * 4, brokerOpen(now));
-    expect(brokerOpen(now)).toBe(-1);
+    for (let i = 0; i < MAX_CONNECTIONS; i++) store<i32>(conns + <usize>i * 4, brokerOpen(0, now));
+    expect(brokerOpen(0, now)).toBe(-1);
     for (let i = 0; i < MAX_CONNECTIONS; i++) brokerClosed(load<i32>(conns + <usize>i * 4), now);
     expect(connectionsInUse()).toBe(0);
   });
 
   it("[MQTT-3.1.2-24] closes after 1.5 keep-alive periods of silence", () => {
-    const c = brokerOpen(now);
+    const c = brokerOpen(0, now);
     connect("sleepy", true, 2);
     send(c, 0x10);
     advance(2900);
@@ -99,7 +99,7 @@ describe("connections and sessions", () => {
   });
 
   it("closes a connection that never sends CONNECT", () => {
-    const c = brokerOpen(now);
+    const c = brokerOpen(0, now);
     advance(10001);
     brokerTick(now);
     expect(closedWith(c)).toBe(CloseReason.ConnectTimeout);
@@ -152,7 +152,7 @@ describe("subscriptions and delivery", () => {
     expect(statGet(Stat.DroppedQueueFull) - droppedBefore).toBe(5);
     expect(deliveriesInUse()).toBe(QUEUE_MAX);
     // reconnect: session present, in-flight window sent at once
-    sub = brokerOpen(now);
+    sub = brokerOpen(0, now);
     connect("away", false);
     send(sub, 0x10);
     // acknowledge everything as it arrives: the rest of the queue follows the window
@@ -172,10 +172,10 @@ describe("subscriptions and delivery", () => {
 
 describe("MQTT 5 maximum packet size of the client [MQTT-3.1.2-25]", () => {
   it("drops a QoS 1 message too large for two subscribers without losing the message store", () => {
-    const small1 = brokerOpen(now);
+    const small1 = brokerOpen(0, now);
     begin(); str("MQTT"); byte(5); byte(2); word(60); byte(5); byte(0x27); word(0); word(20); str("small1");
     send(small1, 0x10); take(small1);
-    const small2 = brokerOpen(now);
+    const small2 = brokerOpen(0, now);
     begin(); str("MQTT"); byte(5); byte(2); word(60); byte(5); byte(0x27); word(0); word(20); str("small2");
     send(small2, 0x10); take(small2);
     begin(); word(1); byte(0); str("big/#"); byte(1); send(small1, 0x82); take(small1);
@@ -202,7 +202,7 @@ describe("fan-out encodes once per wire form", () => {
     const a = connected("fan-a"); subscribe1(a, 1, "fan/#", 0); take(a);
     const b = connected("fan-b"); subscribe1(b, 1, "fan/+", 0); take(b);
     const c = connected("fan-c"); subscribe1(c, 1, "fan/x", 0); take(c);
-    const v5 = brokerOpen(now);
+    const v5 = brokerOpen(0, now);
     begin(); str("MQTT"); byte(5); byte(2); word(60); byte(0); str("fan-v5");
     send(v5, 0x10); take(v5);
     begin(); word(1); byte(2); byte(0x0B); byte(7); str("fan/#"); byte(0); send(v5, 0x82); take(v5);

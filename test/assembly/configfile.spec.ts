@@ -190,7 +190,7 @@ describe("a bad line", () => {
 
   it("a file larger than the input window is refused as too large for the board", () => {
     const r = readConfig(TEXT, 6, TEXT + 6, 1 << 30, Part.Main);
-    expect(said(r).endsWith("bytes is more than this board takes in a config file (65535)")).toBe(true);
+    expect(said(r).endsWith("bytes is more than this board takes in a config file (69631)")).toBe(true);
   });
 });
 

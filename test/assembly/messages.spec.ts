@@ -172,7 +172,7 @@ describe("message store: limits", () => {
 
 /** CONNECT at MQTT 5 with an empty property block; returns the connection. */
 function connectV5(id: string): i32 {
-  const c = brokerOpen(now);
+  const c = brokerOpen(0, now);
   begin(); str("MQTT"); byte(5); byte(2); word(60); byte(0); str(id);
   send(c, 0x10);
   take(c);
@@ -203,7 +203,7 @@ describe("message store: references through the broker (fuzzer regressions)", ()
   });
 
   it("frees a message dropped as too large for a v5 subscriber exactly once", () => {
-    const small = brokerOpen(now);
+    const small = brokerOpen(0, now);
     // Maximum Packet Size 20
     begin(); str("MQTT"); byte(5); byte(2); word(60); byte(5); byte(0x27); word(0); word(20); str("small");
     send(small, 0x10); take(small);

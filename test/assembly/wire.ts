@@ -52,7 +52,7 @@ export function connect(id: string, clean: bool = true, keepAlive: i32 = 60): vo
 
 /** Open a connection and complete CONNECT; returns the connection id. */
 export function connected(id: string, clean: bool = true): i32 {
-  const c = brokerOpen(now);
+  const c = brokerOpen(0, now);
   connect(id, clean);
   send(c, 0x10);
   take(c);
