@@ -97,11 +97,22 @@ export function tlsSettings(core: Core, k: number): TlsSettings | null {
   };
   try {
     createSecureContext(options);
-  } catch (error) {
-    const which = field(TlsField.Ciphers13) !== "" && !field(TlsField.Ciphers) ? "ciphers_tls1.3" : "ciphers";
-    throw new Error(`${which} '${which === "ciphers" ? ciphers12 : ciphers13}': ${(error as Error).message}`);
+  } catch {
+    // which list names nothing: each alone beside the other's default (as tls.c says it)
+    const which = field(TlsField.Ciphers) !== "" && !works(`${defaults.filter((c) => c.startsWith("TLS_")).join(":")}:${ciphers12}`)
+      ? ["ciphers", ciphers12] : ["ciphers_tls1.3", ciphers13];
+    throw new Error(`${which[0]} '${which[1]}' names no cipher this TLS library knows`);
   }
   return { options, flags };
+}
+
+function works(ciphers: string): boolean {
+  try {
+    createSecureContext({ ciphers });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The user name `socket`'s client certificate gives (use_identity_as_username: the first
