@@ -402,9 +402,14 @@ static void read_one(uint32_t id) {
     link_gone(id);
     return;
   }
-  if (l->ssl && !l->tls_ready) { /* the handshake is done: the certificate's name first */
-    l->tls_ready = 1;
+  if (l->ssl && !l->tls_ready) { /* the handshake is done: the certificate's name first, */
+    l->tls_ready = 1;              /* through the input window (the bytes just read wait aside) */
+    uint8_t* aside = malloc((size_t)n);
+    if (aside == NULL) return link_gone(id);
+    memcpy(aside, into, (size_t)n);
     tls_identity(l->ssl, id);
+    memcpy(into, aside, (size_t)n);
+    free(aside);
   }
   if (l->ssl && tls_pending(l->ssl) && !l->refeed) { /* decrypted bytes epoll cannot see */
     l->refeed = 1;

@@ -183,13 +183,15 @@ void tls_identity(SSL* ssl, uint32_t conn) {
   tls_core_identity(conn, name, len);
 }
 
-/* host:port of the socket's peer, for the handshake's log line. */
+/* host:port of the socket's peer, for the handshake's log line; "a client" when the peer
+ * is gone already (as the Node host says it). */
 static const char* peer_of(SSL* ssl, char* out, size_t cap) {
   struct sockaddr_storage a;
   socklen_t n = sizeof a;
-  char ip[NI_MAXHOST] = "?", port[NI_MAXSERV] = "0";
-  if (getpeername(SSL_get_fd(ssl), (struct sockaddr*)&a, &n) == 0)
-    getnameinfo((struct sockaddr*)&a, n, ip, sizeof ip, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+  char ip[NI_MAXHOST], port[NI_MAXSERV];
+  if (getpeername(SSL_get_fd(ssl), (struct sockaddr*)&a, &n) != 0 ||
+      getnameinfo((struct sockaddr*)&a, n, ip, sizeof ip, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return "a client";
   snprintf(out, cap, a.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, port);
   return out;
 }
