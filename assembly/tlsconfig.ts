@@ -121,7 +121,8 @@ export function tlsKey(k: i32, key: i32, p: usize, len: u32, line: i32): i32 {
  */
 export function tlsCheck(count: i32, noDefault: bool, file: usize, fileLen: u32): i32 {
   if (!CONFIG_TEXT) return 0;
-  const spareLine = load<i32>(rowAt(MAX_LISTENERS), 4) | load<i32>(rowAt(MAX_LISTENERS), 8);
+  const spareCert = load<i32>(rowAt(MAX_LISTENERS), 4);
+  const spareLine = spareCert > 0 ? spareCert : load<i32>(rowAt(MAX_LISTENERS), 8);
   if (noDefault && spareLine != 0) {
     logStart(); logBytes(file, <i32>fileLen); logText(":"); logInt(spareLine);
     logText(": TLS settings before any listener line are the default listener's, and the file has no port line: put them after a listener line");

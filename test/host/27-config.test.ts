@@ -56,7 +56,8 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
   const refused: Array<[string, string, string]> = [
     ["unknown.conf", "# a comment\n\nlistener 1883\nno_such_key 1\n", "{f}:4: no_such_key is not a configuration key"],
     ["mosquitto.conf", "psk_file /etc/mosquitto/psk\n", "{f}:1: psk_file is a Mosquitto option Midge does not support yet"],
-    ["mosquitto.conf", "listener 1883\ncertfile /etc/mosquitto/certs/server.pem\n", "{f}:2: certfile is a Mosquitto option Midge does not support yet"],
+    ["mosquitto.conf", "listener 1883\ncrlfile /etc/mosquitto/crl.pem\n", "{f}:2: crlfile is a Mosquitto option Midge does not support yet"],
+    ["tls.conf", "listener 8883\ncertfile /etc/mosquitto/certs/server.pem\n", "{f}:2: certfile without keyfile: a TLS listener needs both (Mosquitto 2.0.11 would listen without TLS)"],
     ["protocol.conf", "listener 1883\nlistener 8080\nprotocol websockets\n", "{f}:3: protocol is a Mosquitto option Midge does not support yet"],
     ["noport.conf", "listener 1883\nlistener\n", "{f}:2: listener needs a port"],
     ["missing.conf", "max_keepalive\n", "{f}:1: max_keepalive needs a value"],
