@@ -177,7 +177,9 @@ export async function listenTcp(core: Core, host: string, port: number, log: Log
   const server = tls === null ? createServer(onSocket) : createTlsServer(tls.options, onSocket);
   if (tls !== null) {
     server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
-      log(Level.Notice, `TLS handshake with ${formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)} failed: ${handshakeReason(error)}`);
+      // (node:tls may have let the socket go already: its address is then unknown)
+      const peer = socket.remoteAddress === undefined ? "a client" : formatAddress(socket.remoteAddress, socket.remotePort ?? 0);
+      log(Level.Notice, `TLS handshake with ${peer} failed: ${handshakeReason(error)}`);
     });
   }
 
