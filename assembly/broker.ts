@@ -1,6 +1,7 @@
 // The broker's table of contents: start-up, the byte stream of each connection cut
 // into packets, THE dispatch on packet type, and the clock-driven checks.
 
+import { identityClear } from "./auth/identity";
 import { PACKET_MAX, WEBSOCKETS } from "./config";
 import { CloseReason, LogLevel } from "./host";
 import { setNow, now as clockNow } from "./clock";
@@ -74,6 +75,7 @@ let refusedForLimit: i32 = 0;
 export function brokerOpen(listener: i32, now: f64): i32 {
   setNow(now);
   const conn = connectionsInUse() < maxConnections ? openConnection(now + connectTimeoutMs) : -1;
+  if (conn >= 0) identityClear(conn); // until the host gives the TLS certificate's name
   if (conn < 0) {
     statAdd(Stat.RefusedConnections);
     // the first refusal and every 1000th after it, so a flood cannot flood the log

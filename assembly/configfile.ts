@@ -25,6 +25,7 @@ import { CONFIG_TEXT, WEBSOCKETS, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_A
 import { aclBegin, aclLine, aclEnd, AclError, aclRuleCount, aclSectionCount, aclExpandedMax, disconnectUnknownUsers } from "./auth/acl";
 import { addUser, clearUsers, checkUsers, LineError, USER_MAX, ITERATIONS_MAX } from "./auth/passwords";
 import { logStart, logText, logBytes, logInt, logTakeInto, logOn, logEnd } from "./log";
+import { TlsKey, tlsKey, tlsReset, tlsMove, tlsCheck, tlsText } from "./tlsconfig";
 
 /** What `config` is given: the main file, a file of its include_dir, the main file again. */
 export const enum Part { Main = 0, Included = 1, Resumed = 2, PasswordFile = 3, AclFile = 4 }
@@ -43,6 +44,7 @@ const enum Rule {
   NoEffect = 9,   // accepted and without effect in Midge, as in Mosquitto in the same case
                   // (a number in keyMin..keyMax when keyMax > 0)
   Protocol = 10,  // mqtt or websockets: the last listener's
+  Tls = 11,       // a TLS setting of the current listener (tlsconfig.ts; the setting column: TlsKey)
 }
 
 // The key `loadKey` loaded last.
@@ -97,6 +99,17 @@ function loadKey(i: i32): bool {
     // Mosquitto writes it only when it runs as a daemon (-d), which Midge does not
     case 22: return key("pid_file",             Rule.NoEffect,   0,                            0,   0,     1);
     case 23: return key("protocol",             Rule.Protocol,   0,                            0,   0,     1);
+    // TLS, per listener (tlsconfig.ts)
+    case 24: return key("certfile",             Rule.Tls,        TlsKey.Certfile,              0,   0,     1);
+    case 25: return key("keyfile",              Rule.Tls,        TlsKey.Keyfile,               0,   0,     1);
+    case 26: return key("cafile",               Rule.Tls,        TlsKey.Cafile,                0,   0,     1);
+    case 27: return key("capath",               Rule.Tls,        TlsKey.Capath,                0,   0,     1);
+    case 28: return key("ciphers",              Rule.Tls,        TlsKey.Ciphers,               0,   0,     1);
+    case 29: return key("ciphers_tls1.3",       Rule.Tls,        TlsKey.Ciphers13,             0,   0,     1);
+    case 30: return key("tls_version",          Rule.Tls,        TlsKey.Version,               0,   0,     1);
+    case 31: return key("require_certificate",  Rule.Tls,        TlsKey.RequireCertificate,    0,   0,     1);
+    case 32: return key("use_identity_as_username", Rule.Tls,    TlsKey.UseIdentity,           0,   0,     1);
+    case 33: return key("use_subject_as_username", Rule.Tls,     TlsKey.UseSubject,            0,   0,     1);
   }
   return false;
 }
@@ -216,6 +229,7 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
     configured = true;
     listeners = 0; defaultListener = false; fileListeners = 0; anonymousSet = false; logTypeSet = false; logNothing = false;
     passwordFileLen = 0; aclFileLen = 0; logFileLen = 0; logDestSet = false;
+    tlsReset();
     store<i32>(listenerAt(MAX_LISTENERS), MQTT_PORT);
     store<i32>(listenerAt(MAX_LISTENERS) + 4, 0);
     store<u8>(listenerAt(MAX_LISTENERS) + PROTOCOL_AT, 0);
@@ -247,15 +261,19 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
       return <i32>restLen;
     }
   }
-  if (part != Part.Included) finish();
-  return 0;
+  if (part == Part.Included) return 0;
+  finish();
+  return tlsCheck(fileListeners, !defaultListener, fileName, fileNameLen);
 }
 
 /** After the main file: the default listener after the others, the first listener in the
  *  settings (for the flags to override), and Mosquitto 2's rules for what was not said. */
 function finish(): void {
   fileListeners = listeners;
-  if (defaultListener) memory.copy(listenerAt(fileListeners++), listenerAt(MAX_LISTENERS), LISTENER_ROW);
+  if (defaultListener) {
+    tlsMove(MAX_LISTENERS, fileListeners);
+    memory.copy(listenerAt(fileListeners++), listenerAt(MAX_LISTENERS), LISTENER_ROW);
+  }
   if (fileListeners > 0) {
     configure(Setting.Port, load<i32>(listenerAt(0)));
     const n = load<i32>(listenerAt(0) + 4);
@@ -357,6 +375,10 @@ function applyLine(): i32 {
   }
   if (keyRule == Rule.Protocol) return setProtocol();
   if (keyRule == Rule.LogDest) return setLogDest(); // `log_dest file PATH`: two words
+  if (keyRule == Rule.Tls) { // the last `listener` line's listener; before any, the default one (as in Mosquitto)
+    logStart(); logWhere(); // the start of a refusal's message
+    return tlsKey(listeners > 0 ? listeners - 1 : MAX_LISTENERS, keySetting, restAt, restLen, lineNumber);
+  }
   if (words > 2) return refuseExtra();
   if (keySetting == Setting.Port || keyRule == Rule.Address) { // the default listener
     if (!defaultListener) {
@@ -587,7 +609,8 @@ function readAcl(text: usize, textLen: u32): i32 {
  */
 export function listenText(id: i32): i32 {
   logStart();
-  if (id >= Text.Listener) logListener(id - Text.Listener);
+  if (id >= Text.Tls) tlsText(id, fileListeners);
+  else if (id >= Text.Listener) logListener(id - Text.Listener);
   else if (id == Text.AclFile) logBytes(ACL_FILE, aclFileLen); // from the file or --acl-file
   else if (CONFIG_TEXT) listenTextOfFile(id);
   else if (id == Text.Address) logAddress("127.0.0.1");
@@ -648,7 +671,7 @@ function wordIs(w: i32, s: string): bool {
  *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
  *  in constants, so that a board built without the parser does not carry them.) */
 function isMosquittoKey(p: usize, len: u32): bool {
-  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version cafile capath certfile check_retain_source ciphers ciphers_tls13 cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval keyfile local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence_file persistent_client_expiration plugin psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username require_certificate restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform tls_version topic try_private upgrade_outgoing_qos use_identity_as_username use_subject_as_username use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version check_retain_source cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence_file persistent_client_expiration plugin psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform topic try_private upgrade_outgoing_qos use_username_as_clientid user websockets_headers_size websockets_log_level ";
   const n = keys.length;
   for (let at = 0; at + 1 < n; at++) {
     if (keys.charCodeAt(at) != 0x20) continue;

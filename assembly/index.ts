@@ -8,6 +8,8 @@ import { option as optionText } from "./options";
 import { tableBytes, statValue } from "./budget";
 import { readConfig, listenText } from "./configfile";
 import { passwd as passwdStep } from "./auth/passwd";
+import { setIdentity } from "./auth/identity";
+import { validConnection } from "./session/connections";
 
 /** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
 export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
@@ -30,6 +32,12 @@ export function config(name: usize, nameLen: u32, text: usize, textLen: u32, par
  *  address, 1 the note on who may connect, 2-4 the password, ACL and log files, 16 + k
  *  listener k as "PORT ADDRESS"), copied to inputBuffer(); returns its length in bytes. */
 export function text(id: i32): i32 { return listenText(id); }
+/** The user name a TLS client certificate gives connection `conn` (use_identity_as_username,
+ *  use_subject_as_username): `len` bytes at `ptr` (0: no certificate, or no CN), after the
+ *  handshake and before the first `feed`. 0, or -1 when refused (see auth/identity.ts). */
+export function identity(conn: i32, ptr: usize, len: u32): i32 {
+  return validConnection(conn) ? setIdentity(conn, ptr, len) : -1;
+}
 /** Where the host writes received bytes before `feed`. */
 export function inputBuffer(): usize { return INPUT; }
 export function inputCapacity(): u32 { return <u32>INPUT_CAPACITY; }

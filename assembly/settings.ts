@@ -46,6 +46,27 @@ export const enum Text {
   AclFile = 3,            // acl_file's path (empty: none)
   LogFile = 4,            // log_dest file's path (empty: none)
   Listener = 16,          // Listener + k: listener k as "PORT ADDRESS"; empty past the last
+  Tls = 48,               // Tls + k * 16 + TlsField: listener k's TLS settings (tlsconfig.ts); empty past the last
+}
+
+/** The fields of listener k's TLS settings: text(Text.Tls + k * 16 + field). Certfile is
+ *  empty for a listener without TLS (then every field is). */
+export const enum TlsField {
+  Certfile = 0,           // certfile: the server's certificate chain (PEM)
+  Keyfile = 1,            // keyfile: its private key (PEM)
+  Cafile = 2,             // cafile: CA certificates that sign client certificates (PEM)
+  Capath = 3,             // capath: a directory of CA certificates (PEM, c_rehash'd for OpenSSL)
+  Ciphers = 4,            // ciphers: OpenSSL's cipher list for TLS 1.2 (empty: the library's default)
+  Ciphers13 = 5,          // ciphers_tls1.3: the TLS 1.3 cipher suites (empty: the library's default)
+  MinVersion = 6,         // the lowest version allowed: TLSv1.1, TLSv1.2 (the default) or TLSv1.3
+  Flags = 7,              // TlsFlag bits, in decimal
+}
+
+/** Bits of text(Text.Tls + k * 16 + TlsField.Flags). */
+export const enum TlsFlag {
+  RequireCertificate = 1, // clients must present a certificate signed by cafile/capath (else the handshake fails)
+  UseIdentity = 2,        // the client certificate's CN is the user name: the host calls identity()
+  UseSubject = 4,         // the certificate's subject (RFC 2253) is the user name: the host calls identity()
 }
 
 // Settings 12-18 come from the config file (configfile.ts), whose key table holds their

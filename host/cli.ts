@@ -8,6 +8,7 @@ import { version } from "../package.json";
 import { Core, Level, Setting, statNames } from "./core";
 import { LogTo, Option, Text, logLevelNames, options as optionTable, usage } from "./generated/vocab";
 import { type TcpListener, formatAddress, listenTcp } from "./listeners/tcp";
+import { type TlsSettings, tlsSettings } from "./listeners/tls";
 import { passwd } from "./passwd";
 
 /** EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
@@ -170,19 +171,29 @@ const statsInterval = core.configure(Setting.StatsInterval, -1);
 // Every listener the core holds ("PORT ADDRESS" or "PORT ADDRESS websockets"; the first is
 // --port's and --host's), each its own socket into the one core, which it tells the
 // listener of each connection (WebSockets are the core's), and its line (the first with
-// the version and the note).
+// the version and the note). A TLS listener's certificates and keys are read and checked
+// first: one that cannot be read or does not match stops the start (status 1,
+// host/native/tls.c says the same).
 const listeners: TcpListener[] = [];
 for (let k = 0, said = core.text(Text.Listener); said !== ""; said = core.text(Text.Listener + ++k)) {
   const [portText, host, protocol = ""] = said.split(" ");
   const port = Number(portText);
+  let tls: TlsSettings | null;
+  try {
+    tls = tlsSettings(core, k);
+  } catch (error) {
+    process.stderr.write(`midge: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
   let l: TcpListener;
   try {
-    l = await listenTcp(core, host, port, log, threshold >= Level.Debug, k);
+    l = await listenTcp(core, host, port, log, threshold >= Level.Debug, k, tls);
   } catch (error) {
     exitWith(1, Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
   }
   listeners.push(l);
-  log(Level.Notice, `${k === 0 ? `midge ${version} ` : ""}listening on ${formatAddress(l.host, l.port)}${protocol ? ` (${protocol})` : ""}${k === 0 ? note : ""}`);
+  const kind = [...(tls ? ["TLS"] : []), ...(protocol ? [protocol] : [])].join(", ");
+  log(Level.Notice, `${k === 0 ? `midge ${version} ` : ""}listening on ${formatAddress(l.host, l.port)}${kind ? ` (${kind})` : ""}${k === 0 ? note : ""}`);
 }
 log(Level.Info, `board ${board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`);
 core.startTicking();
@@ -194,6 +205,14 @@ process.on("SIGUSR2", logStats);
 process.on("SIGHUP", () => {
   log(Level.Notice, "SIGHUP: reading the password and ACL files again");
   readRuleFiles(true);
+  listeners.forEach((l, k) => { // certificates: for new connections; a failure keeps those in force
+    try {
+      const tls = tlsSettings(core, k);
+      if (tls !== null) l.reload(tls);
+    } catch (error) {
+      log(Level.Error, `SIGHUP: ${(error as Error).message}; the certificates in force stay`);
+    }
+  });
 });
 
 let stopping = false;

@@ -51,7 +51,7 @@ export interface CoreOptions {
 }
 
 const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "openOn", "feed",
-  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd"] as const;
+  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd", "identity"] as const;
 /** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
 type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
 
@@ -216,6 +216,15 @@ export class Core {
     const id = this.x.openOn(listener, this.now());
     if (id >= 0) this.conns[id] = new Connection(link);
     return id;
+  }
+
+  /** The user name connection `id`'s TLS client certificate gives (its CN, or its subject;
+   *  "" when it has none), before its first bytes: docs/ABI.md `identity`. */
+  identity(id: number, name: string): void {
+    const bytes = encoder.encode(name);
+    const n = Math.min(bytes.length, this.capacity); // a longer one is refused by its length alone
+    this.bytes(this.inputBase, n).set(bytes.subarray(0, n));
+    this.x.identity(id, this.inputBase, bytes.length);
   }
 
   /** Bytes received on `id`. Whole packets go to the core now; an incomplete one is kept and

@@ -175,6 +175,8 @@ const stat = parseEnum("assembly/stats.ts", "Stat");
 const setting = parseEnum("assembly/settings.ts", "Setting");
 const logTo = parseEnum("assembly/settings.ts", "LogTo");
 const textId = parseEnum("assembly/settings.ts", "Text");
+const tlsField = parseEnum("assembly/settings.ts", "TlsField");
+const tlsFlag = parseEnum("assembly/settings.ts", "TlsFlag");
 const closeReason = parseEnum("assembly/host.ts", "CloseReason");
 const logLevel = parseEnum("assembly/host.ts", "LogLevel");
 const table = parseEnum("assembly/budget.ts", "Table");
@@ -213,6 +215,9 @@ export const Setting = ${constObject(setting)};
 export const LogTo = ${constObject(logTo)};
 /** What \`text(id)\` answers (assembly/settings.ts \`Text\`). */
 export const Text = ${constObject(textId)};
+/** The fields of a listener's TLS settings, and its flags (assembly/settings.ts \`TlsField\`, \`TlsFlag\`). */
+export const TlsField = ${constObject(tlsField)};
+export const TlsFlag = ${constObject(tlsFlag)};
 
 /** Why the core closes a connection (assembly/host.ts \`CloseReason\`). */
 export const CloseReason = ${constObject(closeReason)};
@@ -260,6 +265,9 @@ ${cEnum("SETTING_", setting)}
 /* Bits of the LogDest setting (assembly/settings.ts LogTo), and what text(id) answers (Text). */
 ${cEnum("LOG_TO_", logTo)}
 ${cEnum("TEXT_", textId)}
+/* The fields of a listener's TLS settings (TlsField), and its flags (TlsFlag). */
+${cEnum("TLS_FIELD_", tlsField)}
+${cEnum("TLS_FLAG_", tlsFlag)}
 
 /* Why the core closes a connection (assembly/host.ts CloseReason), and how logs say it. */
 ${cEnum("CLOSE_", closeReason)}

@@ -7,6 +7,7 @@ import { isWebSocket } from "../ws/state";
 import { CLIENT_ID_MAX, INFLIGHT_IN_MAX, INFLIGHT_MAX, TOPIC_ALIAS_MAX, ALIAS_OUT_MAX, CONFIG_TEXT } from "../config";
 import { passwordFileRead, findUser, passwordMatches } from "../auth/passwords";
 import { aclBind } from "../auth/acl";
+import { Identity, identityLen, identityAt } from "../auth/identity";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { DecodeError } from "../codec/reader";
@@ -82,6 +83,7 @@ function refuse(conn: i32, level: i32, why: i32): void {
       case Refusal.Malformed: logText(" (malformed CONNECT)"); break;
       case Refusal.ProtocolError: logText(" (protocol error in CONNECT)"); break;
       case Refusal.RetainNotSupported: logText(" (a retained will, and retain_available is false)"); break;
+      case Refusal.BadCredentials: logText(" (bad credentials: the listener takes the user name from the client certificate, and the client sent none with a CN)"); break;
       case Refusal.NotAuthorized:
         switch (notAuthorized) {
           case Auth.NoUserName: logText(" (not authorized: no user name, and allow_anonymous is false)"); break;
@@ -134,8 +136,16 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
   // be in it with the right password; a client without one, and every client when there
   // is no password file, only with allow_anonymous true. Mosquitto answers every refusal
   // with 5 (MQTT 5: 0x87), a wrong password too
-  notAuthorized = authorize();
-  if (notAuthorized != Auth.Ok) { refuse(conn, level, Refusal.NotAuthorized); return; }
+  // A TLS listener with use_identity_as_username or use_subject_as_username (Mosquitto 2):
+  // the certificate's name is the user name, the CONNECT's user name and password are
+  // ignored; without a certificate (or a CN) the client is refused as bad credentials
+  const certName = identityLen(conn);
+  if (certName != Identity.None) {
+    if (certName < 0) { refuse(conn, level, Refusal.BadCredentials); return; }
+  } else {
+    notAuthorized = authorize();
+    if (notAuthorized != Auth.Ok) { refuse(conn, level, Refusal.NotAuthorized); return; }
+  }
   if (hasWill && !validTopicName(willTopicPtr, willTopicLen)) {
     if (v5) refuse(conn, 5, Refusal.ProtocolError);
     else closeConnection(conn, CloseReason.ProtocolError);
@@ -193,7 +203,8 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
   ss.willAt = 0;
   c.session = s;
   c.state = ConnState.Connected;
-  aclBind(s, usernamePtr, usernameLen, (connectFlags & ConnectFlag.Username) != 0);
+  if (certName > 0) aclBind(s, identityAt(conn), certName, true);
+  else aclBind(s, usernamePtr, usernameLen, (connectFlags & ConnectFlag.Username) != 0);
   if (v5) {
     c.receiveMax = connReceiveMax;
     c.maxPacketOut = connMaxPacket;

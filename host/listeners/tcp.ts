@@ -1,11 +1,16 @@
 // Plain TCP (MQTT's port 1883): turns each accepted socket into a core connection id
 // and bytes, and writes back what the core sends, one write per core call (Core flushes).
+// With TLS settings (tls.ts), the same over node:tls: a socket becomes a connection once
+// its handshake is done, and the core is given its certificate's name first.
 
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { type AddressInfo, createServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { setTimeout } from "node:timers";
 import { type Core, type Link, type Log, Level, closeReasonText } from "../core";
+import { TlsFlag } from "../generated/vocab";
+import { type TlsSettings, handshakeReason, identityOf } from "./tls";
 
 /** How long a socket we closed may wait for its peer to close before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
@@ -16,6 +21,8 @@ export interface TcpListener {
   readonly port: number;
   /** Stop accepting, close every connection (telling the core), resolve when all are gone. */
   close(): Promise<void>;
+  /** A TLS listener: new connections use these certificates (SIGHUP). */
+  reload(tls: TlsSettings): void;
 }
 
 class TcpLink implements Link {
@@ -122,8 +129,10 @@ export function formatAddress(host: string, port: number): string {
 }
 
 /** `debug`: log a line per connection event (the peer address costs memory: looked up only then).
- *  `listener`: its index among the core's listeners (text(16 + listener)), told to the core. */
-export async function listenTcp(core: Core, host: string, port: number, log: Log, debug = false, listener = 0): Promise<TcpListener> {
+ *  `listener`: its index among the core's listeners (text(16 + listener)), told to the core;
+ *  `tls`: its TLS settings (host/listeners/tls.ts), null for plain TCP. */
+export async function listenTcp(core: Core, host: string, port: number, log: Log, debug = false, listener = 0,
+  tls: TlsSettings | null = null): Promise<TcpListener> {
   const links = new Set<TcpLink>();
   /** The socket of `link` is gone: the core is told, exactly once. */
   const closed = (link: TcpLink) => {
@@ -147,7 +156,7 @@ export async function listenTcp(core: Core, host: string, port: number, log: Log
     closed((this as LinkedSocket)[LINK]); // after "error" too
   }
 
-  const server = createServer((socket) => {
+  const onSocket = (socket: Socket) => {
     const link = new TcpLink(socket, core, log, debug);
     link.id = core.open(link, listener);
     if (link.id < 0) {
@@ -160,10 +169,21 @@ export async function listenTcp(core: Core, host: string, port: number, log: Log
     if (debug) log(Level.Debug, `connection ${link.id} from ${link.peer}`);
     socket.setNoDelay(true); // MQTT packets are small and latency matters; we batch ourselves
     (socket as LinkedSocket)[LINK] = link;
+    if (tls !== null && (tls.flags & (TlsFlag.UseIdentity | TlsFlag.UseSubject)) !== 0) {
+      core.identity(link.id, identityOf(socket as TLSSocket, tls.flags)); // before its first bytes
+    }
     socket.on("data", onData);
     socket.on("error", onError);
     socket.on("close", onClose);
-  });
+  };
+  const server = tls === null ? createServer(onSocket) : createTlsServer(tls.options, onSocket);
+  if (tls !== null) {
+    server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
+      // (node:tls may have let the socket go already: its address is then unknown)
+      const peer = socket.remoteAddress === undefined ? "a client" : formatAddress(socket.remoteAddress, socket.remotePort ?? 0);
+      log(Level.Notice, `TLS handshake with ${peer} failed: ${handshakeReason(error)}`);
+    });
+  }
 
   server.listen({ host, port });
   await once(server, "listening"); // or throws the "error" (address in use...)
@@ -172,6 +192,9 @@ export async function listenTcp(core: Core, host: string, port: number, log: Log
   return {
     host: bound.address,
     port: bound.port,
+    reload: (settings) => {
+      if (tls !== null) (server as ReturnType<typeof createTlsServer>).setSecureContext(settings.options);
+    },
     close: () => {
       const gone = new Promise<void>((done) => server.close(() => done()));
       for (const link of [...links]) {

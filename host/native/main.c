@@ -23,6 +23,7 @@
 
 #include "core_glue.h" /* the instance, clock, log line, core calls and vocab.h both C hosts share */
 #include "passwd.h"     /* midge passwd: host/native/passwd.c */
+#include "tls.h"        /* TLS listeners with OpenSSL: host/native/tls.c */
 
 #ifndef MIDGE_VERSION
 #define MIDGE_VERSION "0.0.0"
@@ -46,14 +47,17 @@ typedef struct {
   uint8_t want_out;                   /* EPOLLOUT registered */
   uint8_t paused;                     /* the core asked not to read it (EPOLLIN removed) */
   uint8_t owed;                       /* the core saw a backlog: tell it (drained) when out is empty */
-  uint8_t refeed;                     /* resumed with a tail to offer again: on the refeed list */
+  uint8_t refeed;                     /* resumed with a tail (or TLS bytes) to offer again: on the refeed list */
+  uint8_t tls_ready;                  /* TLS: handshake done, identity given */
+  uint8_t tls_rw;                     /* TLS: a read waits for the socket to be writable */
   uint32_t out_off, out_len, out_cap; /* out[out_off, +out_len) waits (compacted lazily: no quadratic copying) */
   uint32_t tail_len, tail_cap;        /* unconsumed bytes of an incomplete packet, in tail */
   uint32_t needed;                    /* the incomplete packet's whole size, when the core knows it */
   uint8_t* out;                       /* NULL when nothing waits: one exists only while a socket is slow */
   uint8_t* tail;                      /* NULL when no packet is incomplete */
   double deadline;                    /* CLOSING, DRAINING: when to give up on the peer */
-} Link; /* 64 bytes per connection slot */
+  SSL* ssl;                           /* a TLS listener's connection (tls.c); NULL: plain TCP */
+} Link; /* 72 bytes per connection slot */
 
 static Link* links;
 static uint32_t link_count; /* the board's connection slots */
@@ -201,7 +205,7 @@ void Z_envZ_resume(struct Z_env_instance_t* e, u32 id) {
   l->paused = 0;
   if (l->state != OPEN) return;
   watch(id);
-  if (l->tail_len > 0 && !l->refeed) { /* offered again after this step, not from inside the core */
+  if ((l->tail_len > 0 || (l->ssl && tls_pending(l->ssl))) && !l->refeed) { /* offered again after this step, not from inside the core */
     l->refeed = 1;
     refeed_ids[refeed_n++] = id;
   }
@@ -218,6 +222,9 @@ void Z_envZ_wake(struct Z_env_instance_t* e, u32 ms) {
 
 static void link_gone(uint32_t id) {
   Link* l = &links[id];
+  tls_free(l->ssl);
+  l->ssl = NULL;
+  l->tls_ready = l->tls_rw = 0;
   close(l->fd); /* also leaves the epoll set */
   l->fd = -1;
   l->state = OPEN;
@@ -239,7 +246,8 @@ static void link_gone(uint32_t id) {
 static void write_out(uint32_t id) {
   Link* l = &links[id];
   while (l->out_len > 0) {
-    ssize_t n = send(l->fd, l->out + l->out_off, l->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = l->ssl ? tls_send(l->ssl, l->out + l->out_off, l->out_len)
+                       : send(l->fd, l->out + l->out_off, l->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n <= 0) {
@@ -255,6 +263,7 @@ static void write_out(uint32_t id) {
     l->out_off = l->out_cap = 0;
   }
   if (l->state == CLOSING && l->out_len == 0) {
+    if (l->ssl) tls_close(l->ssl);
     shutdown(l->fd, SHUT_WR);
     l->state = DRAINING;
     l->deadline = now_ms() + CLOSE_GRACE_MS;
@@ -299,8 +308,8 @@ static void set_accepting(int on) {
   accept_again_at = on ? 0 : now_ms() + 100;
 }
 
-static void accept_all(uint32_t listener) {
-  int server_fd = listen_fds[listener];
+static void accept_all(uint32_t k) {
+  int server_fd = listen_fds[k];
   for (;;) {
     int fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -313,7 +322,7 @@ static void accept_all(uint32_t listener) {
       return; /* EAGAIN: all accepted */
     }
     accept_warned = 0;
-    u32 id = core_open_on(listener);
+    u32 id = core_open_on(k);
     if ((int32_t)id < 0 || id >= link_count) {
       if ((int32_t)id >= 0) core_closed(id);
       logf_(LOG_DEBUG, "connection refused: no connection slot");
@@ -324,7 +333,9 @@ static void accept_all(uint32_t listener) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* we batch ourselves */
     links[id].fd = fd;
     links[id].state = OPEN;
-    if (watch_op(id, EPOLL_CTL_ADD) < 0) link_gone(id);
+    int failed;
+    links[id].ssl = tls_open(k, fd, &failed); /* the handshake goes on in the first reads */
+    if (failed || watch_op(id, EPOLL_CTL_ADD) < 0) link_gone(id);
     else logf_(LOG_DEBUG, "connection %u accepted", id);
   }
 }
@@ -381,11 +392,28 @@ static void read_one(uint32_t id) {
   if (l->state != OPEN || l->paused) return; /* (an event from before the pause) */
   int to_tail = l->tail_len > 0 && l->needed > l->tail_len;
   uint32_t room = to_tail ? l->needed - l->tail_len : input_capacity - l->tail_len;
-  n = recv(l->fd, (to_tail ? l->tail : input) + l->tail_len, room < READ_CHUNK ? room : READ_CHUNK, MSG_DONTWAIT);
+  uint8_t* into = (to_tail ? l->tail : input) + l->tail_len;
+  int want_write = 0;
+  n = l->ssl ? tls_recv(l->ssl, into, room < READ_CHUNK ? room : READ_CHUNK, &want_write)
+             : recv(l->fd, into, room < READ_CHUNK ? room : READ_CHUNK, MSG_DONTWAIT);
+  if (want_write) l->tls_rw = 1, set_want_out(id, 1); /* (a handshake message the socket did not take) */
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (n <= 0) {
     link_gone(id);
     return;
+  }
+  if (l->ssl && !l->tls_ready) { /* the handshake is done: the certificate's name first, */
+    l->tls_ready = 1;              /* through the input window (the bytes just read wait aside) */
+    uint8_t* aside = malloc((size_t)n);
+    if (aside == NULL) return link_gone(id);
+    memcpy(aside, into, (size_t)n);
+    tls_identity(l->ssl, id);
+    memcpy(into, aside, (size_t)n);
+    free(aside);
+  }
+  if (l->ssl && tls_pending(l->ssl) && !l->refeed) { /* decrypted bytes epoll cannot see */
+    l->refeed = 1;
+    refeed_ids[refeed_n++] = id;
   }
   if (to_tail) {
     l->tail_len += (uint32_t)n;
@@ -401,9 +429,9 @@ static void refeed_all(void) {
     uint32_t id = refeed_ids[k];
     Link* l = &links[id];
     l->refeed = 0;
-    if (l->fd < 0 || l->state != OPEN || l->paused || l->tail_len == 0) continue;
-    if (l->needed > l->tail_len) continue; /* an incomplete packet: the next read completes it */
-    feed_input(id, 0);
+    if (l->fd < 0 || l->state != OPEN || l->paused) continue;
+    if (l->tail_len > 0 && l->needed <= l->tail_len) feed_input(id, 0); /* (incomplete: the next read completes it) */
+    else if (l->ssl && tls_pending(l->ssl)) read_one(id);
     flush_dirty();
   }
   refeed_n = 0;
@@ -414,6 +442,7 @@ static void on_event(uint32_t id, uint32_t got) {
   Link* l = &links[id];
   if (got & EPOLLOUT) write_out(id);
   if (l->fd < 0) return;
+  if ((got & EPOLLOUT) && l->tls_rw) got |= EPOLLIN, l->tls_rw = 0; /* the read that waited */
   /* a closing link is not read (EPOLLIN is off), but a peer that hung up or failed
    * will never take the rest: reported even with no events asked for */
   if (l->state == CLOSING && (got & (EPOLLHUP | EPOLLERR))) link_gone(id);
@@ -637,6 +666,7 @@ static void loop_once(void) {
     reload_wanted = 0;
     logf_(LOG_NOTICE, "SIGHUP: reading the password and ACL files again");
     read_rule_files(1);
+    for (uint32_t k = 0; k < listen_n; k++) tls_setup(k, 1); /* certificates, for new connections */
     flush_dirty();
   }
   double wait = next_tick - now;
@@ -667,6 +697,21 @@ static uint32_t open_links(void) {
 }
 
 int32_t core_passwd(uint32_t step, uint32_t len) { return (int32_t)CORE(passwd, step, len); }
+
+/* What tls.c borrows: the core's text and identity, and the log. */
+const char* tls_core_text(int id) { return core_text(id); }
+void tls_core_identity(uint32_t conn, const char* name, size_t len) {
+  memcpy(memory_at(input_ptr), name, len < input_capacity ? len : input_capacity);
+  CORE(identity, conn, input_ptr, len > UINT32_MAX ? UINT32_MAX : (u32)len);
+}
+void tls_log(int level, const char* fmt, ...) {
+  char text[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  logf_(level, "%s", text);
+}
 
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "passwd") == 0) { /* mosquitto_passwd, with this board's core */
@@ -763,11 +808,14 @@ int main(int argc, char** argv) {
     snprintf(address, sizeof address, "%s", strchr(said, ' ') + 1);
     char* space = strchr(address, ' ');
     if (space != NULL) { *space = 0; protocol = strchr(said, ' ') + 1 + (space - address) + 1; }
+    tls_setup(listen_n, 0); /* a TLS listener's files first: one that is wrong ends the start */
     listen_fds[listen_n] = listen_on(address, atoi(said), where, sizeof where);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX - listen_n};
     epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fds[listen_n], &ev);
-    logf_(LOG_NOTICE, "%slistening on %s%s%s%s%s", listen_n ? "" : "midge " MIDGE_VERSION " ", where,
-          *protocol ? " (" : "", protocol, *protocol ? ")" : "", listen_n ? "" : note);
+    int tls = tls_listener(listen_n);
+    logf_(LOG_NOTICE, "%slistening on %s%s%s%s%s%s", listen_n ? "" : "midge " MIDGE_VERSION " ", where,
+          tls || *protocol ? " (" : "", tls ? (*protocol ? "TLS, " : "TLS") : "", protocol, tls || *protocol ? ")" : "",
+          listen_n ? "" : note);
   }
   logf_(LOG_INFO, "board " MIDGE_BOARD " (native host, wasm2c): packets up to %u bytes, %llu pages of fixed memory, "
         "%u connection slots", packet_max, (unsigned long long)env.core.w2c_memory.pages, link_count);

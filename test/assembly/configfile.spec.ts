@@ -110,11 +110,39 @@ describe("a config file", () => {
   });
 });
 
+describe("TLS settings", () => {
+  it("belong to the listener of the last listener line (before any: the default listener), text(48 + k*16 + field)", () => {
+    configure(Setting.PerListenerSettings, 0); // (an earlier spec may have set it)
+    expect(said(read("t.conf", "port 8883\ncertfile /c/d.pem\nkeyfile /c/d.key\nlistener 1883\nlistener 8884 127.0.0.1\ncertfile /c/s.pem\nkeyfile /c/s key.pem\ncafile /c/ca.pem\nrequire_certificate true\nuse_subject_as_username true\ntls_version tlsv1.3\nciphers_tls1.3 TLS_AES_256_GCM_SHA384\n"))).toBe("");
+    expect(text(16)).toBe("1883 0.0.0.0");
+    expect(text(48)).toBe("");            // listener 0 (1883): plain
+    expect(text(48 + 7)).toBe("");
+    expect(text(48 + 16)).toBe("/c/s.pem"); // listener 1 (8884)
+    expect(text(48 + 16 + 1)).toBe("/c/s key.pem");
+    expect(text(48 + 16 + 2)).toBe("/c/ca.pem");
+    expect(text(48 + 16 + 5)).toBe("TLS_AES_256_GCM_SHA384");
+    expect(text(48 + 16 + 6)).toBe("TLSv1.3");
+    expect(text(48 + 16 + 7)).toBe("5");     // RequireCertificate | UseSubject
+    expect(text(18)).toBe("8883 0.0.0.0");   // the default listener, last
+    expect(text(48 + 32)).toBe("/c/d.pem");
+    expect(text(48 + 32 + 6)).toBe("TLSv1.2"); // the default
+    expect(text(48 + 32 + 7)).toBe("0");
+    expect(text(48 + 48)).toBe("");          // past the last
+    expect(read("t.conf", "listener 1883\n")).toBe(0); // a new file: no TLS left over
+    expect(text(48)).toBe("");
+  });
+});
+
 describe("a bad line", () => {
   it("is refused with its file, line and key, and what is wrong", () => {
     expect(said(read("e.conf", "\n# x\nfoo bar\n"))).toBe("e.conf:3: foo is not a configuration key");
     expect(said(read("e.conf", "psk_file /etc/psk\n"))).toBe("e.conf:1: psk_file is a Mosquitto option Midge does not support yet");
-    expect(said(read("e.conf", "listener 1883\ncertfile /etc/cert.pem\n"))).toBe("e.conf:2: certfile is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "listener 1883\ncrlfile /etc/crl.pem\n"))).toBe("e.conf:2: crlfile is a Mosquitto option Midge does not support yet");
+    expect(said(read("e.conf", "listener 1883\ncertfile /etc/cert.pem\n"))).toBe("e.conf:2: certfile without keyfile: a TLS listener needs both (Mosquitto 2.0.11 would listen without TLS)");
+    expect(said(read("e.conf", "listener 1883\ntls_version tlsv1.0\n"))).toBe("e.conf:2: tls_version must be tlsv1.3, tlsv1.2 or tlsv1.1, not 'tlsv1.0'");
+    expect(said(read("e.conf", "listener 1883\nrequire_certificate yes\n"))).toBe("e.conf:2: require_certificate must be true or false, not 'yes'");
+    expect(said(read("e.conf", "listener 8883\ncertfile c.pem\nkeyfile k.pem\nrequire_certificate true\n"))).toBe("e.conf:2: require_certificate true needs a cafile or capath to check client certificates against");
+    expect(said(read("e.conf", "certfile c.pem\nkeyfile k.pem\nlistener 1883\n"))).toBe("e.conf:1: TLS settings before any listener line are the default listener's, and the file has no port line: put them after a listener line");
     expect(said(read("e.conf", "plugin_opt_x 1\n"))).toBe("e.conf:1: plugin_opt_x is a Mosquitto option Midge does not support yet");
     expect(said(read("e.conf", "max_keepalive\n"))).toBe("e.conf:1: max_keepalive needs a value");
     expect(said(read("e.conf", "listener\n"))).toBe("e.conf:1: listener needs a port");

@@ -270,3 +270,33 @@ describe("a bad ACL file: file, line and what is wrong; status 2", { skip: BROKE
     assert.match(b.message, new RegExp(`midge: cannot read ${missing}: ENOENT`));
   });
 });
+
+describe("a password file reloaded on SIGHUP", { skip: BROKER_KIND === "mosquitto" || !passwd ? "midge only, with mosquitto_passwd" : false }, () => {
+  test("a user taken out is disconnected (MQTT 5: 0x87) and refused; the others stay; a broken file keeps the users", async () => {
+    const pw = passwordFile();
+    const b = await startBroker({ args: ["-c", file("pwreload.conf", `listener 0 ${HOST}\npassword_file ${pw}\n`)] });
+    try {
+      const alice = await connect(b, { clientId: "a1", username: "alice", password: "secret", protocolVersion: 5 });
+      const bob = await connect(b, { clientId: "b1", username: "bob", password: "hunter2", protocolVersion: 5 });
+      let bobReason = -1;
+      bob.client.on("disconnect", (p: { reasonCode?: number }) => { bobReason = p.reasonCode ?? -1; });
+      const r = spawnSync(passwd!, ["-D", pw, "bob"], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      b.proc.kill("SIGHUP");
+      await withTimeout(bob.closed, 5000, "bob's disconnection");
+      assert.equal(bobReason, 0x87);
+      assert.equal(alice.isClosed(), false);
+      const again = await connect(b, { clientId: "b2", username: "bob", password: "hunter2", protocolVersion: 5 }).catch((e: { code?: number }) => e);
+      assert.equal((again as { code?: number }).code, 0x87);
+      writeFileSync(pw, "alice:not a hash\n");
+      b.proc.kill("SIGHUP");
+      await withTimeout((async () => { while (!/SIGHUP: .*:1: alice: the password is not a mosquitto_passwd hash/.test(b.output())) await settle(50); })(), 5000, "the refused reload");
+      const stillAlice = await connect(b, { clientId: "a2", username: "alice", password: "secret", protocolVersion: 5 });
+      assert.equal(stillAlice.connack.reasonCode, 0);
+      assert.equal(alice.isClosed(), false);
+    } finally {
+      await closeAll();
+      await b.stop();
+    }
+  });
+});
