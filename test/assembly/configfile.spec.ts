@@ -3,7 +3,7 @@
 // with the default board of assembly/config.ts (in-flight window 16, 20 connections,
 // 64 KiB packets). Both hosts print these messages as they are.
 
-import { readConfig, listenText, Part } from "../../assembly/configfile";
+import { readConfig, listenText, Part, keyRange, keyRangeInTable, keyMin, keyMax } from "../../assembly/configfile";
 import { option } from "../../assembly/options";
 import { Setting, LogTo, configure } from "../../assembly/settings";
 import { INPUT } from "../../assembly/broker";
@@ -214,6 +214,15 @@ describe("a bad line", () => {
     expect(said(read("r.conf", "persistence true\n"))).toBe("r.conf:1: persistence true is a Mosquitto option Midge does not support yet: nothing is kept across a restart (persistence false is the only choice for now)");
     expect(said(read("r.conf", "persistence maybe\n"))).toBe("r.conf:1: persistence must be true or false, not 'maybe'");
     expect(said(read("r.conf", "autosave_interval soon\n"))).toBe("r.conf:1: autosave_interval must be a whole number of seconds, not 'soon'");
+  });
+
+  it("the ranges of the settings only the file sets are the key table's", () => {
+    for (let setting = 1; setting < 40; setting++) {
+      const inTable = keyRangeInTable(setting);
+      const tableMin = keyMin, tableMax = keyMax;
+      expect(keyRange(setting)).toBe(inTable, "setting " + setting.toString());
+      if (inTable) { expect(keyMin).toBe(tableMin); expect(keyMax).toBe(tableMax); }
+    }
   });
 
   it("a file larger than the input window is refused as too large for the board", () => {

@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import type { IClientOptions } from "mqtt";
 import { BROKER_KIND, HOST, ROOT, closeAll, connect, freePort, settle, sleep, startBroker, startMosquittoConf, subscribe, withTimeout, type Broker } from "./helpers.js";
 
 const mosquitto = existsSync("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : null;
@@ -165,7 +166,7 @@ describe("TLS listeners", { skip }, () => {
       assert.equal((s.client.stream as unknown as { getProtocol(): string }).getProtocol(), "TLSv1.3");
       await closeAll();
       // TLS 1.2 only: refused by a tlsv1.3 listener
-      await assert.rejects(connect(b, { ...tls, maxVersion: "TLSv1.2" }));
+      await assert.rejects(connect(b, { ...tls, maxVersion: "TLSv1.2" } as IClientOptions));
     } finally {
       await closeAll();
       await b.stop();
