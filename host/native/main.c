@@ -805,11 +805,12 @@ int main(int argc, char** argv) {
     if ((listen_fds = realloc(listen_fds, (listen_n + 1) * sizeof *listen_fds)) == NULL) return EXIT_SOFTWARE;
     char where[80], address[300];
     const char* protocol = "";
-    snprintf(address, sizeof address, "%s", strchr(said, ' ') + 1);
+    int port = atoi(said);
+    snprintf(address, sizeof address, "%s", strchr(said, ' ') + 1); /* (said is reused by the next core_text) */
     char* space = strchr(address, ' ');
-    if (space != NULL) { *space = 0; protocol = strchr(said, ' ') + 1 + (space - address) + 1; }
+    if (space != NULL) { *space = 0; protocol = space + 1; }
     tls_setup(listen_n, 0); /* a TLS listener's files first: one that is wrong ends the start */
-    listen_fds[listen_n] = listen_on(address, atoi(said), where, sizeof where);
+    listen_fds[listen_n] = listen_on(address, port, where, sizeof where);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX - listen_n};
     epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fds[listen_n], &ev);
     int tls = tls_listener(listen_n);

@@ -377,10 +377,13 @@ client.on("message", (topic, payload) => result("ok " + topic + " " + payload + 
       assert.match(text, /^ok browser\/rt round trip \d+ ms$/);
       assert.match(broker.output(), /websockets/);
     } finally {
+      // chromium's helper processes may still write the profile for a moment after the kill
+      const gone = new Promise<void>((r) => (browser.exitCode !== null || browser.signalCode !== null ? r() : browser.once("exit", () => r())));
       browser.kill("SIGKILL");
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 2000))]);
       server.close();
       await broker.stop();
-      rmSync(profile, { recursive: true, force: true });
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
   });
 });
