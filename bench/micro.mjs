@@ -66,6 +66,7 @@ function loadCore(wasm = embeddedCore(bundle, "pi"), { hostCopy = false } = {}) 
     log: () => {},
     sha512: () => {}, // the crypto service: no password file in a benchmark
     pbkdf2Sha512: () => {},
+    sha1: () => {}, // (WebSocket upgrades: none here)
     persist: () => {},
   };
   x = new WebAssembly.Instance(module, { env }).exports;
