@@ -520,6 +520,28 @@ function setLogType(): i32 {
   return 0;
 }
 
+/** The next line of a password or ACL file that is neither blank nor a comment, trimmed
+ *  (lineFrom, lineTo), counting lines in lineNumber from lineAt; false at the end. */
+let lineAt: u32 = 0;
+let lineFrom: u32 = 0;
+let lineTo: u32 = 0;
+function nextLine(text: usize, textLen: u32): bool {
+  while (lineAt < textLen) {
+    let end = lineAt;
+    while (end < textLen && load<u8>(text + <usize>end) != 0x0A) end++;
+    lineNumber++;
+    let s = lineAt, e = end;
+    lineAt = end + 1;
+    while (s < e && (load<u8>(text + <usize>s) == 0x20 || load<u8>(text + <usize>s) == 0x09)) s++;
+    while (e > s && isSpace(load<u8>(text + <usize>(e - 1)))) e--;
+    if (e == s || load<u8>(text + <usize>s) == 0x23) continue; // blank, or '#'
+    lineFrom = s;
+    lineTo = e;
+    return true;
+  }
+  return false;
+}
+
 /** A password file (part 3): every line `user:hash`, replacing the users read before.
  *  Read twice, checked whole and then loaded, so that a refused file (on reload) leaves
  *  the users in force as they were. After a load, a connected client whose user name is
@@ -529,16 +551,9 @@ function readPasswords(text: usize, textLen: u32): i32 {
     const check = pass == 0;
     if (check) checkUsers(); else clearUsers();
     lineNumber = 0;
-    let at: u32 = 0;
-    while (at < textLen) {
-      let end = at;
-      while (end < textLen && load<u8>(text + <usize>end) != 0x0A) end++;
-      lineNumber++;
-      let e = end;
-      while (e > at && isSpace(load<u8>(text + <usize>(e - 1)))) e--;
-      const start = at;
-      at = end + 1;
-      if (e == start || load<u8>(text + <usize>start) == 0x23) continue; // blank, or '#'
+    lineAt = 0;
+    while (nextLine(text, textLen)) {
+      const start = lineFrom, e = lineTo;
       const r = addUser(text + <usize>start, e - start, check);
       if (r == LineError.None) continue;
       logStart(); logFile(); logText(":"); logInt(lineNumber); logText(": ");
@@ -576,16 +591,9 @@ function readAcl(text: usize, textLen: u32): i32 {
   for (let pass = 0; pass < 2; pass++) {
     aclBegin(pass == 0);
     lineNumber = 0;
-    let at: u32 = 0;
-    while (at < textLen) {
-      let end = at;
-      while (end < textLen && load<u8>(text + <usize>end) != 0x0A) end++;
-      lineNumber++;
-      let s = at, e = end;
-      at = end + 1;
-      while (s < e && (load<u8>(text + <usize>s) == 0x20 || load<u8>(text + <usize>s) == 0x09)) s++;
-      while (e > s && isSpace(load<u8>(text + <usize>(e - 1)))) e--;
-      if (e == s || load<u8>(text + <usize>s) == 0x23) continue; // blank, or '#'
+    lineAt = 0;
+    while (nextLine(text, textLen)) {
+      const s = lineFrom, e = lineTo;
       const r = aclLine(text + <usize>s, e - s);
       if (r == AclError.None) continue;
       logStart(); logFile(); logText(":"); logInt(lineNumber); logText(": ");
