@@ -2,6 +2,7 @@
 // raw socket bytes, and a client that batches its writes. Just enough MQTT to drive a
 // broker hard without becoming the bottleneck (no mqtt.js, no per-packet objects).
 
+import { connect as tlsConnect } from "node:tls";
 import net from "node:net";
 
 export const HOST = "127.0.0.1";
@@ -95,8 +96,9 @@ export function stampBatch(tpl, n, sender, firstSeq, firstPid, now) {
  * for QoS 1 deliveries are sent automatically, batched per socket read.
  */
 export class RawClient {
-  constructor(port, id, { onPublish = null, keepAlive = 0, username = undefined, password = undefined } = {}) {
+  constructor(port, id, { onPublish = null, keepAlive = 0, username = undefined, password = undefined, tls = undefined } = {}) {
     this.port = port;
+    this.tls = tls; // node:tls connect options (a CA), or undefined for plain TCP
     this.username = username;
     this.password = password;
     this.id = id;
@@ -116,7 +118,7 @@ export class RawClient {
   /** Connect, CONNECT, and resolve on CONNACK 0; reject on refusal, close or timeout. */
   connect(timeoutMs = 10000) {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: HOST, port: this.port });
+      const socket = this.tls ? tlsConnect({ host: HOST, port: this.port, servername: "localhost", ...this.tls }) : net.connect({ host: HOST, port: this.port });
       this.socket = socket;
       socket.setNoDelay(true);
       const timer = setTimeout(() => fail(new Error(`${this.id}: no CONNACK within ${timeoutMs} ms`)), timeoutMs);
@@ -126,7 +128,7 @@ export class RawClient {
         socket.destroy();
         reject(e);
       };
-      socket.once("connect", () => socket.write(connectPacket(this.id, this.keepAlive, true, this.username, this.password)));
+      socket.once(this.tls ? "secureConnect" : "connect", () => socket.write(connectPacket(this.id, this.keepAlive, true, this.username, this.password)));
       socket.on("error", (e) => { if (!this.closed) fail(e); });
       socket.on("close", () => {
         if (!this.closed) fail(new Error(`${this.id}: connection closed before CONNACK`));
@@ -233,7 +235,7 @@ export class RawClient {
   kill() {
     this.closed = true;
     if (this.socket !== null && !this.socket.destroyed) {
-      if (typeof this.socket.resetAndDestroy === "function" && this.socket.readyState === "open") this.socket.resetAndDestroy();
+      if (!this.tls && typeof this.socket.resetAndDestroy === "function" && this.socket.readyState === "open") this.socket.resetAndDestroy(); // (not on a TLS socket)
       else this.socket.destroy();
     }
   }

@@ -106,6 +106,7 @@ export async function throughput(broker, { pubs, subs, size, qos, window, filter
     const hs = high[s];
     const cs = count[s];
     const c = new RawClient(broker.port, cid(`sub${s}`), {
+      tls: broker.tls,
       onPublish(buf, at) {
         const p = buf.readUInt32BE(at);
         const seq = buf.readUInt32BE(at + 4);
@@ -123,7 +124,7 @@ export async function throughput(broker, { pubs, subs, size, qos, window, filter
   const templates = [];
   const publishers = [];
   for (let p = 0; p < P; p++) {
-    const c = new RawClient(broker.port, cid(`pub${p}`));
+    const c = new RawClient(broker.port, cid(`pub${p}`), { tls: broker.tls });
     await c.connect();
     c.socket.on("drain", schedulePump);
     if (byAcks) c.socket.on("data", schedulePump); // a PUBACK makes room
