@@ -17,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
-import { startBroker, stopAll, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, snapshotNative, ROOT } from "./brokers.mjs";
+import { alternateVariants, median, fmt, stopAll, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, snapshotNative, ROOT } from "./brokers.mjs";
 import { throughput } from "./scenarios.mjs";
 import { RawClient } from "./mqtt.mjs";
 
@@ -60,36 +60,12 @@ const variants = (withAcl, withPasswords) => {
   const conf = midgeConf(withAcl, withPasswords);
   const mosq = [...(withAcl ? [`acl_file ${acl}`] : []), ...(withPasswords ? [`password_file ${passwords}`] : [])];
   return [
-    ["midge", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }],
-    ...(native ? [["midge-native", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }]] : []),
-    ["mosquitto", { mosquittoLines: mosq }],
+    ["midge", "midge", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }],
+    ...(native ? [["midge-native", "midge-native", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }]] : []),
+    ["mosquitto", "mosquitto", { mosquittoLines: mosq }],
   ];
 };
 
-async function alternate(list, fn) {
-  const results = Object.fromEntries(list.map(([k]) => [k, []]));
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < list.length; i++) {
-      const [kind, options] = list[(i + r) % list.length];
-      const broker = await startBroker(kind.replace(/\+(acl|open)$/, ""), options);
-      broker.variant = /\+open$/.test(kind);
-      try {
-        results[kind].push(await fn(broker));
-      } finally {
-        await broker.stop();
-      }
-      const last = results[kind].at(-1);
-      process.stderr.write(`  ${kind.padEnd(12)} round ${r + 1}: ${JSON.stringify(last)}\n`);
-    }
-  }
-  return results;
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
-};
-const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "–");
 
 /** `n` clients connect with a user name and password, `parallel` at a time; connects/s. */
 async function connectRate(broker, { n = 400, parallel = 8, login = true }) {
@@ -115,13 +91,13 @@ const fanout = { pubs: 1, subs: 100, size: 64, qos: 0, window: 200, filter: "ben
 // noisy stretch of the machine falls on both alike.
 const report = {};
 process.stderr.write("fan-out 1→100 `bench/+`, QoS 0, 64 B, with and without a 1,000-line ACL\n");
-const both = [...variants(false, false), ...variants(true, false).map(([k, o]) => [`${k}+acl`, o])];
-const fan = await alternate(both, (b) => throughput(b, fanout));
+const both = [...variants(false, false), ...variants(true, false).map(([l, k, o]) => [`${l}+acl`, k, o])];
+const fan = await alternateVariants(both, rounds, (b) => throughput(b, fanout));
 report.fanPlain = Object.fromEntries(Object.entries(fan).filter(([k]) => !k.endsWith("+acl")));
 report.fanAcl = Object.fromEntries(Object.entries(fan).filter(([k]) => k.endsWith("+acl")).map(([k, v]) => [k.slice(0, -4), v]));
 process.stderr.write("connect rate, $7$ password file, and without one\n");
-const logins = [...variants(false, true), ...variants(false, false).map(([k, o]) => [`${k}+open`, o])];
-const conn = await alternate(logins, (b) => connectRate(b, { login: !b.variant }));
+const logins = [...variants(false, true), ...variants(false, false).map(([l, k, o]) => [`${l}+open`, k, o])];
+const conn = await alternateVariants(logins, rounds, (b, label) => connectRate(b, { login: !label.endsWith("+open") }));
 report.connect = Object.fromEntries(Object.entries(conn).filter(([k]) => !k.endsWith("+open")));
 report.connectOpen = Object.fromEntries(Object.entries(conn).filter(([k]) => k.endsWith("+open")).map(([k, v]) => [k.slice(0, -5), v]));
 await stopAll();

@@ -279,3 +279,34 @@ process.on("exit", () => {
   }
   if (snapshotDir !== null) rmSync(snapshotDir, { recursive: true, force: true });
 });
+
+/**
+ * The scenario `fn(broker, label)` over `rounds` rounds for each variant of `list`
+ * ([label, kind, startBroker options]): a fresh broker for every run, the variants in
+ * turn, rotating who goes first each round. Returns { label: [result, ...] }.
+ * (bench/acl.mjs and bench/tls.mjs; run.mjs alternates whole kinds the same way.)
+ */
+export async function alternateVariants(list, rounds, fn) {
+  const results = Object.fromEntries(list.map(([label]) => [label, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < list.length; i++) {
+      const [label, kind, options] = list[(i + r) % list.length];
+      const broker = await startBroker(kind, options);
+      try {
+        results[label].push(await fn(broker, label));
+      } finally {
+        await broker.stop();
+      }
+      process.stderr.write(`  ${label.padEnd(12)} round ${r + 1}: ${JSON.stringify(results[label].at(-1))}\n`);
+    }
+  }
+  return results;
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+};
+
+export const fmt = (x, d = 0) =>
+  Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "–";

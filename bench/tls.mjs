@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
-import { startBroker, stopAll, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, snapshotNative } from "./brokers.mjs";
+import { alternateVariants, median, fmt, stopAll, ensureMosquitto, mosquittoVersion, pinSelf, snapshotMidge, snapshotNative } from "./brokers.mjs";
 import { throughput } from "./scenarios.mjs";
 import { RawClient } from "./mqtt.mjs";
 
@@ -45,28 +45,12 @@ const conf = path.join(dir, "midge.conf");
 writeFileSync(conf, `listener 0 127.0.0.1\nallow_anonymous true\n${tlsLines.join("\n")}\n`);
 
 const kinds = [
-  ["midge", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }],
-  ...(native ? [["midge-native", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }]] : []),
-  ["mosquitto", { mosquittoLines: tlsLines }],
+  ["midge", "midge", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }],
+  ...(native ? [["midge-native", "midge-native", { midgeArgs: ["-c", conf, "--stats-interval", "0"] }]] : []),
+  ["mosquitto", "mosquitto", { mosquittoLines: tlsLines }],
 ];
-
-async function alternate(fn) {
-  const results = Object.fromEntries(kinds.map(([k]) => [k, []]));
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < kinds.length; i++) {
-      const [kind, options] = kinds[(i + r) % kinds.length];
-      const broker = await startBroker(kind, options);
-      broker.tls = { ca };
-      try {
-        results[kind].push(await fn(broker));
-      } finally {
-        await broker.stop();
-      }
-      process.stderr.write(`  ${kind.padEnd(12)} round ${r + 1}: ${JSON.stringify(results[kind].at(-1))}\n`);
-    }
-  }
-  return results;
-}
+/** `fn` over TLS: every client gets the CA. */
+const alternate = (fn) => alternateVariants(kinds, rounds, (b) => { b.tls = { ca }; return fn(b); });
 
 /** `n` clients each do a TLS handshake and CONNECT, `parallel` at a time: per second. */
 async function handshakes(broker, { n = 300, parallel = 8 } = {}) {
@@ -92,9 +76,7 @@ report.fanin = await alternate((b) => throughput(b, { pubs: 4, subs: 1, size: 64
 await stopAll();
 
 const names = kinds.map(([k]) => k);
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 const M = (res, k) => median((res[k] ?? []).map((r) => r.rate));
-const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "–");
 const lost = (res, k) => (res[k] ?? []).reduce((a, r) => a + (r.lost ?? 0), 0);
 const out = [`### TLS listeners: ${new Date().toISOString()}`, ""];
 out.push(`- command: \`npm run bench:tls${process.argv.slice(2).length ? " -- " + process.argv.slice(2).join(" ") : ""}\`; ${rounds} rounds, medians; mosquitto ${mosquittoVersion()}; RSA 2048 certificates made with openssl`, "");
