@@ -2,7 +2,8 @@
 // into packets, THE dispatch on packet type, and the clock-driven checks.
 
 import { identityClear } from "./auth/identity";
-import { PACKET_MAX, WEBSOCKETS } from "./config";
+import { PACKET_MAX, WEBSOCKETS, PERSISTENCE } from "./config";
+import { ackHoldFull, forgetAcks, journalTick, journalShutdown } from "./persist/journal";
 import { CloseReason, LogLevel } from "./host";
 import { setNow, now as clockNow } from "./clock";
 import { takeHoldRequest, pauseConnection, Pause, checkOwnReplies, connectionGone, flowTick } from "./flow/holds";
@@ -12,6 +13,7 @@ import { drained } from "./flow/progress";
 import { decodeVarint, varintSize } from "./codec/reader";
 import { PacketType, requiredFlags } from "./codec/packet";
 import { matcherInit } from "./topics/matcher";
+import { viewNothing } from "./delivery/encode";
 import { sharedInit } from "./topics/shared";
 import { storeInit } from "./store/messages";
 import { retainedInit } from "./store/retained";
@@ -43,8 +45,11 @@ import { setLogLevel, logOn, logStart, logText, logInt, logEnd } from "./log";
  *  up to WS_FRAMING bytes of the headers of the frames it comes in). */
 // @ts-ignore: decorator
 @inline const WS_FRAMING: i32 = WEBSOCKETS ? 4096 : 0;
+/** (and a record of the persistence file holds a stored message with 32 bytes of its own) */
 // @ts-ignore: decorator
-@inline export const INPUT_CAPACITY: i32 = PACKET_MAX + 5 + WS_FRAMING;
+@inline const PERSIST_ROOM: i32 = PERSISTENCE ? 32 : 0;
+// @ts-ignore: decorator
+@inline export const INPUT_CAPACITY: i32 = PACKET_MAX + 5 + (WS_FRAMING > PERSIST_ROOM ? WS_FRAMING : PERSIST_ROOM);
 export const INPUT = memory.data(INPUT_CAPACITY, 16);
 
 let initialized = false;
@@ -62,6 +67,7 @@ export function brokerInit(maxPacket: u32, logLevel: i32): u32 {
     retainedInit();
     matcherInit();
     sharedInit();
+    viewNothing(); // the view starts on no message (zeroed memory would say message 0)
     initialized = true;
   }
   setMaxPacketSize(maxPacket == 0 || maxPacket > <u32>PACKET_MAX ? PACKET_MAX : <i32>maxPacket);
@@ -167,6 +173,8 @@ export function takePacket(conn: i32, p: usize, total: i32, vs: i32): bool {
     pauseConnection(conn, Pause.Hold);
     return true;
   }
+  // persistence_sync always: too many acknowledgements wait for the disk
+  if (PERSISTENCE && c.state == ConnState.Connected && ackHoldFull(conn)) return true;
   return false;
 }
 
@@ -219,6 +227,7 @@ export function brokerClosed(conn: i32, now: f64): void {
   if (!validConnection(conn)) return;
   const c = connection(conn);
   if (c.state != ConnState.Closing) detach(conn, CloseReason.Lost, true);
+  if (PERSISTENCE) forgetAcks(conn);
   releaseInput(conn);
   connectionGone(conn);
   freeConnection(conn);
@@ -233,6 +242,7 @@ export function brokerShutdown(now: f64): void {
     const st = connection(i).state;
     if (st == ConnState.AwaitingConnect || st == ConnState.Connected) closeConnection(i, CloseReason.ServerShutdown);
   }
+  if (PERSISTENCE) journalShutdown();
 }
 
 /** Keep-alive and CONNECT timeouts, delayed wills, session expiry. Returns ms until
@@ -240,6 +250,7 @@ export function brokerShutdown(now: f64): void {
 export function brokerTick(now: f64): u32 {
   setNow(now);
   let next: f64 = flowTick();
+  if (PERSISTENCE) next = min(next, journalTick());
   for (let i = 0, n = connectionsHighWater(); i < n; i++) {
     const c = connection(i);
     if (c.replays > 0) continueReplays(i); // a drain the host did not report

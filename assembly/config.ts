@@ -86,6 +86,11 @@
 // @ts-ignore: decorator
 @inline export const WEBSOCKETS: i32 = isDefined(BOARD_WEBSOCKETS) ? BOARD_WEBSOCKETS : 1;
 
+/** 1: the broker can keep its state in a file (`persistence true`: persist/); 0: compiled
+ *  out (the mcu's .wasm budget has no room for it yet). */
+// @ts-ignore: decorator
+@inline export const PERSISTENCE: i32 = isDefined(BOARD_PERSISTENCE) ? BOARD_PERSISTENCE : 1;
+
 /** Users a password file may hold (the config's password_file); 0: none. */
 // @ts-ignore: decorator
 @inline export const MAX_USERS: i32 = isDefined(BOARD_MAX_USERS) ? BOARD_MAX_USERS : 32;

@@ -17,11 +17,11 @@
 // `allow_anonymous true`. Several listeners are several sockets sharing one broker: the
 // security settings are global (per_listener_settings false, the default).
 
-import { Setting, LogTo, Text, configure, setListenAddress, listenAddressLen, LISTEN_ADDRESS, ADDRESS_MAX } from "./settings";
+import { Setting, LogTo, Text, PersistSync, persistence, configure, setListenAddress, listenAddressLen, LISTEN_ADDRESS, ADDRESS_MAX } from "./settings";
 import { Kind, loadRowOf, rowMin, rowMax, rowKind, parseNumber, kindPhrase, logNumber, refuse } from "./options";
 import { LogLevel } from "./host";
 import { INPUT, INPUT_CAPACITY } from "./broker";
-import { CONFIG_TEXT, WEBSOCKETS, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
+import { CONFIG_TEXT, PERSISTENCE, WEBSOCKETS, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
 import { aclBegin, aclLine, aclEnd, AclError, aclRuleCount, aclSectionCount, aclExpandedMax, disconnectUnknownUsers } from "./auth/acl";
 import { addUser, clearUsers, checkUsers, LineError, USER_MAX, ITERATIONS_MAX } from "./auth/passwords";
 import { logStart, logText, logBytes, logInt, logTakeInto, logOn, logEnd } from "./log";
@@ -40,7 +40,7 @@ const enum Rule {
   LogType = 5,    // error, warning, notice, information, debug, all, none, ...
   IncludeDir = 6, // a directory of .conf files
   File = 7,       // a file the host reads and hands back (password_file)
-  Persistence = 8, // false (true: not supported yet)
+  Persistence = 8, // true or false (true: on a board with PERSISTENCE only)
   NoEffect = 9,   // accepted and without effect in Midge, as in Mosquitto in the same case
                   // (a number in keyMin..keyMax when keyMax > 0)
   Protocol = 10,  // mqtt or websockets: the last listener's
@@ -92,10 +92,10 @@ function loadKey(i: i32): bool {
     case 16: return key("password_file",        Rule.File,       0,                            0,   0,     1);
     case 17: return key("acl_file",             Rule.File,       1,                            0,   0,     1);
     case 18: return key("retain_available",     Rule.Bool,       Setting.RetainAvailable,      0,   1,     1);
-    case 19: return key("persistence",          Rule.Persistence, 0,                           0,   0,     1);
-    // with persistence false, Mosquitto ignores these two too
-    case 20: return key("persistence_location", Rule.NoEffect,   0,                            0,   0,     1);
-    case 21: return key("autosave_interval",    Rule.NoEffect,   0,                            0,   2147483647, 1, Kind.Seconds);
+    case 19: return key("persistence",          Rule.Persistence, Setting.Persistence,         0,   1,     1);
+    // a directory (Mosquitto's: ends in "/") and the file in it (persist/)
+    case 20: return key("persistence_location", Rule.File,       2,                            0,   0,     1);
+    case 21: return key("autosave_interval",    Rule.Number,     Setting.AutosaveInterval,     0,   2147483647, 1, Kind.Seconds);
     // Mosquitto writes it only when it runs as a daemon (-d), which Midge does not
     case 22: return key("pid_file",             Rule.NoEffect,   0,                            0,   0,     1);
     case 23: return key("protocol",             Rule.Protocol,   0,                            0,   0,     1);
@@ -110,6 +110,9 @@ function loadKey(i: i32): bool {
     case 31: return key("require_certificate",  Rule.Tls,        TlsKey.RequireCertificate,    0,   0,     1);
     case 32: return key("use_identity_as_username", Rule.Tls,    TlsKey.UseIdentity,           0,   0,     1);
     case 33: return key("use_subject_as_username", Rule.Tls,     TlsKey.UseSubject,            0,   0,     1);
+    case 34: return key("persistence_file",     Rule.File,       3,                            0,   0,     1);
+    // Midge's own: when the file is synced (settings.ts PersistSync)
+    case 35: return key("persistence_sync",     Rule.Persistence, Setting.PersistenceSync,     0,   1,     1);
   }
   return false;
 }
@@ -125,6 +128,8 @@ export function keyRange(setting: i32): bool {
     case Setting.LogDest: keyMin = 0; keyMax = 7; return true;
     case Setting.LogLevel: keyMin = 0; keyMax = 4; return true;
     case Setting.MessageSizeLimit: keyMin = 0; keyMax = 268435455; return true;
+    case Setting.Persistence: case Setting.PersistenceSync: keyMin = 0; keyMax = 1; return true;
+    case Setting.AutosaveInterval: keyMin = 0; keyMax = 2147483647; return true;
   }
   return false;
 }
@@ -144,6 +149,10 @@ export function keyRangeInTable(setting: i32): bool {
 const PASSWORD_FILE = memory.data(PATH_MAX);   // password_file's path (text(2))
 let passwordFileLen: i32 = 0;
 const ACL_FILE = memory.data(PATH_MAX);        // acl_file's path (text(3))
+const PERSIST_DIR = memory.data(PATH_MAX);     // persistence_location (text(5) with the file)
+let persistDirLen: i32 = 0;
+const PERSIST_FILE = memory.data(PATH_MAX);    // persistence_file
+let persistFileLen: i32 = 0;
 let aclFileLen: i32 = 0;
 
 /** --acl-file: the ACL file's path (on every board); false when it is too long. */
@@ -243,7 +252,7 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
   if (part == Part.Main) {
     configured = true;
     listeners = 0; defaultListener = false; fileListeners = 0; anonymousSet = false; logTypeSet = false; logNothing = false;
-    passwordFileLen = 0; aclFileLen = 0; logFileLen = 0; logDestSet = false;
+    passwordFileLen = 0; aclFileLen = 0; logFileLen = 0; logDestSet = false; persistDirLen = 0; persistFileLen = 0;
     tlsReset();
     store<i32>(listenerAt(MAX_LISTENERS), MQTT_PORT);
     store<i32>(listenerAt(MAX_LISTENERS) + 4, 0);
@@ -367,13 +376,26 @@ function applyLine(): i32 {
   }
   if (keyRule == Rule.Persistence) {
     if (words > 2) return refuseExtra();
-    if (wordIs(1, "false") || wordIs(1, "0")) return 0;
-    if (wordIs(1, "true") || wordIs(1, "1")) return refuseLine("true is a Mosquitto option Midge does not support yet: nothing is kept across a restart (persistence false is the only choice for now)");
-    return refuseValue("must be true or false");
+    let v = -1;
+    if (keySetting == Setting.PersistenceSync) {
+      if (wordIs(1, "always")) v = PersistSync.Always;
+      else if (wordIs(1, "interval")) v = PersistSync.Interval;
+      else return refuseValue("must be always or interval");
+    } else if (wordIs(1, "false") || wordIs(1, "0")) v = 0;
+    else if (wordIs(1, "true") || wordIs(1, "1")) v = 1;
+    else return refuseValue("must be true or false");
+    if (!PERSISTENCE && keySetting == Setting.Persistence && v == 1) return refuseLine("true: this board's core is built without persistence (PERSISTENCE 0)");
+    configure(keySetting, v);
+    return 0;
   }
   if (keyRule == Rule.File) {
     if (restLen > <u32>PATH_MAX) return refuseLine("names a path longer than 255 bytes");
     if (keySetting == 1) { memory.copy(ACL_FILE, restAt, restLen); aclFileLen = <i32>restLen; }
+    else if (keySetting == 2) { memory.copy(PERSIST_DIR, restAt, restLen); persistDirLen = <i32>restLen; }
+    else if (keySetting == 3) {
+      for (let k: u32 = 0; k < restLen; k++) if (load<u8>(restAt + k) == 0x2F) return refuseLine("is a file name, without a directory (persistence_location says where)");
+      memory.copy(PERSIST_FILE, restAt, restLen); persistFileLen = <i32>restLen;
+    }
     else { memory.copy(PASSWORD_FILE, restAt, restLen); passwordFileLen = <i32>restLen; }
     return 0;
   }
@@ -664,10 +686,26 @@ function logAddress(otherwise: string): void {
   else logText(otherwise);
 }
 
+/** The persistence file's path, into the log line being built. */
+export function logPersistencePath(): void { persistencePath(); }
+
+/** text(Text.PersistenceFile): persistence_location (Mosquitto's: "a path ending in /";
+ *  one is added when missing) then persistence_file (default midge.db); empty when off. */
+function persistencePath(): void {
+  if (!PERSISTENCE || persistence == 0) return;
+  if (persistDirLen > 0) {
+    logBytes(PERSIST_DIR, persistDirLen);
+    if (load<u8>(PERSIST_DIR + <usize>persistDirLen - 1) != 0x2F) logText("/");
+  }
+  if (persistFileLen > 0) logBytes(PERSIST_FILE, persistFileLen);
+  else logText("midge.db");
+}
+
 function listenTextOfFile(id: i32): void {
   const fromFile = fileListeners > 0;
   if (id == Text.PasswordFile) logBytes(PASSWORD_FILE, passwordFileLen);
   else if (id == Text.LogFile) logBytes(LOG_FILE, logFileLen);
+  else if (id == Text.PersistenceFile) persistencePath();
   else if (id == Text.Address) logAddress(fromFile ? "0.0.0.0" : "127.0.0.1");
   else if (id == Text.Note) {
     if (fromFile) logText(configure(Setting.AllowAnonymous, -1) > 0

@@ -35,6 +35,16 @@
 // @ts-ignore: decorator
 @external("env", "pbkdf2Sha512") export declare function hostPbkdf2Sha512(pwd: usize, pwdLen: u32, salt: usize, saltLen: u32,
                                                                             iterations: u32, out: usize, outLen: u32): void;
+/** Persistence service: append `len` bytes at `ptr` to the file being written (docs/ABI.md). */
+// @ts-ignore: decorator
+@external("env", "persistWrite") export declare function hostPersistWrite(ptr: usize, len: u32): void;
+/** Persistence service: write what was appended after this call (and sync it, `sync` 1), then call `persisted`. */
+// @ts-ignore: decorator
+@external("env", "persistFlush") export declare function hostPersistFlush(sync: i32): void;
+/** Persistence service: compaction. 0 (2: keeping the old file as PATH.old) begin a new file,
+ *  1 sync it and rename it over the file; 0, or an error code as `persisted` has them. */
+// @ts-ignore: decorator
+@external("env", "persistReplace") export declare function hostPersistReplace(step: i32): i32;
 /** A UTF-8 log line (level 9: fatal, UTF-16). */
 // @ts-ignore: decorator
 @external("env", "log") export declare function hostLog(level: i32, ptr: usize, len: u32): void;

@@ -10,6 +10,11 @@ import { readConfig, listenText } from "./configfile";
 import { passwd as passwdStep } from "./auth/passwd";
 import { setIdentity } from "./auth/identity";
 import { validConnection } from "./session/connections";
+import { PERSISTENCE } from "./config";
+import { persistence } from "./settings";
+import { setNow } from "./clock";
+import { restoreBytes, restoreFinish } from "./persist/restore";
+import { flushed } from "./persist/journal";
 
 /** Call once. `maxPacketSize` 0 = the board's maximum; `logLevel` 0..4. Returns the limit in force. */
 export function init(maxPacketSize: u32, logLevel: i32): u32 { return brokerInit(maxPacketSize, logLevel); }
@@ -61,6 +66,20 @@ export function shutdown(now: f64): void { brokerShutdown(now); }
 export function stat(id: u32): f64 { return statValue(id); }
 /** Bytes of linear memory reserved for table `id` (see Table in budget.ts), -1 past the last. */
 export function budget(id: u32): i32 { return tableBytes(id); }
+/** The persistence file, read back at start: `len` bytes of it at inputBuffer(); returns
+ *  the bytes taken (whole records). `wall`: the wall clock, ms since 1970. */
+export function restore(len: u32, now: f64, wall: f64): u32 {
+  return PERSISTENCE ? restoreBytes(INPUT, min(len, <u32>INPUT_CAPACITY), now, wall) : len;
+}
+/** The whole file was offered (or there is none; `error` 3: it could not be read). */
+export function restoreEnd(now: f64, wall: f64, error: i32): void {
+  if (PERSISTENCE && persistence != 0) restoreFinish(now, wall, error);
+}
+/** The host's flush is done: `bytes` appended in all are written (synced if it was asked),
+ *  or `error` (1 no space, 2 not permitted, 3 other). */
+export function persisted(now: f64, bytes: f64, error: i32): void {
+  if (PERSISTENCE) { setNow(now); flushed(bytes, error); }
+}
 /** `midge passwd` (mosquitto_passwd), one step at a time, text in and out through the
  *  input window: Step and Todo in auth/passwd.ts; docs/ABI.md. */
 export function passwd(step: i32, len: u32): i32 { return passwdStep(step, len); }

@@ -29,6 +29,15 @@ export const enum Setting {
   LogDest = 17,           // where the host writes log lines: bits of LogTo, 0 nowhere (held for the host)
   MessageSizeLimit = 18,  // bytes of payload above which a PUBLISH is dropped; 0 = no limit
   RetainAvailable = 19,   // 1: retained messages kept; 0: a retained PUBLISH or will closes its connection (MQTT 5: 0x9A)
+  Persistence = 20,       // 1: state kept in the file text(Text.PersistenceFile) names (persist/)
+  PersistenceSync = 21,   // PersistSync: when records are synced to disk
+  AutosaveInterval = 22,  // s: with PersistSync.Interval, the longest time between syncs (0: only at compaction and exit)
+}
+
+/** When the persistence file is synced (Setting.PersistenceSync; `persistence_sync`). */
+export const enum PersistSync {
+  Interval = 0,           // written at once, synced every autosave_interval (a power cut loses at most that)
+  Always = 1,             // synced before a QoS 1/2 PUBLISH or a retained message is acknowledged
 }
 
 /** Where the host writes log lines (Setting.LogDest): a set of these bits; 0: nowhere. */
@@ -45,6 +54,7 @@ export const enum Text {
   PasswordFile = 2,       // password_file's path (empty: none)
   AclFile = 3,            // acl_file's path (empty: none)
   LogFile = 4,            // log_dest file's path (empty: none)
+  PersistenceFile = 5,    // persistence_location + persistence_file (empty: persistence off)
   Listener = 16,          // Listener + k: listener k as "PORT ADDRESS"; empty past the last
   Tls = 48,               // Tls + k * 16 + TlsField: listener k's TLS settings (tlsconfig.ts); empty past the last
 }
@@ -95,6 +105,10 @@ export let perListenerSettings: i32 = 0;
 export let logDest: i32 = LogTo.Stderr;
 export let messageSizeLimit: i32 = 0;
 export let retainAvailable: i32 = 1;
+export let persistence: i32 = 0;
+export let persistenceSync: i32 = PersistSync.Interval;
+/** Mosquitto's default: 30 minutes. */
+export let autosaveInterval: i32 = 1800;
 
 /** The address to listen on, as text (held for the host): set by --host, a config file's
  *  `listener` or `bind_address`; empty: the default (see listenText in configfile.ts). */
@@ -140,6 +154,9 @@ export function configure(key: i32, value: f64): f64 {
       case Setting.LogDest: logDest = <i32>v; break;
       case Setting.MessageSizeLimit: messageSizeLimit = <i32>v; break;
       case Setting.RetainAvailable: retainAvailable = <i32>v; break;
+      case Setting.Persistence: persistence = <i32>v; break;
+      case Setting.PersistenceSync: persistenceSync = <i32>v; break;
+      case Setting.AutosaveInterval: autosaveInterval = <i32>v; break;
     }
   }
   switch (key) {
@@ -162,6 +179,9 @@ export function configure(key: i32, value: f64): f64 {
     case Setting.LogDest: return logDest;
     case Setting.MessageSizeLimit: return messageSizeLimit;
     case Setting.RetainAvailable: return retainAvailable;
+    case Setting.Persistence: return persistence;
+    case Setting.PersistenceSync: return persistenceSync;
+    case Setting.AutosaveInterval: return autosaveInterval;
   }
   return -1;
 }

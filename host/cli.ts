@@ -167,6 +167,9 @@ if (logTo & LogTo.File) {
   }
 }
 const statsInterval = core.configure(Setting.StatsInterval, -1);
+// Persistence: the file is read back before any client can connect (as Mosquitto does).
+const persistenceFile = core.text(Text.PersistenceFile);
+if (persistenceFile !== "") core.restore(persistenceFile);
 
 // Every listener the core holds ("PORT ADDRESS" or "PORT ADDRESS websockets"; the first is
 // --port's and --host's), each its own socket into the one core, which it tells the
@@ -222,6 +225,7 @@ function shutdown(signal: string): void {
   log(Level.Notice, `${signal}: shutting down`);
   core.stopTicking();
   core.shutdown(); // MQTT 5 clients get DISCONNECT 0x8B; every socket is flushed and ended
+  core.flushStore(); // the records the core asked to sync at shutdown
   const gone = Promise.all(listeners.map((l) => l.close())); // core.closed for every connection, synchronously
   logStats();
   // Give peers a moment to see the close, but exit well within 2 s regardless.

@@ -7,6 +7,7 @@ import { createHash, pbkdf2Sync } from "node:crypto";
 import { setImmediate, setTimeout, clearTimeout } from "node:timers";
 
 import { CloseReason, LogLevel, Setting, Stat, closeReasonTexts, statNames } from "./generated/vocab";
+import { PersistFile } from "./persist";
 
 // The core's vocabulary (scripts/vocab.mjs writes it from the core's sources), for the rest of the host;
 // `Level`: the log levels of the ABI's `log` import, and of the host's own lines.
@@ -51,14 +52,12 @@ export interface CoreOptions {
 }
 
 const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "openOn", "feed",
-  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd", "identity"] as const;
+  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd", "identity", "restore", "restoreEnd", "persisted"] as const;
 /** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
 type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
 
-// `persist` is in DESIGN.md §5 but not yet in docs/ABI.md; accepted so a core that
-// declares it still links (the records are dropped until host/persist.ts exists).
 const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "sha512", "pbkdf2Sha512",
-  "sha1", "persist"];
+  "sha1", "persistWrite", "persistFlush", "persistReplace"];
 
 /** What is wrong with a module as a core for this host: empty when it fits the ABI. */
 export function checkAbi(module: WebAssembly.Module): string[] {
@@ -128,6 +127,8 @@ export class Core {
   /** When the pending tick timer fires (performance.now() time), 0: none. */
   private tickDue = 0;
   private ticking = false;
+  /** The persistence file (docs/ABI.md, Persistence), once `restore` opened it. */
+  private store: PersistFile | null = null;
 
   /** Compile `wasm` (one board's core), check it against the ABI, and instantiate it. */
   static async load(wasm: Uint8Array<ArrayBuffer>, options: CoreOptions): Promise<Core> {
@@ -208,6 +209,28 @@ export class Core {
    *  on who may connect, the paths of the password, ACL and log files). */
   text(id: number): string {
     return utf8.decode(this.bytes(this.inputBase, this.x.text(id)));
+  }
+
+  /** Persistence (`text(5)` names the file): read it back into the core, which then
+   *  writes a fresh snapshot; records follow while the broker runs. */
+  restore(file: string): void {
+    const store = (this.store = new PersistFile(file, (bytes, error) => {
+      this.x.persisted(this.now(), bytes, error);
+      this.flushTouched(); // acknowledgements that waited for the disk
+    }));
+    store.readBack(
+      this.capacity,
+      (piece) => {
+        this.bytes(this.inputBase, piece.length).set(piece);
+        return this.x.restore(piece.length, this.now(), Date.now()) >>> 0;
+      },
+      (error) => this.x.restoreEnd(this.now(), Date.now(), error),
+    );
+  }
+
+  /** Write what the core asked to be written (at shutdown). */
+  flushStore(): void {
+    this.store?.flushNow();
   }
 
   /** A new connection owned by `link`, accepted on listener `listener` (text(16 + listener)):
@@ -465,7 +488,10 @@ export class Core {
       this.bytes(out >>> 0, outLen >>> 0).set(key);
     },
 
-    persist: (): void => {},
+    // The store service (host/persist.ts): append, flush after this call, compact.
+    persistWrite: (ptr: number, len: number): void => this.store?.write(this.bytes(ptr >>> 0, len >>> 0)),
+    persistFlush: (sync: number): void => this.store?.flush(sync !== 0),
+    persistReplace: (step: number): number => this.store?.replace(step) ?? 3,
   };
 
   /** Flow control (the core's): stop reading `id`, or read it again and offer what was kept

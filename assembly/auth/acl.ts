@@ -251,6 +251,12 @@ function wordIsAccess(p: usize, n: i32): bool {
 
 // ---- who a session is ----
 
+/** The session's user name (Session.userLen bytes), 0 when it has none (or no ACLs are built). */
+export function aclUserName(s: i32): usize {
+  if (!ENABLED || (session(s).aclFlags & (AclFlag.NoName | AclFlag.NameTooLong)) != 0) return 0;
+  return NAMES + <usize>s * <usize>USERNAME_MAX;
+}
+
 /** At CONNECT (after the session is bound): remember its user name, find its section. */
 export function aclBind(s: i32, name: usize, nameLen: i32, hasName: bool): void {
   if (!ENABLED) return;

@@ -14,6 +14,8 @@ import { message } from "../store/messages";
 import { dropsQueued } from "../flow/holds";
 import { viewStored, sendView } from "./encode";
 import { statAdd, Stat } from "../stats";
+import { PERSISTENCE } from "../config";
+import { journalSent } from "../persist/journal";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
 /** The connection a session can be sent to now, or -1. */
@@ -69,6 +71,7 @@ export function pump(s: i32): void {
     row.state = DeliveryState.Sent;
     ss.inflight++;
     ss.inflightTail = d;
+    if (PERSISTENCE) journalSent(s, d);
     viewStored(row.msg);
     if (!sendView(conn, row.qos, row.retain != 0, false, row.packetId, deliveryIds(d), row.idCount)) {
       removeDelivery(s, d, prev); // too large for this client: done, as if delivered

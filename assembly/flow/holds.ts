@@ -29,6 +29,7 @@ export const enum Pause {
   Hold = 1,        // a subscriber it publishes to is behind
   Budget = 2,      // waiting for room in the input budget (flow/input.ts)
   OwnReplies = 4,  // its own answers pile up unread
+  Persist = 8,     // persistence_sync always: its acknowledgements wait for the disk (persist/journal.ts)
 }
 
 /** Why a subscriber holds its publishers (bits of `Connection.congestion`). */

@@ -98,6 +98,9 @@ function refuse(conn: i32, level: i32, why: i32): void {
   closeConnection(conn, CloseReason.Refused);
 }
 
+import { PERSISTENCE } from "../config";
+import { journalOnline } from "../persist/journal";
+
 export function handleConnect(conn: i32, body: usize, limit: usize): void {
   const c = connection(conn);
   if (c.state != ConnState.AwaitingConnect) {       // [MQTT-3.1.0-2] a second CONNECT
@@ -205,6 +208,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
   c.state = ConnState.Connected;
   if (certName > 0) aclBind(s, identityAt(conn), certName, true);
   else aclBind(s, usernamePtr, usernameLen, (connectFlags & ConnectFlag.Username) != 0);
+  if (PERSISTENCE) journalOnline(s); // a persistent session, in the persistence file
   if (v5) {
     c.receiveMax = connReceiveMax;
     c.maxPacketOut = connMaxPacket;

@@ -8,6 +8,7 @@ import { decodePublish, publishQos, publishRetain, publishTopicPtr, publishTopic
          publishPacketId, publishPayloadPtr, publishPayloadLen, publishAlias, publishHasExpiry,
          publishExpiry, publishPropsPtr, publishPropsLen } from "../codec/publish";
 import { sendAck, AckByte } from "../codec/ack";
+import { ackPublish } from "../persist/journal";
 import { validTopicName } from "../topics/validate";
 import { connection } from "../session/connections";
 import { session, sessionId } from "../session/sessions";
@@ -108,8 +109,8 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   // answers it (MQTT 5: 0x95 Packet too large; a 3.1.1 PUBREL then finds no id: PUBCOMP)
   if (messageSizeLimit > 0 && publishPayloadLen > messageSizeLimit) {
     sizeLimitDrop(s);
-    if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, v5 ? PACKET_TOO_LARGE : 0);
-    else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, v5 ? PACKET_TOO_LARGE : 0);
+    if (qos == 1) ackPublish(conn, AckByte.PUBACK, packetId, v5 ? PACKET_TOO_LARGE : 0);
+    else if (qos == 2) ackPublish(conn, AckByte.PUBREC, packetId, v5 ? PACKET_TOO_LARGE : 0);
     return;
   }
 
@@ -125,14 +126,14 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   if (aclLoaded && !aclAllows(s, topic, topicLen, Access.Write)) {
     countForClient(Stat.DeniedPublishes, LogLevel.Notice, s, "PUBLISH from client ", " denied: ",
                    "the ACL file does not let it write to the topic");
-    if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, v5 ? NOT_AUTHORIZED : 0);
-    else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, v5 ? NOT_AUTHORIZED : 0);
+    if (qos == 1) ackPublish(conn, AckByte.PUBACK, packetId, v5 ? NOT_AUTHORIZED : 0);
+    else if (qos == 2) ackPublish(conn, AckByte.PUBREC, packetId, v5 ? NOT_AUTHORIZED : 0);
     return;
   }
 
   if (qos == 2) {
     // [MQTT-4.3.3-2] delivered onwards once; a resend before PUBREL only gets PUBREC
-    if (hasReceived(s, packetId)) { sendAck(conn, AckByte.PUBREC, packetId); return; }
+    if (hasReceived(s, packetId)) { ackPublish(conn, AckByte.PUBREC, packetId, 0); return; }
     // MQTT 5: more unreleased QoS 2 messages than our Receive Maximum [MQTT-3.3.4-9];
     // MQTT 3.1.1 has none: only the board's pool of ids bounds it
     if ((v5 && session(s).received >= INFLIGHT_IN_MAX) || !addReceived(s, packetId)) {
@@ -165,6 +166,6 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   if (stored >= 0) releaseMessage(stored);
 
   const reason = v5 && targets == 0 ? NO_MATCHING_SUBSCRIBERS : 0;
-  if (qos == 1) sendAck(conn, AckByte.PUBACK, packetId, reason);        // [MQTT-4.3.2-2]
-  else if (qos == 2) sendAck(conn, AckByte.PUBREC, packetId, reason);   // [MQTT-4.3.3-2]
+  if (qos == 1) ackPublish(conn, AckByte.PUBACK, packetId, reason);        // [MQTT-4.3.2-2]
+  else if (qos == 2) ackPublish(conn, AckByte.PUBREC, packetId, reason);   // [MQTT-4.3.3-2]
 }

@@ -11,6 +11,9 @@ import { releaseMessage } from "../store/messages";
 import { acknowledged } from "../flow/progress";
 
 /** MQTT 5: PUBREL for a packet id we no longer know. */
+import { PERSISTENCE } from "../config";
+import { journalReleased } from "../persist/journal";
+
 const PACKET_ID_NOT_FOUND: i32 = 0x92;
 
 export function handlePubrec(conn: i32, body: usize, limit: usize): void {
@@ -34,6 +37,7 @@ export function handlePubrec(conn: i32, body: usize, limit: usize): void {
     row.state = DeliveryState.Released;
     releaseMessage(row.msg);
     row.msg = -1;
+    if (PERSISTENCE) journalReleased(s, d);
   }
   sendAck(conn, AckByte.PUBREL, ackPacketId);
   acknowledged(conn, s); // progress: the publishers waiting for it may be released

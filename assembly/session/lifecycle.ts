@@ -4,7 +4,8 @@
 
 import { hostClose, CloseReason, LogLevel } from "../host";
 import { wsClosing } from "../ws/output";
-import { WEBSOCKETS } from "../config";
+import { WEBSOCKETS, PERSISTENCE } from "../config";
+import { journalWillDone, journalSessionEnd, journalOffline } from "../persist/journal";
 import { now } from "../clock";
 import { connection, ConnState } from "./connections";
 import { session, sessionId, freeSession } from "./sessions";
@@ -29,6 +30,7 @@ import { logOn, logStart, logText, logBytes, logEnd } from "../log";
 function publishWill(s: i32): void {
   const ss = session(s);
   const m = ss.will;
+  if (PERSISTENCE) journalWillDone(s);
   ss.will = -1;
   ss.willAt = 0;
   const row = message(m);
@@ -59,6 +61,7 @@ function publishWill(s: i32): void {
 export function discardWill(s: i32): void {
   const ss = session(s);
   if (ss.will < 0) return;
+  if (PERSISTENCE) journalWillDone(s);
   releaseMessage(ss.will);
   ss.will = -1;
   ss.willAt = 0;
@@ -68,6 +71,7 @@ export function discardWill(s: i32): void {
  *  waiting for its delay is published now: the session ending comes first. */
 export function endSession(s: i32): void {
   if (session(s).will >= 0) publishWill(s);
+  if (PERSISTENCE) journalSessionEnd(s); // its subscriptions and deliveries go with it
   unsubscribeAll(s);
   clearQueue(s);
   forgetReceived(s);
@@ -145,7 +149,10 @@ export function detach(conn: i32, reason: i32, publishWill: bool): void {
     else ss.willAt = now + <f64>ss.willDelay * 1000;
   }
   if (ss.expiry == 0) endSession(s);
-  else ss.expiresAt = ss.expiry == 0xFFFFFFFF ? 0 : now + <f64>ss.expiry * 1000;
+  else {
+    ss.expiresAt = ss.expiry == 0xFFFFFFFF ? 0 : now + <f64>ss.expiry * 1000;
+    if (PERSISTENCE) journalOffline(s);
+  }
 }
 
 export function publishWillNow(s: i32): void { publishWill(s); }

@@ -9,7 +9,9 @@
 //   │ link │ next │ msg │ packetId │ qos │ state │ retain │ nIds  │ subscription ids × 4     │
 //   └──────┴──────┴─────┴──────────┴─────┴───────┴────────┴───────┴──────────────────────────┘
 
-import { MAX_DELIVERIES, SUB_IDS_PER_DELIVERY } from "../config";
+import { MAX_DELIVERIES, SUB_IDS_PER_DELIVERY, PERSISTENCE } from "../config";
+import { restoring, pidForget } from "../persist/pids";
+import { journalQueued, journalDone } from "../persist/journal";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { session } from "./sessions";
 import { holdMessage, releaseMessage } from "../store/messages";
@@ -31,6 +33,7 @@ export const enum DeliveryState {
   retain: i32;    // the RETAIN flag to deliver with
   idCount: i32;   // MQTT 5 subscription identifiers to send with it
   id0: i32; id1: i32; id2: i32; id3: i32;
+  pid: u32;       // its id in the persistence file (0: not written there: persist/pids.ts)
 }
 
 const deliveries: Pool = poolDescriptor();
@@ -62,14 +65,15 @@ export function enqueue(s: i32, msg: i32, qos: i32, retain: bool, ids: usize, id
   const d = poolAlloc(deliveries);
   if (d < 0) return false;
   const row = delivery(d);
-  row.next = -1; row.msg = msg; row.packetId = 0; row.qos = qos;
+  row.next = -1; row.msg = msg; row.packetId = 0; row.qos = qos; row.pid = 0;
   row.state = DeliveryState.Queued; row.retain = retain ? 1 : 0;
   row.idCount = min(idCount, SUB_IDS_PER_DELIVERY);
   if (row.idCount > 0) memory.copy(deliveryIds(d), ids, <usize>row.idCount << 2);
-  holdMessage(msg);
+  if (msg >= 0) holdMessage(msg); // -1: a delivery read back from the persistence file after its PUBREC
   if (ss.queueTail >= 0) delivery(ss.queueTail).next = d; else ss.queueHead = d;
   ss.queueTail = d;
   ss.queued++;
+  if (PERSISTENCE) journalQueued(s, d);
   return true;
 }
 
@@ -92,6 +96,10 @@ export function findInflight(s: i32, packetId: i32): i32 {
 export function removeDelivery(s: i32, d: i32, prev: i32): void {
   const ss = session(s);
   const row = delivery(d);
+  if (PERSISTENCE) {
+    if (restoring) pidForget(row.pid);
+    else journalDone(s, d);
+  }
   if (prev >= 0) delivery(prev).next = row.next; else ss.queueHead = row.next;
   if (ss.queueTail == d) ss.queueTail = prev;
   if (ss.inflightTail == d) ss.inflightTail = prev;

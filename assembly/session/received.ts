@@ -10,7 +10,8 @@
 //   │ u32: (session + 1) << 16 | packet id  │  0 = empty; deletion shifts back, no tombstones
 //   └───────────────────────────────────────┘
 
-import { MAX_RECEIVED } from "../config";
+import { MAX_RECEIVED, PERSISTENCE } from "../config";
+import { journalReceived } from "../persist/journal";
 import { session } from "./sessions";
 
 /** A power of two at least twice MAX_RECEIVED: probes stay short at full load. */
@@ -55,6 +56,7 @@ export function addReceived(s: i32, packetId: i32): bool {
   store<u32>(slot(i), k);
   held++;
   session(s).received++;
+  if (PERSISTENCE) journalReceived(s, packetId, true);
   return true;
 }
 
@@ -81,6 +83,7 @@ export function removeReceived(s: i32, packetId: i32): void {
   if (i < 0) return;
   vacate(<u32>i);
   session(s).received--;
+  if (PERSISTENCE) journalReceived(s, packetId, false);
 }
 
 /** The session ends: forget all its ids (a scan, only for a session that holds some). */
@@ -95,6 +98,10 @@ export function forgetReceived(s: i32): void {
     i++;
   }
 }
+
+/** The table, slot by slot, for the persistence file: (session + 1) << 16 | packet id, 0 empty. */
+export function receivedSlots(): i32 { return RECEIVED_SLOTS; }
+export function receivedSlot(i: i32): u32 { return load<u32>(slot(<u32>i)); }
 
 /** Ids held, all sessions together. */
 export function receivedInUse(): i32 { return held; }

@@ -7,7 +7,8 @@
 //   │ link │ used │ conn │ expiry │ will │ subs │ queue │ ... │ client id bytes │
 //   └──────┴──────┴──────┴────────┴──────┴──────┴───────┴─────┴─────────────────┘
 
-import { MAX_SESSIONS, CLIENT_ID_MAX } from "../config";
+import { MAX_SESSIONS, CLIENT_ID_MAX, PERSISTENCE } from "../config";
+import { restoring, pidForget } from "../persist/pids";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 
 // @ts-ignore: decorator
@@ -40,6 +41,7 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
   aclSection: i32;    // ACL file: its `user` section (0: no user name), -1: patterns only
   aclFlags: i32;      //   what keeps patterns from it (auth/acl.ts AclFlag)
   userLen: i32;       //   its user name's length (the name is kept in auth/acl.ts)
+  pid: u32;           // its id in the persistence file (0: not written there: persist/pids.ts)
 }
 
 // @ts-ignore: decorator
@@ -96,13 +98,14 @@ export function createSession(id: usize, len: i32): i32 {
   s.queueHead = -1; s.queueTail = -1; s.queued = 0; s.inflight = 0; s.inflightTail = -1; s.wrapped = 0;
   s.nextPacketId = 0; s.received = 0;
   s.idLen = len; s.idHash = idHash(id, len);
-  s.matchEpoch = 0; s.matchQos = 0; s.matchRetain = 0; s.matchIds = -1; s.dropped = 0;
+  s.matchEpoch = 0; s.matchQos = 0; s.matchRetain = 0; s.matchIds = -1; s.dropped = 0; s.pid = 0;
   memory.copy(sessionId(i), id, <usize>len);
   return i;
 }
 
 /** Release the row; the caller has already removed subscriptions and deliveries. */
 export function freeSession(i: i32): void {
+  if (PERSISTENCE && restoring) pidForget(session(i).pid);
   session(i).used = 0;
   poolFree(sessions, i);
 }

@@ -18,6 +18,8 @@ import { session } from "./sessions";
 import { joinGroup, leaveGroup } from "../topics/shared";
 import { statAdd, Stat } from "../stats";
 import { replayDropped } from "../flow/replay";
+import { PERSISTENCE } from "../config";
+import { journalSubscribe, journalUnsubscribe } from "../persist/journal";
 
 export const enum SubOption { NoLocal = 4, RetainAsPublished = 8 }
 
@@ -115,6 +117,7 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
   if (existing >= 0) {
     const row = subscription(existing);
     row.qos = qos; row.options = options; row.subId = subId;
+    if (PERSISTENCE) journalSubscribe(s, existing);
     return existing;
   }
   const i = poolAlloc(subscriptions);
@@ -144,6 +147,7 @@ export function subscribe(s: i32, filter: usize, len: i32, offset: i32, qos: i32
   ss.subCount++;
   statAdd(Stat.Subscriptions);
   subscribedNew = true;
+  if (PERSISTENCE) journalSubscribe(s, i);
   return i;
 }
 
@@ -172,6 +176,7 @@ export function unsubscribe(s: i32, filter: usize, len: i32, offset: i32): bool 
   if (n < 0) return false;
   const i = findOnNode(n, s, filter, len);
   if (i < 0) return false;
+  if (PERSISTENCE) journalUnsubscribe(s, filter, len, offset);
   unlink(i);
   return true;
 }

@@ -13,6 +13,10 @@
 import { MAX_MESSAGES, CHUNK_SIZE, STORE_BYTES } from "../config";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
 import { emit } from "../codec/writer";
+import { PERSISTENCE } from "../config";
+import { hostPersistWrite } from "../host";
+import { crcUpdate } from "../persist/crc";
+import { restoring, pidForget } from "../persist/pids";
 
 // @ts-ignore: decorator
 @unmanaged @final export class Message {
@@ -25,6 +29,7 @@ import { emit } from "../codec/writer";
   payloadLen: i32;
   first: i32;       // first chunk, -1 if none
   expiresAt: f64;   // Message Expiry: when it must no longer be delivered (0 = never)
+  pid: u32;         // its id in the persistence file (0: not written there: persist/pids.ts)
 }
 
 // @ts-ignore: decorator
@@ -51,6 +56,8 @@ export function storeInit(): void {
 @inline function chunkAt(i: i32): usize { return CHUNK_BASE + <usize>i * CHUNK_SIZE; }
 
 export function messagesInUse(): i32 { return messages.used; }
+/** Rows [0, high) may be in use (refs > 0). */
+export function messagesHighWater(): i32 { return messages.high; }
 export function messageTableBytes(): i32 { return MAX_MESSAGES * offsetof<Message>(); }
 export function chunkTableBytes(): i32 { return MAX_CHUNKS * CHUNK_SIZE; }
 export function chunksInUse(): i32 { return chunks.used; }
@@ -86,6 +93,7 @@ export function storeMessage(topic: usize, topicLen: i32, props: usize, propsLen
   row.refs = 0; row.qos = qos; row.retain = retain;
   row.topicLen = topicLen; row.propsLen = propsLen; row.payloadLen = payloadLen; row.first = first;
   row.expiresAt = expiresAt;
+  row.pid = 0;
   writeInto(first, 0, topic, topicLen);
   if (propsLen > 0) writeInto(first, topicLen, props, propsLen);
   writeInto(first, topicLen + propsLen, payload, payloadLen);
@@ -104,6 +112,7 @@ export function releaseMessage(m: i32): void {
 
 /** Free a message nobody references (e.g. stored but then not needed). */
 export function freeMessage(m: i32): void {
+  if (PERSISTENCE && restoring) pidForget(message(m).pid);
   let c = message(m).first;
   while (c >= 0) {
     const next = load<i32>(chunkAt(c));
@@ -151,4 +160,30 @@ export function topicEquals(m: i32, ptr: usize, len: i32): bool {
     if (len > 0) c = load<i32>(chunkAt(c));
   }
   return true;
+}
+
+/** Continue `crc` over bytes [offset, offset+len) of the message (a persistence record). */
+export function rangeCrc(m: i32, offset: i32, len: i32, crc: u32): u32 {
+  let c = message(m).first;
+  while (offset >= CHUNK_DATA) { c = load<i32>(chunkAt(c)); offset -= CHUNK_DATA; }
+  while (len > 0) {
+    const n = min(len, CHUNK_DATA - offset);
+    crc = crcUpdate(crc, chunkAt(c) + 4 + <usize>offset, n);
+    len -= n; offset = 0;
+    if (len > 0) c = load<i32>(chunkAt(c));
+  }
+  return crc;
+}
+
+/** Append bytes [offset, offset+len) of the message to the persistence file, straight
+ *  from the chunks. */
+export function rangePersist(m: i32, offset: i32, len: i32): void {
+  let c = message(m).first;
+  while (offset >= CHUNK_DATA) { c = load<i32>(chunkAt(c)); offset -= CHUNK_DATA; }
+  while (len > 0) {
+    const n = min(len, CHUNK_DATA - offset);
+    hostPersistWrite(chunkAt(c) + 4 + <usize>offset, n);
+    len -= n; offset = 0;
+    if (len > 0) c = load<i32>(chunkAt(c));
+  }
 }

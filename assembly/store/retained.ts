@@ -15,6 +15,8 @@ import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/p
 import { holdMessage, releaseMessage, topicEquals } from "./messages";
 import { levelHash } from "../topics/matcher";
 import { statAdd, Stat } from "../stats";
+import { PERSISTENCE } from "../config";
+import { journalRetain, journalUnretain } from "../persist/journal";
 
 // @ts-ignore: decorator
 @unmanaged @final export class Retained {
@@ -106,6 +108,7 @@ export function setRetained(topic: usize, len: i32, msg: i32): bool {
     holdMessage(msg);
     releaseMessage(r.msg);
     r.msg = msg;
+    if (PERSISTENCE) journalRetain(msg);
     return true;
   }
   i = poolAlloc(retained);
@@ -115,6 +118,7 @@ export function setRetained(topic: usize, len: i32, msg: i32): bool {
   indexAdd(i, h);
   holdMessage(msg);
   statAdd(Stat.RetainedMessages);
+  if (PERSISTENCE) journalRetain(msg);
   return true;
 }
 
@@ -129,6 +133,7 @@ export function retainedTableBytes(): i32 { return MAX_RETAINED * offsetof<Retai
 /** Remove one retained entry (cleared, or its message expired). */
 export function clearRetainedRow(i: i32): void {
   const r = retainedRow(i);
+  if (PERSISTENCE) journalUnretain(r.msg);
   indexRemove(i, r.topicHash);
   r.used = 0;
   releaseMessage(r.msg);
