@@ -29,7 +29,11 @@ export const enum Stat {
   DroppedSizeLimit = 25,    // PUBLISHes dropped: payload above message_size_limit
   DeniedPublishes = 26,     // PUBLISHes and wills the ACL file does not let their client write
   DeniedSubscriptions = 27, // SUBSCRIBE filters refused: the ACL file lets their client read none of it
-  COUNT = 28,
+  PersistenceBytes = 28,    // bytes written to the persistence file (records and snapshots)
+  PersistenceSnapshots = 29, // snapshots written (at start, compactions, retries after a failure)
+  PersistenceErrors = 30,   // writes or snapshots of the persistence file that failed
+  PersistenceDegraded = 31, // 1 while persistence is degraded (a write failed; nothing is being saved)
+  COUNT = 32,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);

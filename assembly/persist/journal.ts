@@ -27,6 +27,7 @@ import { Rec, recBegin, recU8, recU16, recU32, recF64, recBytes, recEnd, appende
 import { snapshot } from "./snapshot";
 import { pauseConnection, unpauseConnection, Pause } from "../flow/holds";
 import { logOn, logStart, logText, logInt, logEnd } from "../log";
+import { statAdd, Stat } from "../stats";
 import { logPersistencePath } from "../configfile";
 
 /** Records are being written: persistence is on, the file was read back, and the disk
@@ -367,6 +368,7 @@ export function fail(error: i32): void {
   }
   degraded = true;
   journalOn = false;
+  statAdd(Stat.PersistenceErrors);
   retryAt = now + RETRY_MS;
   flushAsked = false;
   syncAsked = false;
