@@ -6,11 +6,12 @@ import { closeSync, fdatasyncSync, fsyncSync, openSync, readSync, renameSync, rm
 import path from "node:path";
 import { setImmediate } from "node:timers";
 
-/** The error codes of `persisted` and `persistReplace`: 1 no space, 2 not permitted, 3 other. */
+/** The error codes of `persisted` and `persistReplace`: 1 no space, 2 not permitted, 3 other, 4 no such directory. */
 function errorCode(error: unknown): number {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "ENOSPC" || code === "EDQUOT") return 1;
   if (code === "EROFS" || code === "EACCES" || code === "EPERM") return 2;
+  if (code === "ENOENT" || code === "ENOTDIR") return 4;
   return 3;
 }
 
@@ -114,9 +115,9 @@ export class PersistFile {
       fdatasyncSync(fd);
       if (this.keepOld) renameSync(this.file, `${this.file}.old`);
       renameSync(`${this.file}.new`, this.file);
-      syncDirectory(path.dirname(this.file));
       if (this.fd >= 0) closeSync(this.fd);
-      this.fd = fd;
+      this.fd = fd; // renamed: appends go to it now, whatever the directory's sync says
+      syncDirectory(path.dirname(this.file));
       return 0;
     } catch (error) {
       this.used = 0;

@@ -362,7 +362,9 @@ export function snapshotDone(): void {
 export function fail(error: i32): void {
   if (!degraded && logOn(LogLevel.Error)) {
     logStart(); logText("persistence: cannot write "); logPersistencePath(); logText(": ");
-    logText(error == 1 ? "no space left on the device" : error == 2 ? "not permitted (a read-only file system, or permissions)" : "input/output error");
+    logText(error == 1 ? "no space left on the device (a snapshot needs room for a second copy of the file)"
+          : error == 2 ? "not permitted (a read-only file system, or permissions)"
+          : error == 4 ? "no such directory (persistence_location must exist)" : "input/output error");
     logText("; persistence degraded: nothing more is saved until a snapshot succeeds (tried every 30 s)");
     logEnd(LogLevel.Error);
   }

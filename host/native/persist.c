@@ -32,6 +32,7 @@ static int flush_due, flush_sync;
 static int error_code(int e) {
   if (e == ENOSPC || e == EDQUOT) return STORE_NO_SPACE;
   if (e == EROFS || e == EACCES || e == EPERM) return STORE_NOT_PERMITTED;
+  if (e == ENOENT || e == ENOTDIR) return STORE_NO_DIRECTORY;
   return STORE_IO_ERROR;
 }
 

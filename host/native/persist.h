@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /* The error codes of `persisted` and `persistReplace`. */
-enum { STORE_OK = 0, STORE_NO_SPACE = 1, STORE_NOT_PERMITTED = 2, STORE_IO_ERROR = 3 };
+enum { STORE_OK = 0, STORE_NO_SPACE = 1, STORE_NOT_PERMITTED = 2, STORE_IO_ERROR = 3, STORE_NO_DIRECTORY = 4 };
 
 /* The persistence file (text(5)); nothing is opened yet. */
 void store_init(const char* path);
