@@ -184,6 +184,10 @@ const passwdEnums = ["PasswdStep", "PasswdTodo", "PasswdInput"].map((name) => [n
 const rows = parseOptions();
 const board = boardConstants();
 
+const coreVersion = /VERSION = "([^"]+)"/.exec(read("assembly/version.ts"))?.[1];
+const packageVersion = JSON.parse(read("package.json")).version;
+if (coreVersion !== packageVersion) fail(`assembly/version.ts says ${coreVersion}, package.json ${packageVersion}: keep them the same`);
+
 const statCount = stat.find((m) => m.name === "COUNT")?.value;
 const stats = stat.filter((m) => m.name !== "COUNT");
 if (statCount !== stats.length) fail(`assembly/stats.ts: Stat.COUNT is ${statCount}, but there are ${stats.length} counters`);

@@ -25,6 +25,7 @@ import { aclUserName } from "../auth/acl";
 import { receivedSlots, receivedSlot } from "../session/received";
 import { Rec, recBegin, recU8, recU16, recU32, recF64, recBytes, recEnd, appended } from "./record";
 import { snapshot } from "./snapshot";
+import { sysPublishing } from "../sys/tree";
 import { pauseConnection, unpauseConnection, Pause } from "../flow/holds";
 import { logOn, logStart, logText, logInt, logEnd } from "../log";
 import { statAdd, Stat } from "../stats";
@@ -93,14 +94,14 @@ export function saveMessage(m: i32): u32 {
 }
 
 export function journalRetain(m: i32): void {
-  if (!PERSISTENCE || !journalOn) return;
+  if (!PERSISTENCE || !journalOn || sysPublishing) return; // $SYS is the broker's now, not worth a write
   const pid = saveMessage(m);
   recBegin(Rec.Retain); recU32(pid);
   wrote(recEnd());
 }
 
 export function journalUnretain(m: i32): void {
-  if (!PERSISTENCE || !journalOn) return;
+  if (!PERSISTENCE || !journalOn || sysPublishing) return;
   recBegin(Rec.Unretain); recU16(message(m).topicLen);
   wrote(recEnd(m, 0, message(m).topicLen));
 }
