@@ -39,7 +39,7 @@ import { maxPacketSize, setMaxPacketSize, connectTimeoutMs, maxConnections } fro
 import { statAdd, Stat } from "./stats";
 import { isWebSocket, wsOpen } from "./ws/state";
 import { wsFeed } from "./ws/input";
-import { listenerSpeaksWebSocket } from "./configfile";
+import { listenerSpeaksWebSocket, listenerHttpOnly } from "./configfile";
 import { setLogLevel, logOn, logStart, logText, logInt, logEnd } from "./log";
 
 /** The input window: one whole packet of the largest size fits (over WebSockets, with
@@ -101,7 +101,7 @@ export function brokerOpen(listener: i32, now: f64): i32 {
   statAdd(Stat.ConnectionsOpen);
   statAdd(Stat.ConnectionsAccepted);
   connection(conn).listener = listener;
-  wsOpen(conn, listenerSpeaksWebSocket(listener));
+  wsOpen(conn, listenerSpeaksWebSocket(listener), listenerHttpOnly(listener));
   return conn;
 }
 

@@ -185,7 +185,12 @@ const LISTENERS = memory.data(CONFIG_TEXT ? (MAX_LISTENERS + 1) * LISTENER_ROW :
 
 /** Whether listener k (text(16 + k)) speaks MQTT over WebSockets (`protocol websockets`). */
 export function listenerSpeaksWebSocket(k: i32): bool {
-  return CONFIG_TEXT != 0 && WEBSOCKETS != 0 && k >= 0 && k < fileListeners && load<u8>(listenerAt(k) + PROTOCOL_AT) == 1;
+  return CONFIG_TEXT != 0 && WEBSOCKETS != 0 && k >= 0 && k < fileListeners && load<u8>(listenerAt(k) + PROTOCOL_AT) >= 1;
+}
+
+/** Whether listener k is `protocol http`: HTTP only (/metrics, the status page), no upgrade. */
+export function listenerHttpOnly(k: i32): bool {
+  return CONFIG_TEXT != 0 && WEBSOCKETS != 0 && k >= 0 && k < fileListeners && load<u8>(listenerAt(k) + PROTOCOL_AT) == 2;
 }
 
 /** Listener k's port as configured (0: the system chose one). */
@@ -474,8 +479,10 @@ function setProtocol(): i32 {
   let v = -1;
   if (wordIs(1, "mqtt")) v = 0;
   else if (wordIs(1, "websockets")) v = 1;
-  if (v < 0) return refuseValue("must be mqtt or websockets");
+  else if (wordIs(1, "http")) v = 2;
+  if (v < 0) return refuseValue("must be mqtt, websockets or http");
   if (v == 1 && !WEBSOCKETS) return refuseLine("websockets: this board has no WebSockets");
+  if (v == 2 && !WEBSOCKETS) return refuseLine("http: this board has no HTTP (no /metrics, no status page; $SYS is its way to tell)");
   store<u8>(listenerAt(listenerRow) + PROTOCOL_AT, <u8>v);
   return 0;
 }
@@ -670,12 +677,12 @@ function logListener(k: i32): void {
     logInt(<i64>configure(Setting.Port, -1)); logText(" ");
     if (CONFIG_TEXT) logAddress(fileListeners > 0 ? "0.0.0.0" : "127.0.0.1");
     else logAddress("127.0.0.1");
-    if (listenerSpeaksWebSocket(0)) logText(" websockets");
+    if (listenerSpeaksWebSocket(0)) logText(listenerHttpOnly(0) ? " http" : " websockets");
   } else if (CONFIG_TEXT && k < fileListeners) {
     const row = listenerAt(k), n = load<i32>(row + 4);
     logInt(load<i32>(row)); logText(" ");
     if (n > 0) logBytes(row + 8, n); else logText("0.0.0.0");
-    if (listenerSpeaksWebSocket(k)) logText(" websockets");
+    if (listenerSpeaksWebSocket(k)) logText(listenerHttpOnly(k) ? " http" : " websockets");
   }
 }
 
