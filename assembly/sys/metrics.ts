@@ -4,7 +4,7 @@
 // loads row i into the globals below; false past the last.
 
 import { MAX_CONNECTIONS, MAX_SESSIONS, MAX_SUBSCRIPTIONS, MAX_TOPIC_NODES, MAX_MESSAGES, STORE_BYTES, CHUNK_SIZE,
-         MAX_RETAINED, MAX_DELIVERIES, MAX_RECEIVED, MAX_SHARE_GROUPS, PERSISTENCE } from "../config";
+         MAX_RETAINED, MAX_DELIVERIES, MAX_RECEIVED, MAX_SHARE_GROUPS, PERSISTENCE, WEBSOCKETS } from "../config";
 import { statValue } from "../budget";
 import { Stat } from "../stats";
 import { now } from "../clock";
@@ -19,6 +19,10 @@ import { receivedInUse } from "../session/received";
 import { groupsInUse } from "../topics/shared";
 import { persistence } from "../settings";
 import { degraded } from "../persist/journal";
+
+/** Names and HELP texts for /metrics only where there is HTTP: a board without it carries none. */
+// @ts-ignore: decorator
+@inline const H: bool = WEBSOCKETS != 0;
 
 export const enum Kind { Counter = 0, Gauge = 1, Text = 2, Load = 3 }
 
@@ -44,7 +48,7 @@ export function noteStart(t: f64): void { if (startedAt < 0) startedAt = t; }
 // @ts-ignore: decorator
 @inline function table(name: string, used: i32, size: i32, isSize: bool): bool {
   sysName = "midge/tables/"; promName = isSize ? "table_size" : "table_used";
-  help = isSize ? "Rows (bytes for the message store) of each fixed table, reserved at start" : "Rows (bytes for the message store) of each fixed table in use";
+  help = !H ? "" : isSize ? "Rows (bytes for the message store) of each fixed table, reserved at start" : "Rows (bytes for the message store) of each fixed table in use";
   kind = Kind.Gauge; value = <f64>(isSize ? size : used); label = name;
   return true;
 }
@@ -93,47 +97,47 @@ export function metric(i: i32): bool {
   const connected = st(Stat.ClientsConnected);
   const total = <f64>sessionsInUse();
   switch (i) {
-    case 0: return row("uptime", "uptime_seconds", "Seconds since the broker started", Kind.Gauge, Math.floor((now - startedAt) / 1000));
-    case 1: return row("clients/total", "clients_total", "Client sessions, connected or persistent and offline", Kind.Gauge, total);
-    case 2: return row("clients/connected", "clients_connected", "Clients connected", Kind.Gauge, connected);
+    case 0: return row("uptime", H ? "uptime_seconds" : "", H ? "Seconds since the broker started" : "", Kind.Gauge, Math.floor((now - startedAt) / 1000));
+    case 1: return row("clients/total", H ? "clients_total" : "", H ? "Client sessions, connected or persistent and offline" : "", Kind.Gauge, total);
+    case 2: return row("clients/connected", H ? "clients_connected" : "", H ? "Clients connected" : "", Kind.Gauge, connected);
     case 3: return row("clients/active", "", "", Kind.Gauge, connected);
-    case 4: return row("clients/disconnected", "clients_disconnected", "Persistent sessions whose client is not connected", Kind.Gauge, total - connected);
+    case 4: return row("clients/disconnected", H ? "clients_disconnected" : "", H ? "Persistent sessions whose client is not connected" : "", Kind.Gauge, total - connected);
     case 5: return row("clients/inactive", "", "", Kind.Gauge, total - connected);
     case 6: if (total > clientsMaximum) clientsMaximum = total;
-            return row("clients/maximum", "clients_maximum", "The most client sessions there have been at once", Kind.Gauge, clientsMaximum);
-    case 7: return row("clients/expired", "clients_expired_total", "Persistent sessions ended by their expiry", Kind.Counter, st(Stat.SessionsExpired));
-    case 8: return row("messages/received", "packets_received_total", "MQTT packets received, every type", Kind.Counter, st(Stat.PacketsReceived));
-    case 9: return row("messages/sent", "packets_sent_total", "MQTT packets sent, every type", Kind.Counter, st(Stat.PacketsSent));
-    case 10: return row("messages/stored", "messages_stored", "Messages in the message store (retained, queued, wills)", Kind.Gauge, <f64>messagesInUse());
+            return row("clients/maximum", H ? "clients_maximum" : "", H ? "The most client sessions there have been at once" : "", Kind.Gauge, clientsMaximum);
+    case 7: return row("clients/expired", H ? "clients_expired_total" : "", H ? "Persistent sessions ended by their expiry" : "", Kind.Counter, st(Stat.SessionsExpired));
+    case 8: return row("messages/received", H ? "packets_received_total" : "", H ? "MQTT packets received, every type" : "", Kind.Counter, st(Stat.PacketsReceived));
+    case 9: return row("messages/sent", H ? "packets_sent_total" : "", H ? "MQTT packets sent, every type" : "", Kind.Counter, st(Stat.PacketsSent));
+    case 10: return row("messages/stored", H ? "messages_stored" : "", H ? "Messages in the message store (retained, queued, wills)" : "", Kind.Gauge, <f64>messagesInUse());
     case 11: return row("store/messages/count", "", "", Kind.Gauge, <f64>messagesInUse());
-    case 12: return row("store/messages/bytes", "store_bytes", "Bytes of the message store in use", Kind.Gauge, <f64>chunksInUse() * <f64>CHUNK_SIZE);
-    case 13: return row("publish/messages/received", "messages_received_total", "PUBLISH packets received", Kind.Counter, st(Stat.MessagesReceived));
-    case 14: return row("publish/messages/sent", "messages_sent_total", "PUBLISH packets sent", Kind.Counter, st(Stat.MessagesSent));
-    case 15: return row("publish/messages/dropped", "messages_dropped_total", "Messages not delivered: every reason (see midge_dropped_total)", Kind.Counter, droppedTotal());
-    case 16: return row("publish/bytes/received", "publish_bytes_received_total", "Payload bytes of the PUBLISHes received", Kind.Counter, st(Stat.PublishBytesReceived));
-    case 17: return row("publish/bytes/sent", "publish_bytes_sent_total", "Payload bytes of the PUBLISHes sent", Kind.Counter, st(Stat.PublishBytesSent));
-    case 18: return row("bytes/received", "bytes_received_total", "Bytes received, every listener", Kind.Counter, st(Stat.BytesReceived));
-    case 19: return row("bytes/sent", "bytes_sent_total", "Bytes sent, every listener", Kind.Counter, st(Stat.BytesSent));
-    case 20: return row("subscriptions/count", "subscriptions", "Subscriptions", Kind.Gauge, <f64>subscriptionsInUse());
-    case 21: return row("shared_subscriptions/count", "share_groups", "Shared subscription groups", Kind.Gauge, <f64>groupsInUse());
-    case 22: return row("retained messages/count", "retained_messages", "Retained messages", Kind.Gauge, <f64>retainedInUse());
-    case 23: return row("heap/current", "memory_bytes", "Linear memory of the core: reserved whole at start, it never grows", Kind.Gauge, <f64>memory.size() * 65536);
+    case 12: return row("store/messages/bytes", H ? "store_bytes" : "", H ? "Bytes of the message store in use" : "", Kind.Gauge, <f64>chunksInUse() * <f64>CHUNK_SIZE);
+    case 13: return row("publish/messages/received", H ? "messages_received_total" : "", H ? "PUBLISH packets received" : "", Kind.Counter, st(Stat.MessagesReceived));
+    case 14: return row("publish/messages/sent", H ? "messages_sent_total" : "", H ? "PUBLISH packets sent" : "", Kind.Counter, st(Stat.MessagesSent));
+    case 15: return row("publish/messages/dropped", H ? "messages_dropped_total" : "", H ? "Messages not delivered: every reason (see midge_dropped_total)" : "", Kind.Counter, droppedTotal());
+    case 16: return row("publish/bytes/received", H ? "publish_bytes_received_total" : "", H ? "Payload bytes of the PUBLISHes received" : "", Kind.Counter, st(Stat.PublishBytesReceived));
+    case 17: return row("publish/bytes/sent", H ? "publish_bytes_sent_total" : "", H ? "Payload bytes of the PUBLISHes sent" : "", Kind.Counter, st(Stat.PublishBytesSent));
+    case 18: return row("bytes/received", H ? "bytes_received_total" : "", H ? "Bytes received, every listener" : "", Kind.Counter, st(Stat.BytesReceived));
+    case 19: return row("bytes/sent", H ? "bytes_sent_total" : "", H ? "Bytes sent, every listener" : "", Kind.Counter, st(Stat.BytesSent));
+    case 20: return row("subscriptions/count", H ? "subscriptions" : "", H ? "Subscriptions" : "", Kind.Gauge, <f64>subscriptionsInUse());
+    case 21: return row("shared_subscriptions/count", H ? "share_groups" : "", H ? "Shared subscription groups" : "", Kind.Gauge, <f64>groupsInUse());
+    case 22: return row("retained messages/count", H ? "retained_messages" : "", H ? "Retained messages" : "", Kind.Gauge, <f64>retainedInUse());
+    case 23: return row("heap/current", H ? "memory_bytes" : "", H ? "Linear memory of the core: reserved whole at start, it never grows" : "", Kind.Gauge, <f64>memory.size() * 65536);
     case 24: return row("heap/maximum", "", "", Kind.Gauge, <f64>memory.size() * 65536);
-    case 25: return row("midge/connections/open", "connections_open", "Network connections open (before and after CONNECT)", Kind.Gauge, st(Stat.ConnectionsOpen));
-    case 26: return row("midge/dropped/slow subscriber", "dropped_slow_subscriber_total", "QoS 0 messages dropped for a subscriber that stopped reading", Kind.Counter, st(Stat.DroppedQos0Slow));
-    case 27: return row("midge/dropped/queue full", "dropped_queue_full_total", "QoS 1/2 messages dropped: a session's queue was full (offline or stalled)", Kind.Counter, st(Stat.DroppedQueueFull));
-    case 28: return row("midge/dropped/store full", "dropped_store_full_total", "Messages not stored: the message store was full", Kind.Counter, st(Stat.DroppedStoreFull));
-    case 29: return row("midge/dropped/expired", "dropped_expired_total", "Queued messages whose Message Expiry Interval passed", Kind.Counter, st(Stat.DroppedExpired));
-    case 30: return row("midge/dropped/too large", "dropped_too_large_total", "Messages larger than a client's Maximum Packet Size", Kind.Counter, st(Stat.DroppedTooLarge));
-    case 31: return row("midge/dropped/size limit", "dropped_size_limit_total", "PUBLISHes dropped: payload above message_size_limit", Kind.Counter, st(Stat.DroppedSizeLimit));
-    case 32: return row("midge/refused/connections", "connections_refused_total", "Connections refused (CONNACK refusal or no slot)", Kind.Counter, st(Stat.RefusedConnections));
-    case 33: return row("midge/refused/publishes", "denied_publishes_total", "PUBLISHes and wills the ACL file denied", Kind.Counter, st(Stat.DeniedPublishes));
-    case 34: return row("midge/refused/subscriptions", "denied_subscriptions_total", "Subscriptions the ACL file denied", Kind.Counter, st(Stat.DeniedSubscriptions));
-    case 35: return row("midge/closed/protocol errors", "protocol_errors_total", "Connections closed for a malformed or forbidden packet", Kind.Counter, st(Stat.ProtocolErrors));
-    case 36: return row("midge/flow/publisher holds", "publisher_holds_total", "Times a publisher waited for a subscriber to catch up", Kind.Counter, st(Stat.PublisherHolds));
-    case 37: return row("midge/persistence/degraded", "persistence_degraded", "1 while a persistence write failed and nothing is saved", Kind.Gauge, PERSISTENCE && persistence != 0 && degraded ? 1 : 0);
-    case 38: return row("midge/persistence/bytes", "persistence_bytes_written_total", "Bytes written to the persistence file", Kind.Counter, st(Stat.PersistenceBytes));
-    case 39: return row("midge/persistence/snapshots", "persistence_snapshots_total", "Snapshots (compactions) of the persistence file", Kind.Counter, st(Stat.PersistenceSnapshots));
+    case 25: return row("midge/connections/open", H ? "connections_open" : "", H ? "Network connections open (before and after CONNECT)" : "", Kind.Gauge, st(Stat.ConnectionsOpen));
+    case 26: return row("midge/dropped/slow subscriber", H ? "dropped_slow_subscriber_total" : "", H ? "QoS 0 messages dropped for a subscriber that stopped reading" : "", Kind.Counter, st(Stat.DroppedQos0Slow));
+    case 27: return row("midge/dropped/queue full", H ? "dropped_queue_full_total" : "", H ? "QoS 1/2 messages dropped: a session's queue was full (offline or stalled)" : "", Kind.Counter, st(Stat.DroppedQueueFull));
+    case 28: return row("midge/dropped/store full", H ? "dropped_store_full_total" : "", H ? "Messages not stored: the message store was full" : "", Kind.Counter, st(Stat.DroppedStoreFull));
+    case 29: return row("midge/dropped/expired", H ? "dropped_expired_total" : "", H ? "Queued messages whose Message Expiry Interval passed" : "", Kind.Counter, st(Stat.DroppedExpired));
+    case 30: return row("midge/dropped/too large", H ? "dropped_too_large_total" : "", H ? "Messages larger than a client's Maximum Packet Size" : "", Kind.Counter, st(Stat.DroppedTooLarge));
+    case 31: return row("midge/dropped/size limit", H ? "dropped_size_limit_total" : "", H ? "PUBLISHes dropped: payload above message_size_limit" : "", Kind.Counter, st(Stat.DroppedSizeLimit));
+    case 32: return row("midge/refused/connections", H ? "connections_refused_total" : "", H ? "Connections refused (CONNACK refusal or no slot)" : "", Kind.Counter, st(Stat.RefusedConnections));
+    case 33: return row("midge/refused/publishes", H ? "denied_publishes_total" : "", H ? "PUBLISHes and wills the ACL file denied" : "", Kind.Counter, st(Stat.DeniedPublishes));
+    case 34: return row("midge/refused/subscriptions", H ? "denied_subscriptions_total" : "", H ? "Subscriptions the ACL file denied" : "", Kind.Counter, st(Stat.DeniedSubscriptions));
+    case 35: return row("midge/closed/protocol errors", H ? "protocol_errors_total" : "", H ? "Connections closed for a malformed or forbidden packet" : "", Kind.Counter, st(Stat.ProtocolErrors));
+    case 36: return row("midge/flow/publisher holds", H ? "publisher_holds_total" : "", H ? "Times a publisher waited for a subscriber to catch up" : "", Kind.Counter, st(Stat.PublisherHolds));
+    case 37: return row("midge/persistence/degraded", H ? "persistence_degraded" : "", H ? "1 while a persistence write failed and nothing is saved" : "", Kind.Gauge, PERSISTENCE && persistence != 0 && degraded ? 1 : 0);
+    case 38: return row("midge/persistence/bytes", H ? "persistence_bytes_written_total" : "", H ? "Bytes written to the persistence file" : "", Kind.Counter, st(Stat.PersistenceBytes));
+    case 39: return row("midge/persistence/snapshots", H ? "persistence_snapshots_total" : "", H ? "Snapshots (compactions) of the persistence file" : "", Kind.Counter, st(Stat.PersistenceSnapshots));
     case 40: return table("connections", connectionsInUse(), MAX_CONNECTIONS, false);
     case 41: return table("connections", 0, MAX_CONNECTIONS, true);
     case 42: return table("sessions", sessionsInUse(), MAX_SESSIONS, false);
