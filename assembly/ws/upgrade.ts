@@ -54,10 +54,10 @@ export function upgrade(conn: i32, p: usize, stop: usize): i32 {
     if (!header(q, e)) return refuse(conn, 400, "a malformed header line");
     q = e + 2;
   }
-  // a plain GET (no upgrade asked): /metrics, the status page (http/serve.ts)
-  if (!upgradeWebsocket) return serveHttp(conn, p + 4, eol - 9);
+  // a plain GET, nothing of an upgrade in it: /metrics, the status page (http/serve.ts)
+  if (!upgradeWebsocket && !connectionUpgrade && keyLen == 0) return serveHttp(conn, p + 4, eol - 9);
   if (wsConn(conn).spare != 0) return refuse(conn, 400, "a WebSocket upgrade on a protocol http listener");
-  if (!connectionUpgrade) return refuse(conn, 426, "no Connection: upgrade");
+  if (!upgradeWebsocket || !connectionUpgrade) return refuse(conn, 426, "no Upgrade: websocket");
   if (!version13) return refuse(conn, 426, "not Sec-WebSocket-Version 13");
   if (keyLen != 24) return refuse(conn, 400, "no valid Sec-WebSocket-Key");
   if (protocolOffered && protocol == 0) return refuse(conn, 400, "no subprotocol mqtt or mqttv3.1 offered");
