@@ -34,6 +34,14 @@ export function sysInit(): void {
   memory.fill(LOAD, 0, LOADS * 4 * 8);
 }
 
+/** The `$SYS` topics published so far (each is one retained message). */
+export function sysTopicCount(): i32 {
+  if (!SYS || nextAt < 0) return 0;
+  let n = 1; // the version
+  for (let i = 0; i < ROWS + LOADS * 3; i++) if (!isNaN(load<f64>(LAST + (<usize>i << 3)))) n++;
+  return n;
+}
+
 /** From the clock: publish when due; the ms until the next time. */
 export function sysTick(): f64 {
   if (!SYS) return 1000;
