@@ -67,8 +67,16 @@ export default {
         const key = pbkdf2Sync(bytes(pwd, pwdLen), bytes(salt, saltLen), iterations >>> 0, outLen >>> 0, "sha512");
         new Uint8Array(exports.memory.buffer, out >>> 0, outLen >>> 0).set(key);
       },
-      persist(kind, ptr, len) {
-        record({ fn: "persist", kind, bytes: bytes(ptr, len) });
+      // the store service (docs/ABI.md, Persistence), recorded: specs run without a file
+      persistWrite(ptr, len) {
+        record({ fn: "persistWrite", bytes: bytes(ptr, len) });
+      },
+      persistFlush(sync) {
+        record({ fn: "persistFlush", sync });
+      },
+      persistReplace(step) {
+        record({ fn: "persistReplace", step });
+        return 0;
       },
       log(level, ptr, len) {
         const b = bytes(ptr, len);

@@ -2,7 +2,8 @@
 // into packets, THE dispatch on packet type, and the clock-driven checks.
 
 import { identityClear } from "./auth/identity";
-import { PACKET_MAX, WEBSOCKETS, PERSISTENCE } from "./config";
+import { PACKET_MAX, WEBSOCKETS, PERSISTENCE, SYS } from "./config";
+import { sysInit, sysTick } from "./sys/tree";
 import { ackHoldFull, forgetAcks, journalTick, journalShutdown } from "./persist/journal";
 import { CloseReason, LogLevel } from "./host";
 import { setNow, now as clockNow } from "./clock";
@@ -38,7 +39,7 @@ import { maxPacketSize, setMaxPacketSize, connectTimeoutMs, maxConnections } fro
 import { statAdd, Stat } from "./stats";
 import { isWebSocket, wsOpen } from "./ws/state";
 import { wsFeed } from "./ws/input";
-import { listenerSpeaksWebSocket } from "./configfile";
+import { listenerSpeaksWebSocket, listenerHttpOnly } from "./configfile";
 import { setLogLevel, logOn, logStart, logText, logInt, logEnd } from "./log";
 
 /** The input window: one whole packet of the largest size fits (over WebSockets, with
@@ -68,6 +69,7 @@ export function brokerInit(maxPacket: u32, logLevel: i32): u32 {
     matcherInit();
     sharedInit();
     viewNothing(); // the view starts on no message (zeroed memory would say message 0)
+    sysInit();
     initialized = true;
   }
   setMaxPacketSize(maxPacket == 0 || maxPacket > <u32>PACKET_MAX ? PACKET_MAX : <i32>maxPacket);
@@ -97,8 +99,9 @@ export function brokerOpen(listener: i32, now: f64): i32 {
     return -1;
   }
   statAdd(Stat.ConnectionsOpen);
+  statAdd(Stat.ConnectionsAccepted);
   connection(conn).listener = listener;
-  wsOpen(conn, listenerSpeaksWebSocket(listener));
+  wsOpen(conn, listenerSpeaksWebSocket(listener), listenerHttpOnly(listener));
   return conn;
 }
 
@@ -165,6 +168,7 @@ export function takePacket(conn: i32, p: usize, total: i32, vs: i32): bool {
   const first = <i32>load<u8>(p);
   const type = first >> 4;
   statAdd(Stat.BytesReceived, <f64>total);
+  statAdd(Stat.PacketsReceived);
   // [MQTT-3.1.2-24] any packet resets the keep-alive timer
   if (c.state == ConnState.Connected && c.keepAliveMs > 0) c.deadline = clockNow + c.keepAliveMs * 1.5;
   if (logOn(LogLevel.Debug)) logPacket(conn, type, total);
@@ -251,6 +255,7 @@ export function brokerTick(now: f64): u32 {
   setNow(now);
   let next: f64 = flowTick();
   if (PERSISTENCE) next = min(next, journalTick());
+  if (SYS) next = min(next, sysTick());
   for (let i = 0, n = connectionsHighWater(); i < n; i++) {
     const c = connection(i);
     if (c.replays > 0) continueReplays(i); // a drain the host did not report
@@ -280,7 +285,7 @@ export function brokerTick(now: f64): u32 {
       else next = min(next, s.willAt - now);
     }
     if (s.expiresAt > 0) {
-      if (s.expiresAt <= now) endSession(i);        // [MQTT-3.1.2-23] the session expired
+      if (s.expiresAt <= now) { endSession(i); statAdd(Stat.SessionsExpired); } // [MQTT-3.1.2-23] the session expired
       else next = min(next, s.expiresAt - now);
     }
   }

@@ -1,5 +1,8 @@
 // What each fixed table costs, for the build's budget table (`budget(id)` export).
 
+import { appended } from "./persist/record";
+import { degraded, ackTableBytes } from "./persist/journal";
+import { pidTableBytes } from "./persist/pids";
 import { INPUT_CAPACITY } from "./broker";
 import { OUT_SIZE } from "./codec/writer";
 import { TOPIC_MAX } from "./config";
@@ -33,7 +36,9 @@ export const enum Table {
   ShareGroups = 11,   // share groups
   Scratch = 12,       // scratch
   Received = 13,      // qos 2 received
-  COUNT = 14,
+  PersistIds = 14,    // persistence ids
+  HeldAcks = 15,      // held acks
+  COUNT = 16,
 }
 
 /** A counter; those that are the fill of a table are read from the table itself. */
@@ -42,6 +47,8 @@ export function statValue(id: u32): f64 {
     case Stat.StoredMessages: return <f64>messagesInUse();
     case Stat.StoreChunksUsed: return <f64>chunksInUse();
     case Stat.Deliveries: return <f64>deliveriesInUse();
+    case Stat.PersistenceBytes: return appended;
+    case Stat.PersistenceDegraded: return degraded ? 1 : 0;
   }
   return statGet(id);
 }
@@ -63,6 +70,8 @@ export function tableBytes(id: u32): i32 {
     case Table.ShareGroups: return groupTableBytes();
     case Table.Scratch: return 2 * (TOPIC_MAX + 8) + deliveryScratchBytes();
     case Table.Received: return receivedTableBytes();
+    case Table.PersistIds: return pidTableBytes();
+    case Table.HeldAcks: return ackTableBytes();
   }
   return -1;
 }

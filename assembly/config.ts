@@ -91,6 +91,10 @@
 // @ts-ignore: decorator
 @inline export const PERSISTENCE: i32 = isDefined(BOARD_PERSISTENCE) ? BOARD_PERSISTENCE : 1;
 
+/** 1: the broker publishes `$SYS/broker/...` every sys_interval (sys/tree.ts); 0: compiled out. */
+// @ts-ignore: decorator
+@inline export const SYS: i32 = isDefined(BOARD_SYS) ? BOARD_SYS : 1;
+
 /** Users a password file may hold (the config's password_file); 0: none. */
 // @ts-ignore: decorator
 @inline export const MAX_USERS: i32 = isDefined(BOARD_MAX_USERS) ? BOARD_MAX_USERS : 32;

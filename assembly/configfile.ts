@@ -185,7 +185,12 @@ const LISTENERS = memory.data(CONFIG_TEXT ? (MAX_LISTENERS + 1) * LISTENER_ROW :
 
 /** Whether listener k (text(16 + k)) speaks MQTT over WebSockets (`protocol websockets`). */
 export function listenerSpeaksWebSocket(k: i32): bool {
-  return CONFIG_TEXT != 0 && WEBSOCKETS != 0 && k >= 0 && k < fileListeners && load<u8>(listenerAt(k) + PROTOCOL_AT) == 1;
+  return CONFIG_TEXT != 0 && WEBSOCKETS != 0 && k >= 0 && k < fileListeners && load<u8>(listenerAt(k) + PROTOCOL_AT) >= 1;
+}
+
+/** Whether listener k is `protocol http`: HTTP only (/metrics, the status page), no upgrade. */
+export function listenerHttpOnly(k: i32): bool {
+  return CONFIG_TEXT != 0 && WEBSOCKETS != 0 && k >= 0 && k < fileListeners && load<u8>(listenerAt(k) + PROTOCOL_AT) == 2;
 }
 
 /** Listener k's port as configured (0: the system chose one). */
@@ -474,8 +479,10 @@ function setProtocol(): i32 {
   let v = -1;
   if (wordIs(1, "mqtt")) v = 0;
   else if (wordIs(1, "websockets")) v = 1;
-  if (v < 0) return refuseValue("must be mqtt or websockets");
+  else if (wordIs(1, "http")) v = 2;
+  if (v < 0) return refuseValue("must be mqtt, websockets or http");
   if (v == 1 && !WEBSOCKETS) return refuseLine("websockets: this board has no WebSockets");
+  if (v == 2 && !WEBSOCKETS) return refuseLine("http: this board has no HTTP (no /metrics, no status page; $SYS is its way to tell)");
   store<u8>(listenerAt(listenerRow) + PROTOCOL_AT, <u8>v);
   return 0;
 }
@@ -670,12 +677,12 @@ function logListener(k: i32): void {
     logInt(<i64>configure(Setting.Port, -1)); logText(" ");
     if (CONFIG_TEXT) logAddress(fileListeners > 0 ? "0.0.0.0" : "127.0.0.1");
     else logAddress("127.0.0.1");
-    if (listenerSpeaksWebSocket(0)) logText(" websockets");
+    if (listenerSpeaksWebSocket(0)) logText(listenerHttpOnly(0) ? " http" : " websockets");
   } else if (CONFIG_TEXT && k < fileListeners) {
     const row = listenerAt(k), n = load<i32>(row + 4);
     logInt(load<i32>(row)); logText(" ");
     if (n > 0) logBytes(row + 8, n); else logText("0.0.0.0");
-    if (listenerSpeaksWebSocket(k)) logText(" websockets");
+    if (listenerSpeaksWebSocket(k)) logText(listenerHttpOnly(k) ? " http" : " websockets");
   }
 }
 
@@ -732,7 +739,7 @@ function wordIs(w: i32, s: string): bool {
  *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
  *  in constants, so that a board built without the parser does not carry them.) */
 function isMosquittoKey(p: usize, len: u32): bool {
-  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version check_retain_source cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistence_file persistent_client_expiration plugin psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform topic try_private upgrade_outgoing_qos use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version check_retain_source cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistent_client_expiration plugin psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform topic try_private upgrade_outgoing_qos use_username_as_clientid user websockets_headers_size websockets_log_level ";
   const n = keys.length;
   for (let at = 0; at + 1 < n; at++) {
     if (keys.charCodeAt(at) != 0x20) continue;

@@ -68,6 +68,7 @@ export const enum CloseReason {
   RetainNotSupported = 13,     // retained message refused (retain_available false)
   WebSocketClosed = 14,        // WebSocket closed by the client (close frame, no DISCONNECT)
   WebSocketError = 15,         // WebSocket protocol error (a bad upgrade or frame)
+  HttpServed = 16,             // HTTP request answered (/metrics, the status page)
   /** Not sent to the host: the host itself reported the socket gone (`closed`). */
   Lost = -1,
 }

@@ -29,7 +29,19 @@ export const enum Stat {
   DroppedSizeLimit = 25,    // PUBLISHes dropped: payload above message_size_limit
   DeniedPublishes = 26,     // PUBLISHes and wills the ACL file does not let their client write
   DeniedSubscriptions = 27, // SUBSCRIBE filters refused: the ACL file lets their client read none of it
-  COUNT = 28,
+  PersistenceBytes = 28,    // bytes written to the persistence file (records and snapshots)
+  PersistenceSnapshots = 29, // snapshots written (at start, compactions, retries after a failure)
+  PersistenceErrors = 30,   // writes or snapshots of the persistence file that failed
+  PersistenceDegraded = 31, // 1 while persistence is degraded (a write failed; nothing is being saved)
+  BytesSent = 32,           // bytes handed to the host for every connection (frames and HTTP included)
+  PacketsReceived = 33,     // MQTT packets of every type received
+  PacketsSent = 34,         // MQTT packets of every type sent
+  PublishBytesReceived = 35, // payload bytes of the PUBLISHes received
+  PublishBytesSent = 36,    // payload bytes of the PUBLISHes sent
+  SessionsExpired = 37,     // persistent sessions ended by their expiry
+  ConnectPackets = 38,      // CONNECT packets received
+  ConnectionsAccepted = 39, // sockets the core took (open returned an id)
+  COUNT = 40,
 }
 
 const COUNTERS = memory.data(<i32>Stat.COUNT * 8, 8);

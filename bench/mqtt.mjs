@@ -96,7 +96,8 @@ export function stampBatch(tpl, n, sender, firstSeq, firstPid, now) {
  * for QoS 1 deliveries are sent automatically, batched per socket read.
  */
 export class RawClient {
-  constructor(port, id, { onPublish = null, keepAlive = 0, username = undefined, password = undefined, tls = undefined } = {}) {
+  constructor(port, id, { onPublish = null, keepAlive = 0, username = undefined, password = undefined, tls = undefined, clean = true } = {}) {
+    this.clean = clean; // false: a persistent session (MQTT 3.1.1 clean session 0)
     this.port = port;
     this.tls = tls; // node:tls connect options (a CA), or undefined for plain TCP
     this.username = username;
@@ -128,7 +129,7 @@ export class RawClient {
         socket.destroy();
         reject(e);
       };
-      socket.once(this.tls ? "secureConnect" : "connect", () => socket.write(connectPacket(this.id, this.keepAlive, true, this.username, this.password)));
+      socket.once(this.tls ? "secureConnect" : "connect", () => socket.write(connectPacket(this.id, this.keepAlive, this.clean, this.username, this.password)));
       socket.on("error", (e) => { if (!this.closed) fail(e); });
       socket.on("close", () => {
         if (!this.closed) fail(new Error(`${this.id}: connection closed before CONNACK`));

@@ -82,7 +82,7 @@ function percentile(sorted, q) {
  * acknowledged must then arrive.
  * Returns deliveries per second over the measured window, loss, and CPU.
  */
-export async function throughput(broker, { pubs, subs, size, qos, window, filter, topic, warmupMs, measureMs }) {
+export async function throughput(broker, { pubs, subs, size, qos, window, filter, topic, warmupMs, measureMs, persistentSubs = false }) {
   const P = pubs;
   const S = subs;
   const byAcks = window === "acks";
@@ -107,6 +107,7 @@ export async function throughput(broker, { pubs, subs, size, qos, window, filter
     const cs = count[s];
     const c = new RawClient(broker.port, cid(`sub${s}`), {
       tls: broker.tls,
+      clean: !persistentSubs,
       onPublish(buf, at) {
         const p = buf.readUInt32BE(at);
         const seq = buf.readUInt32BE(at + 4);

@@ -6,11 +6,12 @@ import { closeSync, fdatasyncSync, fsyncSync, openSync, readSync, renameSync, rm
 import path from "node:path";
 import { setImmediate } from "node:timers";
 
-/** The error codes of `persisted` and `persistReplace`: 1 no space, 2 not permitted, 3 other. */
+/** The error codes of `persisted` and `persistReplace`: 1 no space, 2 not permitted, 3 other, 4 no such directory. */
 function errorCode(error: unknown): number {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "ENOSPC" || code === "EDQUOT") return 1;
   if (code === "EROFS" || code === "EACCES" || code === "EPERM") return 2;
+  if (code === "ENOENT" || code === "ENOTDIR") return 4;
   return 3;
 }
 
@@ -18,7 +19,10 @@ export class PersistFile {
   private fd = -1;        // the file appended to (-1: none yet, or a failed write)
   private next = -1;      // PATH.new between persistReplace(0) and (1)
   private keepOld = false;
-  private pending: Buffer[] = [];
+  /** What the core appended since the last flush: copied into one growing buffer (a
+   *  record is a few dozen bytes; an allocation each would cost more than the copy). */
+  private pending = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
   private total = 0;      // bytes the core passed in all: what `persisted` reports
   private flushing = false;
   private sync = false;
@@ -52,8 +56,21 @@ export class PersistFile {
   }
 
   write(bytes: Uint8Array): void {
-    this.pending.push(Buffer.from(bytes)); // a copy: the core reuses its memory
+    if (this.used + bytes.length > this.pending.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.used + bytes.length));
+      this.pending.copy(bigger, 0, 0, this.used);
+      this.pending = bigger;
+    }
+    this.pending.set(bytes, this.used); // a copy: the core reuses its memory
+    this.used += bytes.length;
     this.total += bytes.length;
+  }
+
+  /** Write what is pending to `fd`; nothing is pending afterwards, written or not. */
+  private writePending(fd: number): void {
+    const n = this.used;
+    this.used = 0;
+    for (let at = 0; at < n; ) at += writeSync(fd, this.pending, at, n - at);
   }
 
   /** After the current core call, before the next wait for events. */
@@ -73,12 +90,12 @@ export class PersistFile {
     let error = 0;
     try {
       if (this.fd < 0) throw Object.assign(new Error("no file"), { code: "EIO" });
-      for (const b of this.pending) writeAll(this.fd, b);
+      this.writePending(this.fd);
       if (sync) fdatasyncSync(this.fd);
     } catch (e) {
       error = errorCode(e);
     }
-    this.pending = [];
+    this.used = 0;
     this.done(this.total, error);
   }
 
@@ -86,7 +103,7 @@ export class PersistFile {
   replace(step: number): number {
     try {
       if (step !== 1) {
-        this.pending = []; // the new file supersedes what was not written yet
+        this.used = 0; // the new file supersedes what was not written yet
         if (this.next >= 0) closeSync(this.next);
         this.next = openSync(`${this.file}.new`, "w");
         this.keepOld = step === 2;
@@ -94,27 +111,22 @@ export class PersistFile {
       }
       const fd = this.next;
       this.next = -1;
-      for (const b of this.pending) writeAll(fd, b);
-      this.pending = [];
+      this.writePending(fd);
       fdatasyncSync(fd);
       if (this.keepOld) renameSync(this.file, `${this.file}.old`);
       renameSync(`${this.file}.new`, this.file);
-      syncDirectory(path.dirname(this.file));
       if (this.fd >= 0) closeSync(this.fd);
-      this.fd = fd;
+      this.fd = fd; // renamed: appends go to it now, whatever the directory's sync says
+      syncDirectory(path.dirname(this.file));
       return 0;
     } catch (error) {
-      this.pending = [];
+      this.used = 0;
       if (this.next >= 0) closeSync(this.next);
       this.next = -1;
       rmSync(`${this.file}.new`, { force: true });
       return errorCode(error);
     }
   }
-}
-
-function writeAll(fd: number, b: Buffer): void {
-  for (let at = 0; at < b.length; ) at += writeSync(fd, b, at);
 }
 
 /** A rename is durable once its directory is synced. */

@@ -4,6 +4,7 @@
 // as soon as `send` returns. Large pieces (payloads) bypass the buffer: `emit` sends
 // them straight from where they are (the input window or the message store).
 
+import { statAdd, Stat } from "../stats";
 import { PACKET_MAX, WEBSOCKETS } from "../config";
 import { transportSend } from "../ws/output";
 
@@ -27,7 +28,7 @@ export let sendsSinceStart: i32 = 0;
 /** Packets started so far: while it has not moved, the buffer still holds the last one. */
 export let packetsStarted: u32 = 0;
 
-export function writerStart(conn: i32): void { wpos = OUT; wconn = conn; sendsSinceStart = 0; packetsStarted++; }
+export function writerStart(conn: i32): void { wpos = OUT; wconn = conn; sendsSinceStart = 0; packetsStarted++; statAdd(Stat.PacketsSent); }
 
 // @ts-ignore: decorator
 @inline export function writeU8(v: i32): void { store<u8>(wpos, <u8>v); wpos++; }

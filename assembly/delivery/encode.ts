@@ -20,6 +20,7 @@ import { findOutboundAlias, chooseOutboundAlias, recordOutboundAlias, topicHash 
 import { message, copyOut, emitRange } from "../store/messages";
 import { SEND_TOPIC } from "../memory/scratch";
 import { statAdd, Stat } from "../stats";
+import { lastSendLen } from "../ws/output";
 
 // @ts-ignore: decorator
 @unmanaged @final class MessageView {
@@ -124,6 +125,7 @@ export function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId:
   }
   flush();
   statAdd(Stat.MessagesSent);
+  statAdd(Stat.PublishBytesSent, <f64>v.payloadLen);
   return true;
 }
 
@@ -145,6 +147,9 @@ export function sendViewQos0(conn: i32, retain: bool, ids: usize, idCount: i32):
   if (form != 0 && form == v.lastForm && v.lastPacket == packetsStarted) {
     hostSendAgain(conn);
     statAdd(Stat.MessagesSent);
+    statAdd(Stat.PacketsSent);
+    statAdd(Stat.BytesSent, <f64>lastSendLen);
+    statAdd(Stat.PublishBytesSent, <f64>v.payloadLen);
     return;
   }
   const sent = sendView(conn, 0, retain, false, 0, ids, idCount);

@@ -107,6 +107,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
     closeConnection(conn, CloseReason.ProtocolError);
     return;
   }
+  statAdd(Stat.ConnectPackets);
   const r = decodeConnect(body, limit);
   if (r == ConnectRefusal.UnacceptableVersion) { refuse(conn, 4, Refusal.UnsupportedVersion); return; }
   if (r < 0) {

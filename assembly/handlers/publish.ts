@@ -104,6 +104,7 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   }
   const qos = publishQos, packetId = publishPacketId;
   statAdd(Stat.MessagesReceived);
+  statAdd(Stat.PublishBytesReceived, <f64>publishPayloadLen);
 
   // message_size_limit: a larger payload is dropped and the sender answered as Mosquitto
   // answers it (MQTT 5: 0x95 Packet too large; a 3.1.1 PUBREL then finds no id: PUBCOMP)

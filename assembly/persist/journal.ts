@@ -25,8 +25,10 @@ import { aclUserName } from "../auth/acl";
 import { receivedSlots, receivedSlot } from "../session/received";
 import { Rec, recBegin, recU8, recU16, recU32, recF64, recBytes, recEnd, appended } from "./record";
 import { snapshot } from "./snapshot";
+import { sysPublishing } from "../sys/tree";
 import { pauseConnection, unpauseConnection, Pause } from "../flow/holds";
 import { logOn, logStart, logText, logInt, logEnd } from "../log";
+import { statAdd, Stat } from "../stats";
 import { logPersistencePath } from "../configfile";
 
 /** Records are being written: persistence is on, the file was read back, and the disk
@@ -92,14 +94,14 @@ export function saveMessage(m: i32): u32 {
 }
 
 export function journalRetain(m: i32): void {
-  if (!PERSISTENCE || !journalOn) return;
+  if (!PERSISTENCE || !journalOn || sysPublishing) return; // $SYS is the broker's now, not worth a write
   const pid = saveMessage(m);
   recBegin(Rec.Retain); recU32(pid);
   wrote(recEnd());
 }
 
 export function journalUnretain(m: i32): void {
-  if (!PERSISTENCE || !journalOn) return;
+  if (!PERSISTENCE || !journalOn || sysPublishing) return;
   recBegin(Rec.Unretain); recU16(message(m).topicLen);
   wrote(recEnd(m, 0, message(m).topicLen));
 }
@@ -361,12 +363,15 @@ export function snapshotDone(): void {
 export function fail(error: i32): void {
   if (!degraded && logOn(LogLevel.Error)) {
     logStart(); logText("persistence: cannot write "); logPersistencePath(); logText(": ");
-    logText(error == 1 ? "no space left on the device" : error == 2 ? "not permitted (a read-only file system, or permissions)" : "input/output error");
+    logText(error == 1 ? "no space left on the device (a snapshot needs room for a second copy of the file)"
+          : error == 2 ? "not permitted (a read-only file system, or permissions)"
+          : error == 4 ? "no such directory (persistence_location must exist)" : "input/output error");
     logText("; persistence degraded: nothing more is saved until a snapshot succeeds (tried every 30 s)");
     logEnd(LogLevel.Error);
   }
   degraded = true;
   journalOn = false;
+  statAdd(Stat.PersistenceErrors);
   retryAt = now + RETRY_MS;
   flushAsked = false;
   syncAsked = false;

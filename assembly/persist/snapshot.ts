@@ -4,6 +4,7 @@
 // after a write failure (until one succeeds). Every object is numbered again from 1.
 
 import { hostPersistReplace } from "../host";
+import { statAdd, Stat } from "../stats";
 import { message, messagesHighWater } from "../store/messages";
 import { retainedRow, retainedHighWater } from "../store/retained";
 import { session, sessionsHighWater } from "../session/sessions";
@@ -41,6 +42,7 @@ export function snapshot(step: i32): bool {
     fail(r);
     return false;
   }
+  statAdd(Stat.PersistenceSnapshots);
   setFileBytes(appended - start, appended - start);
   setJournalOn(true);
   snapshotDone();

@@ -97,6 +97,7 @@ function reasonText(reason: i32): string {
     case CloseReason.RetainNotSupported: return "closed: retained message refused (retain_available false)";
     case CloseReason.WebSocketClosed: if (WEBSOCKETS) return "closed: WebSocket closed"; break;
     case CloseReason.WebSocketError: if (WEBSOCKETS) return "closed: WebSocket protocol error"; break;
+    case CloseReason.HttpServed: if (WEBSOCKETS) return "closed: HTTP request answered"; break;
     case CloseReason.Lost: return "connection lost";
   }
   return "closed";

@@ -7,9 +7,13 @@
 
 import { WEBSOCKETS } from "../config";
 import { hostSend, CloseReason } from "../host";
+import { statAdd, Stat } from "../stats";
 import { wsConn, isWebSocket, WsPhase } from "./state";
 import { writerForget } from "../codec/writer";
 import { Opcode, CloseCode, writeServerHeader, CONTROL_MAX, SERVER_HEADER_MAX } from "./frames";
+
+/** The length of the last packet sent (what a `sendAgain` repeats, for the counters). */
+export let lastSendLen: u32 = 0;
 
 /** A frame header (or a control frame) built here: header room, then up to 125 bytes. */
 const FRAME = memory.data(WEBSOCKETS ? SERVER_HEADER_MAX + 2 + CONTROL_MAX + 3 : 8, 8);
@@ -20,6 +24,8 @@ const FRAME = memory.data(WEBSOCKETS ? SERVER_HEADER_MAX + 2 + CONTROL_MAX + 3 :
  *  `ptr` may be overwritten (the writer's buffer). Nothing goes to a WebSocket connection
  *  before its upgrade or after its close frame. */
 export function transportSend(conn: i32, ptr: usize, len: u32, room: bool): void {
+  lastSendLen = len;
+  statAdd(Stat.BytesSent, <f64>len);
   if (!WEBSOCKETS || !isWebSocket(conn)) { hostSend(conn, ptr, len); return; }
   if (wsConn(conn).phase != WsPhase.Open) return;
   if (room) {

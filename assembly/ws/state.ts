@@ -25,7 +25,7 @@ export const enum WsPhase {
   phase: u8;
   maskPos: u8;
   fragmented: u8;
-  spare: u8;
+  spare: u8;      // 1: a `protocol http` listener's (HTTP only, no upgrade)
   mask: u32;
   left: u64;
 }
@@ -38,10 +38,11 @@ const WS_BASE = memory.data(WEBSOCKETS ? MAX_CONNECTIONS * offsetof<WsConn>() : 
 }
 
 /** A new connection: `websocket` when its listener speaks WebSockets. */
-export function wsOpen(conn: i32, websocket: bool): void {
+export function wsOpen(conn: i32, websocket: bool, httpOnly: bool): void {
   if (!WEBSOCKETS) return;
   const w = wsConn(conn);
   w.phase = <u8>(websocket ? WsPhase.Upgrade : WsPhase.None);
+  w.spare = httpOnly ? 1 : 0;
   w.maskPos = 0; w.fragmented = 0; w.mask = 0; w.left = 0;
 }
 

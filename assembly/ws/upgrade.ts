@@ -10,6 +10,7 @@ import { hostSend, hostSha1, CloseReason, LogLevel } from "../host";
 import { closeConnection } from "../session/lifecycle";
 import { logOn, logStart, logText, logInt, logEnd } from "../log";
 import { wsConn, WsPhase } from "./state";
+import { serveHttp } from "../http/serve";
 
 /** Longest upgrade request read (browsers send under 1 KiB; Mosquitto's default
  *  websockets_headers_size is 4096). */
@@ -53,6 +54,9 @@ export function upgrade(conn: i32, p: usize, stop: usize): i32 {
     if (!header(q, e)) return refuse(conn, 400, "a malformed header line");
     q = e + 2;
   }
+  // a plain GET, nothing of an upgrade in it: /metrics, the status page (http/serve.ts)
+  if (!upgradeWebsocket && !connectionUpgrade && keyLen == 0) return serveHttp(conn, p + 4, eol - 9);
+  if (wsConn(conn).spare != 0) return refuse(conn, 400, "a WebSocket upgrade on a protocol http listener");
   if (!upgradeWebsocket || !connectionUpgrade) return refuse(conn, 426, "no Upgrade: websocket");
   if (!version13) return refuse(conn, 426, "not Sec-WebSocket-Version 13");
   if (keyLen != 24) return refuse(conn, 400, "no valid Sec-WebSocket-Key");

@@ -30,5 +30,5 @@ flags="${CFLAGS:--O2} -I$out/$board -Ihost/native -Ihost/generated -I$rt -I$inc"
 $cc $flags -w -c -o "$out/$board/midge_core.o" "$out/$board/midge_core.c"
 $cc $flags -w -c -o "$out/$board/wasm-rt-impl.o" "$rt/wasm-rt-impl.c"
 $cc $flags -Wall -Wextra -Werror -DMIDGE_VERSION="\"$version\"" -DMIDGE_BOARD="\"$board\"" \
-  -o "$out/midge-$board" host/native/main.c host/native/passwd.c host/native/tls.c "$out/$board/midge_core.o" "$out/$board/wasm-rt-impl.o" -lssl -lcrypto -lm
+  -o "$out/midge-$board" host/native/main.c host/native/passwd.c host/native/persist.c host/native/tls.c "$out/$board/midge_core.o" "$out/$board/wasm-rt-impl.o" -lssl -lcrypto -lm
 echo "build.sh: $out/midge-$board ($(wc -c < "$out/midge-$board") bytes)"

@@ -23,6 +23,7 @@
 
 #include "core_glue.h" /* the instance, clock, log line, core calls and vocab.h both C hosts share */
 #include "passwd.h"     /* midge passwd: host/native/passwd.c */
+#include "persist.h"    /* the persistence file: host/native/persist.c */
 #include "tls.h"        /* TLS listeners with OpenSSL: host/native/tls.c */
 
 #ifndef MIDGE_VERSION
@@ -535,6 +536,58 @@ void Z_envZ_pbkdf2Sha512(struct Z_env_instance_t* e, u32 pwd, u32 pwd_len, u32 s
     trap("pbkdf2Sha512 (libcrypto refused it)");
 }
 
+/* The store service (docs/ABI.md, Persistence; the file is persist.c's): the core appends
+ * records and asks for a flush during any call; the loop does it before it waits again
+ * (flush_store), and a compaction at once. */
+void Z_envZ_persistWrite(struct Z_env_instance_t* e, u32 ptr, u32 len) {
+  (void)e;
+  store_append(core_range(ptr, len), len);
+}
+
+void Z_envZ_persistFlush(struct Z_env_instance_t* e, u32 sync) {
+  (void)e;
+  store_ask_flush((int)sync);
+}
+
+u32 Z_envZ_persistReplace(struct Z_env_instance_t* e, u32 step) {
+  (void)e;
+  return (u32)store_replace((int)step);
+}
+
+/* Milliseconds since 1970, as the ABI's `wall`. */
+static double wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The flush the core asked for, then `persisted`: acknowledgements that waited for the
+ * disk go out. */
+static void flush_store(void) {
+  if (!store_flush_due()) return;
+  double bytes;
+  int error = store_flush(&bytes);
+  CORE(persisted, now_ms(), bytes, (u32)error);
+  flush_dirty();
+}
+
+/* One piece of the file for `restore`, through the input window. */
+static uint32_t restore_piece(const uint8_t* piece, uint32_t len) {
+  memcpy(memory_at(input_ptr), piece, len);
+  return CORE(restore, len, now_ms(), wall_ms());
+}
+
+/* At start (text(5) names the file): read it back into the core, which then writes a
+ * fresh snapshot; records follow while the broker runs. */
+static void restore_store(void) {
+  char file[PATH_MAX];
+  snprintf(file, sizeof file, "%s", core_text(TEXT_PERSISTENCE_FILE));
+  if (!*file) return; /* persistence off */
+  store_init(file);
+  int error = store_read_back(input_capacity, restore_piece);
+  CORE(restoreEnd, now_ms(), wall_ms(), (u32)error);
+}
+
 /* A config file that cannot be read, or a line of it the core refuses: status 2, as for
  * a bad command line (without the --help text). host/cli.ts says the same. */
 static void config_error(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -669,7 +722,8 @@ static void loop_once(void) {
     for (uint32_t k = 0; k < listen_n; k++) tls_setup(k, 1); /* certificates, for new connections */
     flush_dirty();
   }
-  double wait = next_tick - now;
+  flush_store(); /* what the core wrote during this turn, before waiting */
+  double wait = store_flush_due() ? 0 : next_tick - now;
   if (next_reap - now < wait) wait = next_reap - now;
   if (accept_again_at > 0 && accept_again_at - now < wait) wait = accept_again_at - now;
   if (next_stats > 0 && next_stats - now < wait) wait = next_stats - now;
@@ -792,6 +846,8 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &r);
   }
 
+  restore_store(); /* the persistence file, before any client can connect (as Mosquitto does) */
+
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) {
     logf_(LOG_ERROR, "epoll_create1: %s", strerror(errno));
@@ -840,10 +896,12 @@ int main(int argc, char** argv) {
   next_tick = 1e300; /* no more ticks: no wills, no expiries while going down (as the Node host) */
   core_shutdown(); /* asks to close every connection */
   flush_dirty();
+  flush_store(); /* the records the core asked to sync at shutdown */
   double give_up = now_ms() + 1000;
   while (open_links() > 0 && now_ms() < give_up && !stopping) loop_once(); /* a second signal: do not wait */
   for (uint32_t id = 0; id < link_count; id++)
     if (links[id].fd >= 0) link_gone(id);
+  flush_store(); /* sessions that went offline with their connections */
   dirty_head = dirty_n = 0;
   log_stats();
   Z_midge_free(&env.core);

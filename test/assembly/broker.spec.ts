@@ -1,6 +1,7 @@
 // The broker through its ABI functions with tables driven to their limits (the
 // default board of assembly/config.ts: 20 connections, 16 sessions, 64 subscriptions).
 
+import { configure, Setting } from "../../assembly/settings";
 import { brokerInit, brokerOpen, brokerClosed, brokerTick } from "../../assembly/broker";
 import { MAX_CONNECTIONS, MAX_SESSIONS, MAX_SUBSCRIPTIONS, QUEUE_MAX } from "../../assembly/config";
 import { CloseReason } from "../../assembly/host";
@@ -15,6 +16,7 @@ import { begin, byte, word, str, ascii, send, take, sent, sentLen, closedWith, c
          publish, subscribe1, ackAll, connackFlags, now, advance } from "./wire";
 
 brokerInit(0, 1);
+configure(Setting.SysInterval, 0); // the counts below are of the tests' own messages
 
 // Client ids "c00".."c99" without building strings
 const ID = memory.data(3);

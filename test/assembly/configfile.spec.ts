@@ -5,7 +5,7 @@
 
 import { readConfig, listenText, Part, keyRange, keyRangeInTable, keyMin, keyMax } from "../../assembly/configfile";
 import { option } from "../../assembly/options";
-import { Setting, LogTo, configure } from "../../assembly/settings";
+import { Setting, LogTo, Text, PersistSync, configure } from "../../assembly/settings";
 import { INPUT } from "../../assembly/broker";
 import { INFLIGHT_MAX, QUEUE_MAX, MAX_CONNECTIONS, PACKET_MAX, MAX_LISTENERS } from "../../assembly/config";
 
@@ -211,9 +211,25 @@ describe("a bad line", () => {
     expect(configure(Setting.RetainAvailable, -1)).toBe(0);
     expect(said(read("r.conf", "retain_available true\n"))).toBe("");
     expect(configure(Setting.RetainAvailable, -1)).toBe(1);
-    expect(said(read("r.conf", "persistence true\n"))).toBe("r.conf:1: persistence true is a Mosquitto option Midge does not support yet: nothing is kept across a restart (persistence false is the only choice for now)");
     expect(said(read("r.conf", "persistence maybe\n"))).toBe("r.conf:1: persistence must be true or false, not 'maybe'");
-    expect(said(read("r.conf", "autosave_interval soon\n"))).toBe("r.conf:1: autosave_interval must be a whole number of seconds, not 'soon'");
+    expect(said(read("r.conf", "autosave_interval soon\n"))).toBe("r.conf:1: autosave_interval must be a whole number of seconds from 0 to 2147483647, not 'soon'");
+  });
+
+  it("persistence true: the file is persistence_location + persistence_file (text 5), synced as persistence_sync says", () => {
+    expect(said(read("p.conf", "persistence false\npersistence_location /var/lib/midge\n"))).toBe("");
+    expect(text(Text.PersistenceFile)).toBe("");
+    expect(said(read("p.conf", "persistence true\npersistence_location /var/lib/midge\nautosave_interval 60\n"))).toBe("");
+    expect(text(Text.PersistenceFile)).toBe("/var/lib/midge/midge.db");
+    expect(configure(Setting.AutosaveInterval, -1)).toBe(60);
+    expect(configure(Setting.PersistenceSync, -1)).toBe(PersistSync.Interval);
+    expect(said(read("p.conf", "persistence true\npersistence_location /var/lib/mosquitto/\npersistence_file mosquitto.db\npersistence_sync always\n"))).toBe("");
+    expect(text(Text.PersistenceFile)).toBe("/var/lib/mosquitto/mosquitto.db");
+    expect(configure(Setting.PersistenceSync, -1)).toBe(PersistSync.Always);
+    expect(said(read("p.conf", "persistence true\n"))).toBe("");
+    expect(text(Text.PersistenceFile)).toBe("midge.db");
+    expect(said(read("p.conf", "persistence_sync sometimes\n"))).toBe("p.conf:1: persistence_sync must be always or interval, not 'sometimes'");
+    expect(said(read("p.conf", "persistence_file db/midge.db\n"))).toBe("p.conf:1: persistence_file is a file name, without a directory (persistence_location says where)");
+    expect(said(read("p.conf", "persistence false\n"))).toBe("");
   });
 
   it("the ranges of the settings only the file sets are the key table's", () => {
