@@ -395,6 +395,7 @@ export class Core {
   /** What the last core call sent goes out now: waiting for the end of the event-loop turn
    *  would only add latency (a read is already a batch). */
   private flushTouched(): void {
+    if (this.touched.size > 0) this.store?.writeNow(); // records before the answers they stand for
     for (const c of this.touched) if (!c.closing) c.link.flush();
     this.touched.clear();
   }
@@ -440,6 +441,7 @@ export class Core {
       conn.closing = true;
       conn.chunks = null;
       conn.buffered = 0;
+      this.store?.writeNow(); // a close writes what was sent at once: records first
       try {
         conn.link.close(reason);
       } catch (error) {

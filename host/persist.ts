@@ -25,6 +25,7 @@ export class PersistFile {
   private used = 0;
   private total = 0;      // bytes the core passed in all: what `persisted` reports
   private flushing = false;
+  private error = 0;      // a writeNow that failed: reported by the flush
   private sync = false;
 
   constructor(readonly file: string, private readonly done: (bytes: number, error: number) => void) {}
@@ -81,19 +82,34 @@ export class PersistFile {
     setImmediate(() => this.flushNow());
   }
 
+  /** Write what is pending now, without syncing: before the bytes a core call sent go to
+   *  the sockets, so that no acknowledgement leaves before its record is in the file (a
+   *  crash of the broker alone then loses nothing). An error waits for the flush. */
+  writeNow(): void {
+    if (this.used === 0 || this.fd < 0 || this.error !== 0) return;
+    try {
+      this.writePending(this.fd);
+    } catch (e) {
+      this.error = errorCode(e);
+      this.used = 0;
+    }
+  }
+
   /** Write (and sync) what is pending now; at shutdown too. */
   flushNow(): void {
     if (!this.flushing) return;
     this.flushing = false;
     const sync = this.sync;
     this.sync = false;
-    let error = 0;
+    let error = this.error;
+    this.error = 0;
     try {
+      if (error !== 0) throw Object.assign(new Error("write failed"), { code: "EIO" });
       if (this.fd < 0) throw Object.assign(new Error("no file"), { code: "EIO" });
       this.writePending(this.fd);
       if (sync) fdatasyncSync(this.fd);
     } catch (e) {
-      error = errorCode(e);
+      if (error === 0) error = errorCode(e);
     }
     this.used = 0;
     this.done(this.total, error);

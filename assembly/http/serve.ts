@@ -81,8 +81,10 @@ function prometheus(): void {
   noteStart(now);
   put("# HELP midge_info The broker's version\n# TYPE midge_info gauge\nmidge_info{version=\""); put(VERSION); put("\"} 1\n");
   let last = "";
-  for (let i = 0; metric(i); i++) {
+  // one family after the other: the table rows (used, size, used, ...) in two passes
+  for (let pass = 0; pass < 3; pass++) for (let i = 0; metric(i); i++) {
     if (promName.length == 0) continue;
+    if (pass != (label.length == 0 ? 0 : promName == "table_used" ? 1 : 2)) continue;
     if (promName != last) {
       put("# HELP midge_"); put(promName); put(" "); put(help); put("\n");
       put("# TYPE midge_"); put(promName); put(kind == Kind.Counter ? " counter\n" : " gauge\n");

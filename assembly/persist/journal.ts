@@ -198,7 +198,7 @@ export function saveDelivery(s: i32, d: i32): void {
 }
 
 export function journalQueued(s: i32, d: i32): void {
-  if (!persistent(s)) return;
+  if (!persistent(s) || sysPublishing) return; // a $SYS update is not worth a write either
   saveDelivery(s, d);
 }
 

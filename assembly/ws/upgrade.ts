@@ -11,6 +11,7 @@ import { closeConnection } from "../session/lifecycle";
 import { logOn, logStart, logText, logInt, logEnd } from "../log";
 import { wsConn, WsPhase } from "./state";
 import { serveHttp } from "../http/serve";
+import { statAdd, Stat } from "../stats";
 
 /** Longest upgrade request read (browsers send under 1 KiB; Mosquitto's default
  *  websockets_headers_size is 4096). */
@@ -43,6 +44,7 @@ export function upgrade(conn: i32, p: usize, stop: usize): i32 {
   if (c0 < 0x41 || c0 > 0x5A) return refuse(conn, 400, "not an HTTP request");
   let end = blankLine(p, stop);
   if (end == 0) return stop - p >= <usize>UPGRADE_MAX ? refuse(conn, 431, "request headers too large") : 0;
+  statAdd(Stat.BytesReceived, <f64>(end - p)); // (MQTT bytes are counted packet by packet)
   // the request line: GET SP target SP HTTP/1.1
   const eol = lineEnd(p, end);
   if (!startsWith(p, eol, "GET ")) return refuse(conn, 405, "not a GET request");

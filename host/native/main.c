@@ -288,6 +288,7 @@ static void write_out(uint32_t id) {
  * the order the core sent it. A link that fails may send to others (a will): this loop
  * reaches them. */
 static void flush_dirty(void) {
+  if (dirty_head < dirty_n) store_write_now(); /* records before the answers they stand for */
   while (dirty_head < dirty_n) {
     uint32_t id = dirty_ids[dirty_head++];
     links[id].dirty = 0;

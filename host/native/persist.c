@@ -117,11 +117,20 @@ static int write_all(int fd, const uint8_t* bytes, size_t len) {
   return 0;
 }
 
+static int write_error; /* a store_write_now that failed: reported by the next flush */
+
+void store_write_now(void) {
+  if (pending_len == 0 || file < 0 || lost || write_error) return;
+  if (write_all(file, pending, pending_len) < 0) write_error = error_code(errno);
+  drop_pending();
+}
+
 int store_flush(double* total_out) {
-  int sync = flush_sync, error = STORE_OK;
+  int sync = flush_sync, error = write_error;
   flush_due = flush_sync = 0;
-  if (file < 0 || lost) error = STORE_IO_ERROR;
-  else if (write_all(file, pending, pending_len) < 0 || (sync && fdatasync(file) < 0)) error = error_code(errno);
+  write_error = 0;
+  if (error == STORE_OK && (file < 0 || lost)) error = STORE_IO_ERROR;
+  else if (error == STORE_OK && (write_all(file, pending, pending_len) < 0 || (sync && fdatasync(file) < 0))) error = error_code(errno);
   drop_pending();
   *total_out = (double)total;
   return error;

@@ -21,6 +21,10 @@ void store_append(const uint8_t* bytes, uint32_t len);
 /* persistFlush: a flush is due (calls before it merge, their `sync` or'ed). */
 void store_ask_flush(int sync);
 int store_flush_due(void);
+/* Write what is pending now, without syncing: called before the bytes a core call sent go
+   to the sockets, so that no acknowledgement leaves before its record is in the file (a
+   crash of the broker alone then loses nothing). Errors wait for store_flush. */
+void store_write_now(void);
 /* The flush: what was appended is written to the file (and fdatasync'ed if asked).
  * Returns the error code for `persisted`; *total: the bytes appended since the start. */
 int store_flush(double* total);
