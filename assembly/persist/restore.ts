@@ -77,6 +77,11 @@ function damage(q: u32): void {
   damagedAt = offset + <f64>q;
 }
 
+/** A time from the file on the core's clock: one that passed before the process started
+ *  comes out as 0 or less, which means "never" to the tables; 1 keeps it in the past. */
+// @ts-ignore: decorator
+@inline function past(t: f64): f64 { return t >= 1 ? t : 1; }
+
 // ---- the records ----
 
 // fields, read from `at` on
@@ -99,7 +104,7 @@ function apply(type: i32, p: usize, end: usize): bool {
       const topicLen = rd16(); const propsLen = <i32>rd32(); const payloadLen = <i32>rd32();
       if (at + <usize>topicLen + <usize>propsLen + <usize>payloadLen != end) return false;
       const m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
-                             payloadLen, qos, retain, expires > 0 ? fromWall(expires) : expires);
+                             payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
       if (m < 0) return false;
       message(m).pid = pid;
       if (!pidPut(pid, PidKind.Message, m)) { freeMessage(m); return false; }
@@ -131,7 +136,7 @@ function apply(type: i32, p: usize, end: usize): bool {
       }
       const ss = session(s);
       ss.expiry = expiry;
-      ss.expiresAt = expiresAt > 0 ? fromWall(expiresAt) : 0;
+      ss.expiresAt = expiresAt > 0 ? past(fromWall(expiresAt)) : 0;
       aclBind(s, at + <usize>idLen, userLen, hasName != 0);
       return true;
     }
@@ -204,9 +209,9 @@ function apply(type: i32, p: usize, end: usize): bool {
       const s = pidRow(rd32(), PidKind.Session); const m = pidRow(rd32(), PidKind.Message);
       const delay = rd32(); const willAt = rdF64();
       if (s < 0 || m < 0) return false;
+      holdMessage(m); // first: the will it replaces may be this very message
       discardWill(s);
       const ss = session(s);
-      holdMessage(m);
       ss.will = m; ss.willDelay = delay;
       ss.willAt = willAt > 0 ? max(fromWall(willAt), 1) : 0;
       return true;

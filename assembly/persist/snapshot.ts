@@ -5,11 +5,19 @@
 
 import { hostPersistReplace } from "../host";
 import { statAdd, Stat } from "../stats";
-import { message, messagesHighWater } from "../store/messages";
+import { message, messagesHighWater, copyOut } from "../store/messages";
 import { retainedRow, retainedHighWater } from "../store/retained";
 import { session, sessionsHighWater } from "../session/sessions";
 import { appended, writeHeader, Rec, recBegin, recU32, recEnd } from "./record";
 import { resetPids, saveMessage, saveSession, saveAllReceived, setFileBytes, snapshotDone, fail, setJournalOn } from "./journal";
+
+const FIRST = memory.data(8);
+/** Whether stored message `m`'s topic starts with "$SYS/". */
+function isSys(m: i32): bool {
+  if (message(m).topicLen < 5) return false;
+  copyOut(m, 0, FIRST, 5);
+  return load<u32>(FIRST) == 0x53595324 && load<u8>(FIRST + 4) == 0x2F; // "$SYS" "/"
+}
 
 /** Write the snapshot; `step` 0, or 2 to keep the current file as PATH.old. False when
  *  the host could not (the failure is logged, persistence degraded). */
@@ -25,7 +33,7 @@ export function snapshot(step: i32): bool {
     writeHeader();
     for (let i = 0, n = retainedHighWater(); i < n; i++) {
       const row = retainedRow(i);
-      if (row.used == 0) continue;
+      if (row.used == 0 || isSys(row.msg)) continue; // $SYS is the broker's now, not kept
       const pid = saveMessage(row.msg);
       recBegin(Rec.Retain); recU32(pid); recEnd();
     }
