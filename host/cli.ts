@@ -167,6 +167,14 @@ if (logTo & LogTo.File) {
   }
 }
 const statsInterval = core.configure(Setting.StatsInterval, -1);
+// A signal while the broker starts (no client yet): write what the core asked, then go.
+const stopEarly = () => {
+  core.flushStore();
+  process.exit(0);
+};
+process.on("SIGINT", stopEarly);
+process.on("SIGTERM", stopEarly);
+
 // Persistence: the file is read back before any client can connect (as Mosquitto does).
 const persistenceFile = core.text(Text.PersistenceFile);
 if (persistenceFile !== "") core.restore(persistenceFile);
@@ -233,5 +241,7 @@ function shutdown(signal: string): void {
   gone.then(exit);
   setTimeout(exit, 1000);
 }
+process.off("SIGINT", stopEarly);
+process.off("SIGTERM", stopEarly);
 process.on("SIGINT", () => shutdown("SIGINT"));
 process.on("SIGTERM", () => shutdown("SIGTERM"));

@@ -30,6 +30,8 @@ import { restoring, pidForget } from "../persist/pids";
   first: i32;       // first chunk, -1 if none
   expiresAt: f64;   // Message Expiry: when it must no longer be delivered (0 = never)
   pid: u32;         // its id in the persistence file (0: not written there: persist/pids.ts)
+  spare: u32;       // (rows stay a multiple of 8 bytes: expiresAt of every row 8-aligned, which
+                    //  wasm2js needs: it reads an f64 as HEAPF64[address >> 3])
 }
 
 // @ts-ignore: decorator

@@ -57,7 +57,7 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
     ["unknown.conf", "# a comment\n\nlistener 1883\nno_such_key 1\n", "{f}:4: no_such_key is not a configuration key"],
     ["mosquitto.conf", "psk_file /etc/mosquitto/psk\n", "{f}:1: psk_file is a Mosquitto option Midge does not support yet"],
     ["protocol.conf", "protocol websockets\n", "{f}:1: protocol must follow a listener line (it sets that listener's protocol)"],
-    ["protocol-value.conf", "listener 1883\nprotocol http\n", "{f}:2: protocol must be mqtt or websockets, not 'http'"],
+    ["protocol-value.conf", "listener 1883\nprotocol mqttsn\n", "{f}:2: protocol must be mqtt, websockets or http, not 'mqttsn'"],
     ["mosquitto.conf", "listener 1883\ncrlfile /etc/mosquitto/crl.pem\n", "{f}:2: crlfile is a Mosquitto option Midge does not support yet"],
     ["tls.conf", "listener 8883\ncertfile /etc/mosquitto/certs/server.pem\n", "{f}:2: certfile without keyfile: a TLS listener needs both (Mosquitto 2.0.11 would listen without TLS)"],
     ["noport.conf", "listener 1883\nlistener\n", "{f}:2: listener needs a port"],
