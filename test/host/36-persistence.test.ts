@@ -509,6 +509,11 @@ async function killRun(c: KillCase, signal: AbortSignal): Promise<void> {
   };
 
   const restartMs: number[] = [];
+  // what the brokers said about dropping (a stalled or overfull subscriber), for a failure's report
+  const dropLines: string[] = [];
+  const noteDrops = (b: Broker, k: number) => {
+    for (const l of b.output().split("\n")) if (/dropping messages|stalled|lagging/.test(l)) dropLines.push(`r${k}: ${l}`);
+  };
   let killsWhileReading = 0;
   let offlineStreak = 0;
   for (let k = 0; k <= c.kills; k++) {
@@ -556,11 +561,13 @@ async function killRun(c: KillCase, signal: AbortSignal): Promise<void> {
       await settle(300); // late duplicates
       destroyWires();
       await stopClean(b);
+      noteDrops(b, k);
       break;
     }
     await sleep(r.int(0, 150));
     if (online) killsWhileReading++;
     await kill9(b);
+    noteDrops(b, k);
     destroyWires();
   }
 
@@ -583,7 +590,8 @@ async function killRun(c: KillCase, signal: AbortSignal): Promise<void> {
     { lost: [], twice: [] },
     `${missing.length} acknowledged messages never delivered` +
       (c.qos === 2 ? `, ${twice.length} delivered more than once (QoS 2: exactly once)` : "") +
-      `; ${unreleased.size} PUBRELs still owed to the subscriber`,
+      `; ${unreleased.size} PUBRELs still owed to the subscriber` +
+      (dropLines.length ? `; the brokers said:\n${dropLines.slice(0, 10).join("\n")}` : "; no broker logged a drop"),
   );
 }
 
