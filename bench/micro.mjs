@@ -67,7 +67,10 @@ function loadCore(wasm = embeddedCore(bundle, "pi"), { hostCopy = false } = {}) 
     sha512: () => {}, // the crypto service: no password file in a benchmark
     pbkdf2Sha512: () => {},
     sha1: () => {}, // (WebSocket upgrades: none here)
-    persist: () => {},
+    // the store service: persistence is off in a benchmark of the core alone
+    persistWrite: () => {},
+    persistFlush: () => {},
+    persistReplace: () => 0,
   };
   x = new WebAssembly.Instance(module, { env }).exports;
   x.init(0, 1);
