@@ -195,8 +195,17 @@ export function listenerHttpOnly(k: i32): bool {
 
 /** Listener k's port as configured (0: the system chose one). */
 export function listenerPort(k: i32): i32 {
+  if (k >= 0 && k < MAX_LISTENERS && load<i32>(BOUND + (<usize>k << 2)) > 0) return load<i32>(BOUND + (<usize>k << 2));
   if (k == 0 || !CONFIG_TEXT || k >= fileListeners) return <i32>configure(Setting.Port, -1);
   return load<i32>(listenerAt(k));
+}
+
+/** The ports the host bound (`listening`): the one the system chose for a port of 0. */
+const BOUND = memory.data(MAX_LISTENERS * 4, 8);
+
+/** The host bound listener k to `port`: logs, text(16 + k) and the status page say it. */
+export function setListening(k: i32, port: i32): void {
+  if (k >= 0 && k < MAX_LISTENERS && port > 0 && port <= 65535) store<i32>(BOUND + (<usize>k << 2), port);
 }
 // @ts-ignore: decorator
 @inline const MQTT_PORT: i32 = 1883; // the default listener's port when only bind_address is given
@@ -674,13 +683,13 @@ export function listenText(id: i32): i32 {
  *  others from the file's rows (every address when the line gave none). */
 function logListener(k: i32): void {
   if (k == 0) {
-    logInt(<i64>configure(Setting.Port, -1)); logText(" ");
+    logInt(listenerPort(0)); logText(" ");
     if (CONFIG_TEXT) logAddress(fileListeners > 0 ? "0.0.0.0" : "127.0.0.1");
     else logAddress("127.0.0.1");
     if (listenerSpeaksWebSocket(0)) logText(listenerHttpOnly(0) ? " http" : " websockets");
   } else if (CONFIG_TEXT && k < fileListeners) {
     const row = listenerAt(k), n = load<i32>(row + 4);
-    logInt(load<i32>(row)); logText(" ");
+    logInt(listenerPort(k)); logText(" ");
     if (n > 0) logBytes(row + 8, n); else logText("0.0.0.0");
     if (listenerSpeaksWebSocket(k)) logText(listenerHttpOnly(k) ? " http" : " websockets");
   }

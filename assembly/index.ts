@@ -6,7 +6,7 @@ import { brokerInit, brokerOpen, brokerFeed, brokerDrained, brokerClosed, broker
 import { configure as configureSetting } from "./settings";
 import { option as optionText } from "./options";
 import { tableBytes, statValue } from "./budget";
-import { readConfig, listenText } from "./configfile";
+import { readConfig, listenText, setListening } from "./configfile";
 import { passwd as passwdStep } from "./auth/passwd";
 import { setIdentity } from "./auth/identity";
 import { validConnection } from "./session/connections";
@@ -43,6 +43,8 @@ export function text(id: i32): i32 { return listenText(id); }
 export function identity(conn: i32, ptr: usize, len: u32): i32 {
   return validConnection(conn) ? setIdentity(conn, ptr, len) : -1;
 }
+/** The host bound listener `listener` to `port` (the one the system chose for a port of 0). */
+export function listening(listener: i32, port: i32): void { setListening(listener, port); }
 /** Where the host writes received bytes before `feed`. */
 export function inputBuffer(): usize { return INPUT; }
 export function inputCapacity(): u32 { return <u32>INPUT_CAPACITY; }

@@ -203,6 +203,7 @@ for (let k = 0, said = core.text(Text.Listener); said !== ""; said = core.text(T
     exitWith(1, Level.Error, `cannot listen on ${formatAddress(host, port)}: ${(error as Error).message}`);
   }
   listeners.push(l);
+  core.listening(k, l.port);
   const kind = [...(tls ? ["TLS"] : []), ...(protocol ? [protocol] : [])].join(", ");
   log(Level.Notice, `${k === 0 ? `midge ${version} ` : ""}listening on ${formatAddress(l.host, l.port)}${kind ? ` (${kind})` : ""}${k === 0 ? note : ""}`);
 }

@@ -52,7 +52,7 @@ export interface CoreOptions {
 }
 
 const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "openOn", "feed",
-  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd", "identity", "restore", "restoreEnd", "persisted"] as const;
+  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd", "identity", "restore", "restoreEnd", "persisted", "listening"] as const;
 /** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
 type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
 
@@ -231,6 +231,11 @@ export class Core {
   /** Write what the core asked to be written (at shutdown). */
   flushStore(): void {
     this.store?.flushNow();
+  }
+
+  /** Listener `k` is bound to `port` (the core's logs and pages then say the real one). */
+  listening(k: number, port: number): void {
+    this.x.listening(k, port);
   }
 
   /** A new connection owned by `link`, accepted on listener `listener` (text(16 + listener)):

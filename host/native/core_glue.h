@@ -94,6 +94,7 @@ GLUE u32 core_open(void) { return CORE(open, now_ms()); }
 /* A socket accepted on listener k (core_text(TEXT_LISTENER + k)): the core speaks that
  * listener's protocol (WebSockets included) on it. */
 GLUE u32 core_open_on(u32 listener) { return CORE(openOn, listener, now_ms()); }
+GLUE void core_listening(u32 listener, u32 port) { CORE(listening, listener, port); }
 GLUE u32 core_feed(u32 id, u32 len) { return CORE(feed, id, len, now_ms()); }
 GLUE u32 core_needed(void) { return CORE(needed); }
 GLUE void core_drained(u32 id) { CORE(drained, id, now_ms()); }

@@ -468,7 +468,7 @@ static void log_stats(void) {
 }
 
 /* A listening socket on host:port, and where it is bound (as "ip:port", "[ip6]:port"). */
-static int listen_on(const char* host, int port, char* where, size_t where_len) {
+static int listen_on(const char* host, int port, char* where, size_t where_len, int* port_out) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
   struct addrinfo* res = NULL;
   char service[16];
@@ -488,6 +488,7 @@ static int listen_on(const char* host, int port, char* where, size_t where_len) 
   getnameinfo((struct sockaddr*)&bound, bound_len, ip, sizeof ip, bound_port, sizeof bound_port,
               NI_NUMERICHOST | NI_NUMERICSERV);
   snprintf(where, where_len, bound.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, bound_port);
+  *port_out = atoi(bound_port);
   return fd;
 }
 
@@ -867,7 +868,9 @@ int main(int argc, char** argv) {
     char* space = strchr(address, ' ');
     if (space != NULL) { *space = 0; protocol = space + 1; }
     tls_setup(listen_n, 0); /* a TLS listener's files first: one that is wrong ends the start */
-    listen_fds[listen_n] = listen_on(address, port, where, sizeof where);
+    int bound_port = port;
+    listen_fds[listen_n] = listen_on(address, port, where, sizeof where, &bound_port);
+    core_listening(listen_n, (u32)bound_port); /* the core's logs and pages then say the real port */
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX - listen_n};
     epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fds[listen_n], &ev);
     int tls = tls_listener(listen_n);

@@ -580,6 +580,8 @@ describe("/metrics and /stats.json", { skip: skipMidge }, () => {
         for (const name of TABLES) assert.equal(s.tables[name][1], size.get(name), name);
         assert.ok(s.tables.subscriptions[0] >= 1);
         assert.deepEqual(s.listeners.slice(1), [`${httpPort} ${HOST} http`, `${wsPort} ${HOST} websockets`]);
+        // the first listener is `--port 0`: the port the system chose, which the host reported (`listening`)
+        assert.equal(s.listeners[0].split(" ")[0], String(broker.port), "the bound port, not 0");
       }
     } finally {
       await stopAll(broker);
