@@ -113,6 +113,7 @@ function loadKey(i: i32): bool {
     case 34: return key("persistence_file",     Rule.File,       3,                            0,   0,     1);
     // Midge's own: when the file is synced (settings.ts PersistSync)
     case 35: return key("persistence_sync",     Rule.Persistence, Setting.PersistenceSync,     0,   1,     1);
+    case 36: return key("autosave_on_changes",  Rule.Bool,       Setting.AutosaveOnChanges,    0,   1,     1);
   }
   return false;
 }
@@ -128,7 +129,7 @@ export function keyRange(setting: i32): bool {
     case Setting.LogDest: keyMin = 0; keyMax = 7; return true;
     case Setting.LogLevel: keyMin = 0; keyMax = 4; return true;
     case Setting.MessageSizeLimit: keyMin = 0; keyMax = 268435455; return true;
-    case Setting.Persistence: case Setting.PersistenceSync: keyMin = 0; keyMax = 1; return true;
+    case Setting.Persistence: case Setting.PersistenceSync: case Setting.AutosaveOnChanges: keyMin = 0; keyMax = 1; return true;
     case Setting.AutosaveInterval: keyMin = 0; keyMax = 2147483647; return true;
   }
   return false;
@@ -748,7 +749,7 @@ function wordIs(w: i32, s: string): bool {
  *  yet, or starts with the prefix of its plugin option keys. (The literals are here, not
  *  in constants, so that a board built without the parser does not carry them.) */
 function isMosquittoKey(p: usize, len: u32): bool {
-  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix autosave_on_changes bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version check_retain_source cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistent_client_expiration plugin psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform topic try_private upgrade_outgoing_qos use_username_as_clientid user websockets_headers_size websockets_log_level ";
+  const keys = " address addresses allow_duplicate_messages allow_zero_length_clientid auth_plugin auth_plugin_deny_special_chars auto_id_prefix bind_interface bridge_alpn bridge_attempt_unsubscribe bridge_bind_address bridge_cafile bridge_capath bridge_certfile bridge_identity bridge_insecure bridge_keyfile bridge_max_packet_size bridge_outgoing_retain bridge_protocol_version bridge_psk bridge_require_ocsp bridge_tls_version check_retain_source cleansession clientid_prefixes connection crlfile dhparamfile http_dir idle_timeout keepalive_interval local_cleansession local_clientid local_password local_username log_facility log_timestamp log_timestamp_format max_inflight_bytes max_qos max_queued_bytes max_topic_alias memory_limit mount_point notification_topic notifications notifications_local_only persistent_client_expiration plugin psk_file psk_hint queue_qos0_messages remote_clientid remote_password remote_username restart_timeout round_robin set_tcp_nodelay socket_domain start_type threshold tls_engine tls_engine_kpass_sha1 tls_keyform topic try_private upgrade_outgoing_qos use_username_as_clientid user websockets_headers_size websockets_log_level ";
   const n = keys.length;
   for (let at = 0; at + 1 < n; at++) {
     if (keys.charCodeAt(at) != 0x20) continue;

@@ -32,6 +32,7 @@ export const enum Setting {
   Persistence = 20,       // 1: state kept in the file text(Text.PersistenceFile) names (persist/)
   PersistenceSync = 21,   // PersistSync: when records are synced to disk
   AutosaveInterval = 22,  // s: with PersistSync.Interval, the longest time between syncs (0: only at compaction and exit)
+  AutosaveOnChanges = 23, // 1: AutosaveInterval counts changes (records), not seconds (Mosquitto's autosave_on_changes)
 }
 
 /** When the persistence file is synced (Setting.PersistenceSync; `persistence_sync`). */
@@ -109,6 +110,7 @@ export let persistence: i32 = 0;
 export let persistenceSync: i32 = PersistSync.Interval;
 /** Mosquitto's default: 30 minutes. */
 export let autosaveInterval: i32 = 1800;
+export let autosaveOnChanges: i32 = 0;
 
 /** The address to listen on, as text (held for the host): set by --host, a config file's
  *  `listener` or `bind_address`; empty: the default (see listenText in configfile.ts). */
@@ -157,6 +159,7 @@ export function configure(key: i32, value: f64): f64 {
       case Setting.Persistence: persistence = <i32>v; break;
       case Setting.PersistenceSync: persistenceSync = <i32>v; break;
       case Setting.AutosaveInterval: autosaveInterval = <i32>v; break;
+      case Setting.AutosaveOnChanges: autosaveOnChanges = <i32>v; break;
     }
   }
   switch (key) {
@@ -182,6 +185,7 @@ export function configure(key: i32, value: f64): f64 {
     case Setting.Persistence: return persistence;
     case Setting.PersistenceSync: return persistenceSync;
     case Setting.AutosaveInterval: return autosaveInterval;
+    case Setting.AutosaveOnChanges: return autosaveOnChanges;
   }
   return -1;
 }

@@ -14,7 +14,7 @@
 import { PERSISTENCE, MAX_CONNECTIONS, SUB_IDS_PER_DELIVERY } from "../config";
 import { hostPersistFlush, LogLevel } from "../host";
 import { now } from "../clock";
-import { persistenceSync, PersistSync, autosaveInterval } from "../settings";
+import { persistenceSync, PersistSync, autosaveInterval, autosaveOnChanges } from "../settings";
 import { sendAck } from "../codec/ack";
 import { session, sessionId } from "../session/sessions";
 import { delivery, deliveryIds } from "../session/queue";
@@ -65,9 +65,19 @@ let syncedUpTo: f64 = 0; // interval: `appended` when the last sync was asked
 // @ts-ignore: decorator
 @inline function always(): bool { return persistenceSync == PersistSync.Always; }
 
+/** Records since the last sync (autosave_on_changes: autosave_interval counts them). */
+let changes = 0;
+
 /** After each record: have the host write it after this call (and sync it, `always`). */
 function wrote(size: i32): void {
   fileBytes += <f64>size;
+  if (autosaveOnChanges != 0 && !always() && autosaveInterval > 0 && ++changes >= autosaveInterval) {
+    changes = 0;
+    hostPersistFlush(1);
+    flushAsked = true; syncAsked = true;
+    syncedUpTo = appended;
+    return;
+  }
   if (!flushAsked || (always() && !syncAsked)) {
     hostPersistFlush(always() ? 1 : 0);
     flushAsked = true;
@@ -396,7 +406,7 @@ export function journalTick(): f64 {
   }
   if (!journalOn) return 1000;
   if (fileBytes > COMPACT_MIN && fileBytes > 2 * snapshotBytes) { snapshot(0); return 1000; }
-  if (!always() && autosaveInterval > 0 && appended > syncedUpTo) {
+  if (!always() && autosaveOnChanges == 0 && autosaveInterval > 0 && appended > syncedUpTo) {
     const due = lastSync + <f64>autosaveInterval * 1000;
     if (now >= due) {
       hostPersistFlush(1);

@@ -24,7 +24,7 @@ import { ROUTE_TOPIC } from "../memory/scratch";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logInt, logEnd } from "../log";
 import { logPersistencePath } from "../configfile";
-import { persistenceSync, PersistSync, autosaveInterval } from "../settings";
+import { persistenceSync, PersistSync, autosaveInterval, autosaveOnChanges } from "../settings";
 
 const enum Read { Header = 0, Records = 1, Damaged = 2, Lost = 3, Foreign = 4 }
 
@@ -269,6 +269,10 @@ export function restoreFinish(t: f64, wall: f64, error: i32): void {
   logStart(); logText("persistence: "); logPersistencePath();
   if (persistenceSync == PersistSync.Always) {
     logText(": each QoS 1/2 message and retained message is synced to disk before it is acknowledged (persistence_sync always)");
+  } else if (autosaveOnChanges != 0) {
+    logText(": written at once, synced every "); logInt(autosaveInterval);
+    logText(" changes (persistence_sync interval, autosave_on_changes true): a crash of the broker loses nothing, a power cut at most the last ");
+    logInt(autosaveInterval); logText(" changes");
   } else {
     logText(": written at once, synced every "); logInt(autosaveInterval);
     logText(" s (persistence_sync interval): a crash of the broker loses nothing, a power cut at most the last ");

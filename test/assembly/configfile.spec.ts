@@ -229,7 +229,10 @@ describe("a bad line", () => {
     expect(text(Text.PersistenceFile)).toBe("midge.db");
     expect(said(read("p.conf", "persistence_sync sometimes\n"))).toBe("p.conf:1: persistence_sync must be always or interval, not 'sometimes'");
     expect(said(read("p.conf", "persistence_file db/midge.db\n"))).toBe("p.conf:1: persistence_file is a file name, without a directory (persistence_location says where)");
-    expect(said(read("p.conf", "persistence false\n"))).toBe("");
+    expect(said(read("p.conf", "persistence true\nautosave_on_changes true\nautosave_interval 100\n"))).toBe("");
+    expect(configure(Setting.AutosaveOnChanges, -1)).toBe(1);
+    expect(said(read("p.conf", "autosave_on_changes maybe\n"))).toBe("p.conf:1: autosave_on_changes must be true or false, not 'maybe'");
+    expect(said(read("p.conf", "persistence false\nautosave_on_changes false\n"))).toBe("");
   });
 
   it("the ranges of the settings only the file sets are the key table's", () => {

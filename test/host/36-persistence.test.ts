@@ -391,6 +391,8 @@ interface KillCase {
   kills: number;
   /** autosave_interval, when the file sets it (default 1800 s, as Mosquitto's) */
   autosave?: number;
+  /** autosave_on_changes true: autosave_interval counts changes (records), as in Mosquitto */
+  onChanges?: boolean;
 }
 
 /** Unacknowledged PUBLISHes the publisher keeps in flight. */
@@ -411,6 +413,7 @@ async function killRun(c: KillCase, signal: AbortSignal): Promise<void> {
   const r = rng(c.name);
   const s = store(`kill-${c.name}`, [
     `persistence_sync ${c.sync}`, "max_queued_messages 1000", ...(c.autosave ? [`autosave_interval ${c.autosave}`] : []),
+    ...(c.onChanges ? ["autosave_on_changes true"] : []),
   ]);
   const topic = `kill/${c.name}`;
   const pubId = `kill-pub-${c.name}`;
@@ -531,7 +534,9 @@ async function killRun(c: KillCase, signal: AbortSignal): Promise<void> {
     }
     if (k === 0) {
       // the policy in force, stated at start
-      const policy = c.sync === "always" ? "persistence_sync always" : `synced every ${c.autosave ?? 1800} s \\(persistence_sync interval\\)`;
+      const policy = c.sync === "always" ? "persistence_sync always"
+        : c.onChanges ? `synced every ${c.autosave ?? 1800} changes \\(persistence_sync interval, autosave_on_changes true\\)`
+        : `synced every ${c.autosave ?? 1800} s \\(persistence_sync interval\\)`;
       assert.match(b.output(), new RegExp(`persistence: ${esc(s.db)}: .*${policy}`));
     }
     const pub = await connectWire(b, pubId, false);
@@ -600,14 +605,16 @@ describe("persistence: kill -9 at random moments under load", { skip }, () => {
   const cases: KillCase[] = [
     { name: "qos1-always", qos: 1, sync: "always", kills: 35 },
     { name: "qos2-always", qos: 2, sync: "always", kills: 35 },
-    { name: "qos1-interval", qos: 1, sync: "interval", kills: 15 },
+    { name: "qos1-interval", qos: 1, sync: "interval", kills: 10 },
+    { name: "qos1-changes", qos: 1, sync: "interval", kills: 5, autosave: 100, onChanges: true },
     { name: "qos2-interval", qos: 2, sync: "interval", kills: 15, autosave: 5 },
   ];
   for (const c of cases) {
     const what = c.sync === "always"
       ? `QoS ${c.qos}, persistence_sync always: every acknowledged message is delivered after ${c.kills} kills` +
         (c.qos === 2 ? ", each exactly once" : "")
-      : `QoS ${c.qos}, persistence_sync interval: a kill -9 of the process alone loses nothing acknowledged (${c.kills} kills)`;
+      : `QoS ${c.qos}, persistence_sync interval${c.onChanges ? " synced every 100 changes (autosave_on_changes)" : ""}: ` +
+        `a kill -9 of the process alone loses nothing acknowledged (${c.kills} kills)`;
     test(`[MQTT-4.4.0-1] ${what}`, { timeout: 120_000 }, (t) => killRun(c, t.signal));
   }
 });
