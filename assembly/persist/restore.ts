@@ -12,7 +12,7 @@ import { Rec, FILE_VERSION, HEADER_SIZE, RECORD_HEADER } from "./record";
 import { PidKind, pidPut, pidRow, pidSlot, pidSlots, pidClear, setRestoring } from "./pids";
 import { setWall, fromWall } from "./journal";
 import { snapshot } from "./snapshot";
-import { storeMessage, message, holdMessage, releaseMessage, freeMessage, copyOut } from "../store/messages";
+import { storeMessage, message, holdMessage, releaseMessage, freeMessage, copyOut, unreferenced, clearUnreferenced } from "../store/messages";
 import { setRetained, clearRetained, retainedInUse } from "../store/retained";
 import { session, findSession, createSession, sessionsHighWater, sessionsInUse } from "../session/sessions";
 import { subscribe, unsubscribe, subscription, SUBSCRIBE_FAILED, subscriptionsInUse } from "../session/subscriptions";
@@ -103,11 +103,17 @@ function apply(type: i32, p: usize, end: usize): bool {
       const pid = rd32(); const qos = rd8(); const retain = rd8(); const expires = rdF64();
       const topicLen = rd16(); const propsLen = <i32>rd32(); const payloadLen = <i32>rd32();
       if (at + <usize>topicLen + <usize>propsLen + <usize>payloadLen != end) return false;
-      const m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
-                             payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
+      let m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
+                           payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
+      if (m < 0 && unreferenced > 0) {
+        freeUnreferenced(); // room first for what the file still names
+        m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
+                         payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
+      }
       if (m < 0) return false;
-      message(m).pid = pid;
+      // (the pid is the row's only once it is in the table: freeing the row forgets it)
       if (!pidPut(pid, PidKind.Message, m)) { freeMessage(m); return false; }
+      message(m).pid = pid;
       return true;
     }
     case Rec.Retain: {
@@ -131,8 +137,7 @@ function apply(type: i32, p: usize, end: usize): bool {
         s = createSession(at, idLen);
         if (s < 0) return false;
         statAdd(Stat.SessionsStored);
-        session(s).pid = pid;
-        pidPut(pid, PidKind.Session, s);
+        if (pidPut(pid, PidKind.Session, s)) session(s).pid = pid;
       }
       const ss = session(s);
       ss.expiry = expiry;
@@ -168,8 +173,7 @@ function apply(type: i32, p: usize, end: usize): bool {
       if (s < 0 || (mpid != 0 && m < 0) || (m < 0 && st != DeliveryState.Released)) return false;
       if (!enqueue(s, m, qos, retain != 0, at, n)) return false;
       const d = session(s).queueTail;
-      delivery(d).pid = pid;
-      pidPut(pid, PidKind.Delivery, d);
+      if (pidPut(pid, PidKind.Delivery, d)) delivery(d).pid = pid;
       if (st != DeliveryState.Queued) markSent(s, d, st, packetId);
       return true;
     }
@@ -227,6 +231,18 @@ function apply(type: i32, p: usize, end: usize): bool {
 }
 
 
+/** The store is full: free the messages no record holds any more (releaseMessage kept
+ *  them, in case a later record named them again; one that does now is skipped). */
+function freeUnreferenced(): void {
+  for (let i = 0, n = pidSlots(); i < n; i++) {
+    const v = pidSlot(i);
+    if (v >>> 28 != <i32>PidKind.Message || message(v & 0x0FFFFFFF).refs != 0) continue;
+    freeMessage(v & 0x0FFFFFFF); // pidForget moves later entries back into this slot:
+    i--;                         //   look at it again
+  }
+  clearUnreferenced();
+}
+
 /** A delivery read back as sent (or released): in flight, in order. */
 function markSent(s: i32, d: i32, st: i32, packetId: i32): void {
   const ss = session(s);
@@ -246,11 +262,13 @@ export function restoreFinish(t: f64, wall: f64, error: i32): void {
   setWall(wall, t);
   if (started == 0) started = t;
   setRestoring(false);
-  // messages no record kept (a torn tail cut what would have held them)
+  // messages no record kept (a torn tail cut what would have held them, or their last
+  // reference went: releaseMessage keeps them until here)
   for (let i = 0, n = pidSlots(); i < n; i++) {
     const v = pidSlot(i);
     if (v >>> 28 == <i32>PidKind.Message && message(v & 0x0FFFFFFF).refs == 0) freeMessage(v & 0x0FFFFFFF);
   }
+  clearUnreferenced();
   pidClear();
   // every session is offline now: one that was online when the broker stopped counts as
   // disconnected at this start, and its will is due as for a lost connection

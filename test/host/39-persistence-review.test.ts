@@ -6,7 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, afterEach, describe, test } from "node:test";
 import {
-  BROKER_KIND, closeAll, connect, rawSession, rawSubscribe, settle, sleep, startBroker, type Broker,
+  BROKER_KIND, Prop, closeAll, connect, publish, rawSession, rawSession5, rawSubscribe, rawSubscribe5, settle, sleep, startBroker,
+  type Broker,
 } from "./helpers.js";
 
 const skip = BROKER_KIND === "mosquitto" ? "Midge's own persistence" : false;
@@ -82,6 +83,39 @@ describe("persistence review: a published will and the records after it", { skip
     assert.deepEqual(inboxAll(c).map((m) => `${m.topic} ${m.payload}`), ["wills/rv gone"], `after the restart (${restoredLine(b2)})`);
     await stop(b2);
   });
+});
+
+describe("persistence review: a delivery done within the fan-out that queued it", { skip }, () => {
+  // a subscriber whose Maximum Packet Size the message exceeds is done with it at once
+  // ([MQTT-3.1.2-25]): its Done record comes before the Queue records of the sessions
+  // after it in the same fan-out, which name the same message
+  for (const smallFirst of [true, false]) {
+    test(`[MQTT-3.1.2-25] the offline session in the same fan-out still has the message after a restart (the small one subscribed ${smallFirst ? "first" : "second"})`, async () => {
+      const s = store(`fanout-done-${smallFirst}`);
+      const b = await start(s);
+      const subscribeSmall = async () => {
+        const small = await rawSession5(b, { clientId: "rv-small", clean: false, properties: [[Prop.SessionExpiry, 3600], [Prop.MaximumPacketSize, 40]] });
+        assert.deepEqual(await rawSubscribe5(small.raw, 1, [["big/#", 1]]), [1]);
+      };
+      if (smallFirst) await subscribeSmall();
+      const off = await rawSession(b, { clientId: "rv-offline", clean: false });
+      assert.deepEqual(await rawSubscribe(off.raw, 1, [["big/#", 1]]), [1]);
+      off.raw.destroy();
+      if (!smallFirst) await subscribeSmall();
+      await settle(200);
+      const pub = await connect(b);
+      await publish(pub, "big/x", "x".repeat(100), { qos: 1 });
+      await pub.end();
+      await settle(200);
+      await stop(b);
+      const b2 = await start(s);
+      const c = await connect(b2, { clientId: "rv-offline", clean: false });
+      await settle(300);
+      assert.deepEqual(inboxAll(c).map((m) => `${m.topic} ${m.payload.length}`), ["big/x 100"], `after the restart (${restoredLine(b2)})`);
+      await c.end();
+      await stop(b2);
+    });
+  }
 });
 
 function inboxAll(c: Awaited<ReturnType<typeof connect>>): Array<{ topic: string; payload: Buffer }> {
