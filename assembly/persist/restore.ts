@@ -5,6 +5,7 @@
 // file never created, or that does not fit this board's tables, is skipped and counted.
 
 import { LogLevel } from "../host";
+import { CLIENT_ID_MAX, FILTER_MAX, TOPIC_MAX } from "../config";
 import { now, setNow } from "../clock";
 import { INPUT_CAPACITY } from "../broker";
 import { CRC_START, crcUpdate, crcEnd } from "./crc";
@@ -95,14 +96,26 @@ let at: usize = 0;
 // @ts-ignore: decorator
 @inline function rdF64(): f64 { const v = load<f64>(at); at += 8; return v; }
 
+/** The fixed fields of each record type (record.ts), in bytes after the type. */
+const FIXED = memory.data<u8>([0, 24, 4, 2, 21, 4, 14, 8, 18, 10, 8, 8, 6, 6, 20, 4]);
+// @ts-ignore: decorator
+@inline const TYPES: i32 = 16;
+
+/** Whether `n` more bytes from `at` are in the record (lengths from the file are checked
+ *  before anything is copied by them: a record can pass its CRC and still be wrong). */
+// @ts-ignore: decorator
+@inline function left(end: usize, n: i64): bool { return n >= 0 && <i64>(end - at) >= n; }
+
 /** Apply one record; false when it cannot be (skipped). */
 function apply(type: i32, p: usize, end: usize): bool {
   at = p;
+  if (type <= 0 || type >= TYPES || !left(end, <i64>load<u8>(FIXED + <usize>type))) return false;
   switch (type) {
     case Rec.Message: {
       const pid = rd32(); const qos = rd8(); const retain = rd8(); const expires = rdF64();
       const topicLen = rd16(); const propsLen = <i32>rd32(); const payloadLen = <i32>rd32();
-      if (at + <usize>topicLen + <usize>propsLen + <usize>payloadLen != end) return false;
+      if (qos > 2 || topicLen == 0 || topicLen > TOPIC_MAX || propsLen < 0 || payloadLen < 0 ||
+          <i64>(end - at) != <i64>topicLen + <i64>propsLen + <i64>payloadLen) return false;
       let m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
                            payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
       if (m < 0 && unreferenced > 0) {
@@ -124,12 +137,14 @@ function apply(type: i32, p: usize, end: usize): bool {
     }
     case Rec.Unretain: {
       const n = rd16();
+      if (n == 0 || n > TOPIC_MAX || !left(end, n)) return false;
       clearRetained(at, n);
       return true;
     }
     case Rec.Session: {
       const pid = rd32(); const expiry = rd32(); const expiresAt = rdF64();
       const hasName = rd8(); const idLen = rd16(); const userLen = rd16();
+      if (idLen > CLIENT_ID_MAX || !left(end, <i64>idLen + <i64>userLen)) return false;
       let s = pidRow(pid, PidKind.Session);
       if (s < 0) {
         s = findSession(at, idLen);
@@ -155,7 +170,7 @@ function apply(type: i32, p: usize, end: usize): bool {
     case Rec.Subscribe: {
       const s = pidRow(rd32(), PidKind.Session);
       const qos = rd8(); const options = rd8(); const subId = <i32>rd32(); const off = rd16(); const len = rd16();
-      if (s < 0) return false;
+      if (s < 0 || qos > 2 || off >= len || len > FILTER_MAX || !left(end, len)) return false;
       const row = subscribe(s, at, len, off, qos, options, subId);
       if (row == SUBSCRIBE_FAILED) return false;
       subscription(row).reach = aclReach(s, at + <usize>off, len - off);
@@ -164,12 +179,14 @@ function apply(type: i32, p: usize, end: usize): bool {
     case Rec.Unsubscribe: {
       const s = pidRow(rd32(), PidKind.Session);
       const off = rd16(); const len = rd16();
+      if (off >= len || len > FILTER_MAX || !left(end, len)) return false;
       return s >= 0 && unsubscribe(s, at, len, off);
     }
     case Rec.Queue: {
       const pid = rd32(); const s = pidRow(rd32(), PidKind.Session); const mpid = rd32();
       const qos = rd8(); const retain = rd8(); const st = rd8(); const packetId = rd16(); const n = rd8();
       const m = mpid != 0 ? pidRow(mpid, PidKind.Message) : -1;
+      if (qos < 1 || qos > 2 || st > DeliveryState.Released || !left(end, <i64>n << 2)) return false;
       if (s < 0 || (mpid != 0 && m < 0) || (m < 0 && st != DeliveryState.Released)) return false;
       if (!enqueue(s, m, qos, retain != 0, at, n)) return false;
       const d = session(s).queueTail;
@@ -180,6 +197,10 @@ function apply(type: i32, p: usize, end: usize): bool {
     case Rec.Sent: {
       const d = pidRow(rd32(), PidKind.Delivery); const s = pidRow(rd32(), PidKind.Session);
       if (d < 0 || s < 0) return false;
+      // the broker sends a session's queue in order: the first delivery not yet in flight
+      // (which also makes sure it is this session's)
+      const tail = session(s).inflightTail;
+      if (d != (tail >= 0 ? delivery(tail).next : session(s).queueHead) || delivery(d).state != DeliveryState.Queued) return false;
       markSent(s, d, DeliveryState.Sent, rd16());
       return true;
     }
