@@ -73,7 +73,7 @@ const retain = (mpid: number) => record(2, new Fields().u32(mpid));
 const unretain = (topic: string, len = topic.length) => record(3, new Fields().u16(len).bytes(topic));
 
 /** A fresh core reading `records` back; its log. A trap (or fatal) throws out of here. */
-function start(name: string, records: Buffer[]): { core: Core; log: string[] } {
+function start(name: string, records: Buffer[], lines = ""): { core: Core; log: string[] } {
   const file = path.join(dir, `${name}.db`);
   writeFileSync(file, Buffer.concat([header(), ...records]));
   const log: string[] = [];
@@ -86,7 +86,7 @@ function start(name: string, records: Buffer[]): { core: Core; log: string[] } {
       throw error;
     },
   });
-  const conf = Buffer.from(`persistence true\npersistence_location ${dir}\npersistence_file ${name}.db\n`);
+  const conf = Buffer.from(`persistence true\npersistence_location ${dir}\npersistence_file ${name}.db\n${lines}`);
   assert.deepEqual(core.config("records.conf", conf, 0), { done: true });
   core.restore(file);
   return { core, log };
@@ -152,3 +152,35 @@ describe("records the writer never makes: skipped, never a trap", { skip: skip |
     }
   });
 });
+
+describe("persistence_sync always: acknowledgements wait for their records", { skip: skip || (module === null ? "build/midge-pi-zero.wasm not built" : false) }, () => {
+  const types = (link: QuietLink) => link.out.flatMap((b) => [...b]).length === 0 ? [] : splitTypes(Buffer.concat(link.out));
+  test("[MQTT-4.3.3-2] the PUBCOMP for a persistent session's QoS 2 id waits until the ReceivedDone record is synced", () => {
+    const { core } = start("pubcomp-held", [], "persistence_sync always\n");
+    const link = new QuietLink();
+    const c = core.open(link);
+    core.feed(c, connect("q2", false));
+    core.flushStore();
+    link.out.length = 0;
+    core.feed(c, packet(0x34, [...str("t"), 0, 7, ...Buffer.from("m")])); // QoS 2 PUBLISH, id 7: a Received record
+    assert.deepEqual(types(link), [], "the PUBREC waits for the sync");
+    core.flushStore();
+    assert.deepEqual(types(link), [0x50], "PUBREC after the sync");
+    link.out.length = 0;
+    core.feed(c, packet(0x62, [0, 7])); // PUBREL: a ReceivedDone record
+    assert.deepEqual(types(link), [], "the PUBCOMP waits for the sync (a power cut would keep id 7 held, and the client's next QoS 2 message with id 7 would be taken for a duplicate)");
+    core.flushStore();
+    assert.deepEqual(types(link), [0x70], "PUBCOMP after the sync");
+  });
+});
+
+function splitTypes(buf: Buffer): number[] {
+  const out: number[] = [];
+  for (let at = 0; at < buf.length; ) {
+    let len = 0, mul = 1, i = at + 1;
+    for (;;) { const b = buf[i++]; len += (b & 127) * mul; mul *= 128; if (b < 128) break; }
+    out.push(buf[at] & 0xf0);
+    at = i + len;
+  }
+  return out;
+}
