@@ -33,7 +33,12 @@ function publishWill(s: i32): void {
   ss.will = -1;
   ss.willAt = 0;
   const row = message(m);
-  if (row.expiresAt < 0) row.expiresAt = now + -row.expiresAt; // stored as -interval (ms)
+  if (row.expiresAt < 0) {
+    row.expiresAt = now + -row.expiresAt; // stored as -interval (ms)
+    // the persistence file has it as a will (an interval): the records that name it from
+    // now on (retained, queued) name a new Message record, with the time it expires
+    row.pid = 0;
+  }
   copyOut(m, 0, ROUTE_TOPIC, row.topicLen);
   // the ACL file at the time it is published (Mosquitto 2): a will its client may not
   // write goes nowhere

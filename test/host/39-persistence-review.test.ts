@@ -85,6 +85,29 @@ describe("persistence review: a published will and the records after it", { skip
   });
 });
 
+describe("persistence review: a published will's Message Expiry Interval", { skip }, () => {
+  // a will's message is written as a will (its expiry kept as an interval until it is
+  // published); once published, its expiry is a time, and the records after name it
+  test("[MQTT-3.3.2-5] a retained will with a Message Expiry Interval still expires after a restart", async () => {
+    const s = store("will-expiry");
+    const b = await start(s);
+    const w = await rawSession5(b, {
+      clientId: "rv-will-exp", clean: false, properties: [[Prop.SessionExpiry, 3600]],
+      will: { topic: "status/exp", payload: "offline", qos: 1, retain: true, properties: [[Prop.MessageExpiry, 1]] },
+    });
+    w.raw.destroy(); // lost: published now, retained, expires in 1 s
+    await settle(200);
+    await stop(b);
+    await sleep(1500);
+    const b2 = await start(s);
+    const c = await connect(b2);
+    await c.client.subscribeAsync("status/#", { qos: 1 });
+    await settle(300);
+    assert.deepEqual(inboxAll(c).map((m) => `${m.topic} ${m.payload}`), [], `the will expired while the broker was down (${restoredLine(b2)})`);
+    await stop(b2);
+  });
+});
+
 describe("persistence review: a delivery done within the fan-out that queued it", { skip }, () => {
   // a subscriber whose Maximum Packet Size the message exceeds is done with it at once
   // ([MQTT-3.1.2-25]): its Done record comes before the Queue records of the sessions
