@@ -2,7 +2,8 @@
 // For an id we do not hold, 3.1.1 still completes (a client retrying after a
 // reconnect); MQTT 5 says so with reason 0x92.
 
-import { decodeAck, ackPacketId, sendAck, AckByte } from "../codec/ack";
+import { decodeAck, ackPacketId, AckByte } from "../codec/ack";
+import { ackPublish } from "../persist/journal";
 import { PacketType } from "../codec/packet";
 import { connection } from "../session/connections";
 import { hasReceived, removeReceived } from "../session/received";
@@ -18,5 +19,7 @@ export function handlePubrel(conn: i32, body: usize, limit: usize): void {
   const s = c.session;
   const held = hasReceived(s, ackPacketId);
   if (held) removeReceived(s, ackPacketId);
-  sendAck(conn, AckByte.PUBCOMP, ackPacketId, v5 && !held ? PACKET_ID_NOT_FOUND : 0); // [MQTT-4.3.3-2]
+  // persistence_sync always: after the id's ReceivedDone record is synced (a power cut
+  // that kept the id would make the client's next QoS 2 message with it a duplicate)
+  ackPublish(conn, AckByte.PUBCOMP, ackPacketId, v5 && !held ? PACKET_ID_NOT_FOUND : 0); // [MQTT-4.3.3-2]
 }

@@ -298,8 +298,9 @@ export function ackTableBytes(): i32 { return ACK_RING * ACK_ROW; }
 // @ts-ignore: decorator
 @inline function ackAt(i: i32): usize { return ACKS + <usize>((ackHead + i) % ACK_RING) * ACK_ROW; }
 
-/** Acknowledge a PUBLISH: now, or (`always`, records not yet synced) once they are. Every
- *  acknowledgement to publishers goes through here, so that they keep their order. */
+/** Acknowledge a PUBLISH (PUBACK, PUBREC) or a PUBREL (PUBCOMP): now, or (`always`,
+ *  records not yet synced) once they are. Every acknowledgement to publishers goes
+ *  through here, so that they keep their order. */
 export function ackPublish(conn: i32, ackByte: i32, packetId: i32, reason: i32): void {
   if (!PERSISTENCE || !journalOn || !always() || (appended <= durable && ackCount == 0) || ackCount >= ACK_RING) {
     sendAck(conn, ackByte, packetId, reason);

@@ -5,6 +5,7 @@
 // file never created, or that does not fit this board's tables, is skipped and counted.
 
 import { LogLevel } from "../host";
+import { CLIENT_ID_MAX, FILTER_MAX, TOPIC_MAX } from "../config";
 import { now, setNow } from "../clock";
 import { INPUT_CAPACITY } from "../broker";
 import { CRC_START, crcUpdate, crcEnd } from "./crc";
@@ -12,7 +13,7 @@ import { Rec, FILE_VERSION, HEADER_SIZE, RECORD_HEADER } from "./record";
 import { PidKind, pidPut, pidRow, pidSlot, pidSlots, pidClear, setRestoring } from "./pids";
 import { setWall, fromWall } from "./journal";
 import { snapshot } from "./snapshot";
-import { storeMessage, message, holdMessage, releaseMessage, freeMessage, copyOut } from "../store/messages";
+import { storeMessage, message, holdMessage, releaseMessage, freeMessage, copyOut, unreferenced, clearUnreferenced } from "../store/messages";
 import { setRetained, clearRetained, retainedInUse } from "../store/retained";
 import { session, findSession, createSession, sessionsHighWater, sessionsInUse } from "../session/sessions";
 import { subscribe, unsubscribe, subscription, SUBSCRIBE_FAILED, subscriptionsInUse } from "../session/subscriptions";
@@ -95,19 +96,37 @@ let at: usize = 0;
 // @ts-ignore: decorator
 @inline function rdF64(): f64 { const v = load<f64>(at); at += 8; return v; }
 
+/** The fixed fields of each record type (record.ts), in bytes after the type. */
+const FIXED = memory.data<u8>([0, 24, 4, 2, 21, 4, 14, 8, 18, 10, 8, 8, 6, 6, 20, 4]);
+// @ts-ignore: decorator
+@inline const TYPES: i32 = 16;
+
+/** Whether `n` more bytes from `at` are in the record (lengths from the file are checked
+ *  before anything is copied by them: a record can pass its CRC and still be wrong). */
+// @ts-ignore: decorator
+@inline function left(end: usize, n: i64): bool { return n >= 0 && <i64>(end - at) >= n; }
+
 /** Apply one record; false when it cannot be (skipped). */
 function apply(type: i32, p: usize, end: usize): bool {
   at = p;
+  if (type <= 0 || type >= TYPES || !left(end, <i64>load<u8>(FIXED + <usize>type))) return false;
   switch (type) {
     case Rec.Message: {
       const pid = rd32(); const qos = rd8(); const retain = rd8(); const expires = rdF64();
       const topicLen = rd16(); const propsLen = <i32>rd32(); const payloadLen = <i32>rd32();
-      if (at + <usize>topicLen + <usize>propsLen + <usize>payloadLen != end) return false;
-      const m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
-                             payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
+      if (qos > 2 || topicLen == 0 || topicLen > TOPIC_MAX || propsLen < 0 || payloadLen < 0 ||
+          <i64>(end - at) != <i64>topicLen + <i64>propsLen + <i64>payloadLen) return false;
+      let m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
+                           payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
+      if (m < 0 && unreferenced > 0) {
+        freeUnreferenced(); // room first for what the file still names
+        m = storeMessage(at, topicLen, at + <usize>topicLen, propsLen, at + <usize>topicLen + <usize>propsLen,
+                         payloadLen, qos, retain, expires > 0 ? past(fromWall(expires)) : expires);
+      }
       if (m < 0) return false;
-      message(m).pid = pid;
+      // (the pid is the row's only once it is in the table: freeing the row forgets it)
       if (!pidPut(pid, PidKind.Message, m)) { freeMessage(m); return false; }
+      message(m).pid = pid;
       return true;
     }
     case Rec.Retain: {
@@ -118,12 +137,14 @@ function apply(type: i32, p: usize, end: usize): bool {
     }
     case Rec.Unretain: {
       const n = rd16();
+      if (n == 0 || n > TOPIC_MAX || !left(end, n)) return false;
       clearRetained(at, n);
       return true;
     }
     case Rec.Session: {
       const pid = rd32(); const expiry = rd32(); const expiresAt = rdF64();
       const hasName = rd8(); const idLen = rd16(); const userLen = rd16();
+      if (idLen > CLIENT_ID_MAX || !left(end, <i64>idLen + <i64>userLen)) return false;
       let s = pidRow(pid, PidKind.Session);
       if (s < 0) {
         s = findSession(at, idLen);
@@ -131,8 +152,7 @@ function apply(type: i32, p: usize, end: usize): bool {
         s = createSession(at, idLen);
         if (s < 0) return false;
         statAdd(Stat.SessionsStored);
-        session(s).pid = pid;
-        pidPut(pid, PidKind.Session, s);
+        if (pidPut(pid, PidKind.Session, s)) session(s).pid = pid;
       }
       const ss = session(s);
       ss.expiry = expiry;
@@ -150,7 +170,7 @@ function apply(type: i32, p: usize, end: usize): bool {
     case Rec.Subscribe: {
       const s = pidRow(rd32(), PidKind.Session);
       const qos = rd8(); const options = rd8(); const subId = <i32>rd32(); const off = rd16(); const len = rd16();
-      if (s < 0) return false;
+      if (s < 0 || qos > 2 || off >= len || len > FILTER_MAX || !left(end, len)) return false;
       const row = subscribe(s, at, len, off, qos, options, subId);
       if (row == SUBSCRIBE_FAILED) return false;
       subscription(row).reach = aclReach(s, at + <usize>off, len - off);
@@ -159,23 +179,28 @@ function apply(type: i32, p: usize, end: usize): bool {
     case Rec.Unsubscribe: {
       const s = pidRow(rd32(), PidKind.Session);
       const off = rd16(); const len = rd16();
+      if (off >= len || len > FILTER_MAX || !left(end, len)) return false;
       return s >= 0 && unsubscribe(s, at, len, off);
     }
     case Rec.Queue: {
       const pid = rd32(); const s = pidRow(rd32(), PidKind.Session); const mpid = rd32();
       const qos = rd8(); const retain = rd8(); const st = rd8(); const packetId = rd16(); const n = rd8();
       const m = mpid != 0 ? pidRow(mpid, PidKind.Message) : -1;
+      if (qos < 1 || qos > 2 || st > DeliveryState.Released || !left(end, <i64>n << 2)) return false;
       if (s < 0 || (mpid != 0 && m < 0) || (m < 0 && st != DeliveryState.Released)) return false;
       if (!enqueue(s, m, qos, retain != 0, at, n)) return false;
       const d = session(s).queueTail;
-      delivery(d).pid = pid;
-      pidPut(pid, PidKind.Delivery, d);
+      if (pidPut(pid, PidKind.Delivery, d)) delivery(d).pid = pid;
       if (st != DeliveryState.Queued) markSent(s, d, st, packetId);
       return true;
     }
     case Rec.Sent: {
       const d = pidRow(rd32(), PidKind.Delivery); const s = pidRow(rd32(), PidKind.Session);
       if (d < 0 || s < 0) return false;
+      // the broker sends a session's queue in order: the first delivery not yet in flight
+      // (which also makes sure it is this session's)
+      const tail = session(s).inflightTail;
+      if (d != (tail >= 0 ? delivery(tail).next : session(s).queueHead) || delivery(d).state != DeliveryState.Queued) return false;
       markSent(s, d, DeliveryState.Sent, rd16());
       return true;
     }
@@ -227,6 +252,18 @@ function apply(type: i32, p: usize, end: usize): bool {
 }
 
 
+/** The store is full: free the messages no record holds any more (releaseMessage kept
+ *  them, in case a later record named them again; one that does now is skipped). */
+function freeUnreferenced(): void {
+  for (let i = 0, n = pidSlots(); i < n; i++) {
+    const v = pidSlot(i);
+    if (v >>> 28 != <i32>PidKind.Message || message(v & 0x0FFFFFFF).refs != 0) continue;
+    freeMessage(v & 0x0FFFFFFF); // pidForget moves later entries back into this slot:
+    i--;                         //   look at it again
+  }
+  clearUnreferenced();
+}
+
 /** A delivery read back as sent (or released): in flight, in order. */
 function markSent(s: i32, d: i32, st: i32, packetId: i32): void {
   const ss = session(s);
@@ -246,11 +283,13 @@ export function restoreFinish(t: f64, wall: f64, error: i32): void {
   setWall(wall, t);
   if (started == 0) started = t;
   setRestoring(false);
-  // messages no record kept (a torn tail cut what would have held them)
+  // messages no record kept (a torn tail cut what would have held them, or their last
+  // reference went: releaseMessage keeps them until here)
   for (let i = 0, n = pidSlots(); i < n; i++) {
     const v = pidSlot(i);
     if (v >>> 28 == <i32>PidKind.Message && message(v & 0x0FFFFFFF).refs == 0) freeMessage(v & 0x0FFFFFFF);
   }
+  clearUnreferenced();
   pidClear();
   // every session is offline now: one that was online when the broker stopped counts as
   // disconnected at this start, and its will is due as for a lost connection

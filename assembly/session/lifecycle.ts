@@ -30,11 +30,15 @@ import { logOn, logStart, logText, logBytes, logEnd } from "../log";
 function publishWill(s: i32): void {
   const ss = session(s);
   const m = ss.will;
-  if (PERSISTENCE) journalWillDone(s);
   ss.will = -1;
   ss.willAt = 0;
   const row = message(m);
-  if (row.expiresAt < 0) row.expiresAt = now + -row.expiresAt; // stored as -interval (ms)
+  if (row.expiresAt < 0) {
+    row.expiresAt = now + -row.expiresAt; // stored as -interval (ms)
+    // the persistence file has it as a will (an interval): the records that name it from
+    // now on (retained, queued) name a new Message record, with the time it expires
+    row.pid = 0;
+  }
   copyOut(m, 0, ROUTE_TOPIC, row.topicLen);
   // the ACL file at the time it is published (Mosquitto 2): a will its client may not
   // write goes nowhere
@@ -44,6 +48,7 @@ function publishWill(s: i32): void {
       logStart(); logText("will of client "); logBytes(sessionId(s), ss.idLen);
       logText(" not published: the ACL file does not let it write to the topic"); logEnd(LogLevel.Notice);
     }
+    if (PERSISTENCE) journalWillDone(s);
     releaseMessage(m);
     return;
   }
@@ -54,6 +59,9 @@ function publishWill(s: i32): void {
   route(ROUTE_TOPIC, row.topicLen, 0, row.propsLen, 0, row.payloadLen, row.qos, row.retain != 0,
         row.expiresAt, m, s);
   statAdd(Stat.MessagesReceived);
+  // the will's records go after the Retain and Queue records that name its message: read
+  // back, the WillDone drops the session's reference, which may be the last one
+  if (PERSISTENCE) journalWillDone(s);
   releaseMessage(m);
 }
 

@@ -105,10 +105,18 @@ export function storeMessage(topic: usize, topicLen: i32, props: usize, propsLen
 // @ts-ignore: decorator
 @inline export function holdMessage(m: i32): void { message(m).refs++; }
 
-/** Drop one reference; the message is freed with its chunks when none is left. */
+/** Messages whose last reference went while the file was read back, not yet freed. */
+export let unreferenced = 0;
+export function clearUnreferenced(): void { unreferenced = 0; }
+
+/** Drop one reference; the message is freed with its chunks when none is left. While the
+ *  file is read back it stays (refs 0) until the end: a later record may name it again
+ *  (the broker that wrote them held it by references the file does not keep, such as a
+ *  clean session's delivery); persist/restore.ts frees it then, or when the store is full. */
 export function releaseMessage(m: i32): void {
   const row = message(m);
   if (--row.refs > 0) return;
+  if (PERSISTENCE && restoring) { unreferenced++; return; }
   freeMessage(m);
 }
 
