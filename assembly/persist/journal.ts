@@ -242,15 +242,16 @@ export function journalReceived(s: i32, packetId: i32, held: bool): void {
   wrote(recEnd());
 }
 
-/** Session `s` becomes persistent (or is written into a new file): all of it. */
-export function saveSession(s: i32): void {
+/** Session `s` becomes persistent (or is written into a new file): all of it. A snapshot
+ *  writes every session's QoS 2 ids afterwards in one pass (`withReceived` false). */
+export function saveSession(s: i32, withReceived: bool = true): void {
   const ss = session(s);
   ss.pid = takePid();
   saveSessionRow(s);
   for (let i = ss.subs; i >= 0; i = subscription(i).sessionNext) saveSubscription(i);
   for (let d = ss.queueHead; d >= 0; d = delivery(d).next) saveDelivery(s, d);
   if (ss.will >= 0) journalWill(s);
-  if (ss.received > 0) saveReceivedOf(s);
+  if (withReceived && ss.received > 0) saveReceivedOf(s);
 }
 
 /** Its QoS 2 ids awaiting PUBREL (received.ts keeps every session's in one table);

@@ -39,7 +39,7 @@ export function snapshot(step: i32): bool {
     }
     for (let i = 0, n = sessionsHighWater(); i < n; i++) {
       const ss = session(i);
-      if (ss.used != 0 && ss.expiry != 0) saveSession(i);
+      if (ss.used != 0 && ss.expiry != 0) saveSession(i, false);
     }
     saveAllReceived();
     r = hostPersistReplace(1);
