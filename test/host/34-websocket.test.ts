@@ -272,6 +272,8 @@ describe("MQTT over WebSockets", () => {
     ["WebSocket version 8", (p) => request(p, { version: "8" }), /^HTTP\/1\.1 426/],
     ["a POST", (p) => request(p, { method: "POST" }), /^HTTP\/1\.1 405/],
     ["an MQTT CONNECT instead of HTTP", () => connectPacket(), /^HTTP\/1\.1 400/],
+    ["a whole request of more than 4096 bytes", (p) => request(p).replace("\r\n\r\n", `\r\nX-Filler: ${"a".repeat(5000)}\r\n\r\n`),
+      /^HTTP\/1\.1 431/],
     ["headers that never end", () => "GET / HTTP/1.1\r\n" + "X-Filler: aaaaaaaaaaaaaaaa\r\n".repeat(300), /^HTTP\/1\.1 431/],
   ];
   for (const [what, req, status] of badUpgrades) {
