@@ -17,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { HOST, PacketType, ROOT, connectPacket, freePort, pingreq, publishPacket, splitPackets, startBroker,
+import { HOST, PacketType, ROOT, connectPacket, disconnect, freePort, pingreq, publishPacket, splitPackets, startBroker,
   startMosquittoConf, subscribePacket, uid, which, type Broker } from "./helpers.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "midge-ws-"));
@@ -229,6 +229,17 @@ describe("MQTT over WebSockets", () => {
     assert.equal(close.payload.readUInt16BE(0), 1000);
     await ws.gone();
     assert.ok(ws.closed, "the broker closed the TCP connection after the close handshake");
+  });
+
+  test("an MQTT DISCONNECT: a close frame 1000, then the close", async () => {
+    const ws = await upgraded(wsPort);
+    ws.send(binary(connectPacket({ clientId: uid("bye") })));
+    assert.equal((await ws.packets(1))[0].type, PacketType.CONNACK);
+    ws.send(binary(disconnect()));
+    const f = await ws.next();
+    assert.deepEqual([f.opcode, f.payload.readUInt16BE(0)], [8, 1000]);
+    await ws.gone();
+    assert.ok(ws.closed);
   });
 
   const hostile: [string, () => Buffer, number][] = [
