@@ -4,6 +4,8 @@
 // not from 0 (§3.14.2.2.2).
 
 import { CloseReason, hostClose } from "../host";
+import { WEBSOCKETS } from "../config";
+import { wsClosing } from "../ws/output";
 import { decodeDisconnect, disconnectReason, disconnectHasExpiry, disconnectExpiry,
          DisconnectReason } from "../codec/disconnect";
 import { connection, ConnState } from "../session/connections";
@@ -26,7 +28,9 @@ export function handleDisconnect(conn: i32, body: usize, limit: usize): void {
     }
     session(s).expiry = disconnectExpiry;
   }
-  // the client closes: no DISCONNECT back; its will only on request (0x04)
+  // the client closes: no DISCONNECT back (over WebSockets a close frame 1000, as every
+  // close by the core sends: ws/output.ts); its will only on request (0x04)
+  if (WEBSOCKETS) wsClosing(conn, CloseReason.Normal);
   detach(conn, CloseReason.Normal, v5 && disconnectReason == DisconnectReason.WithWill);
   c.state = ConnState.Closing;
   hostClose(conn, CloseReason.Normal);

@@ -44,6 +44,8 @@ export function upgrade(conn: i32, p: usize, stop: usize): i32 {
   if (c0 < 0x41 || c0 > 0x5A) return refuse(conn, 400, "not an HTTP request");
   let end = blankLine(p, stop);
   if (end == 0) return stop - p >= <usize>UPGRADE_MAX ? refuse(conn, 431, "request headers too large") : 0;
+  // the same limit when the whole request came at once: the answer must not depend on how it arrived
+  if (end - p > <usize>UPGRADE_MAX) return refuse(conn, 431, "request headers too large");
   statAdd(Stat.BytesReceived, <f64>(end - p)); // (MQTT bytes are counted packet by packet)
   // the request line: GET SP target SP HTTP/1.1
   const eol = lineEnd(p, end);

@@ -10,11 +10,15 @@
 //     "expect": "pass" | "fail",                   "fail": a known open bug (the replay must
 //                                                  still fail; flip it once the core is fixed)
 //     "note": "...",                               free text: the suspected cause
+//     "options": {...},                            HarnessOptions for the replay (optional)
 //     "inputs": [ <input>, ... ]
 //   }
 //   <input> = {"events": [["open",0], ["feed",0,"<hex>"], ["tick",1600], ["backlog",0,N], ["close",0]]}
 //           | {"split": "<hex>", "cuts": [[sizes...], ...]}
+//   ["open",0,L] and "listener": L open the connection on listener L of the fuzz core
+//   (LISTENER in websocket.ts: 1 `protocol websockets`, 2 `protocol http`; 0 when left out)
 
+import { type HarnessOptions } from "./harness";
 import { type Event, type Input } from "./mutate";
 
 export interface Case {
@@ -23,6 +27,7 @@ export interface Case {
   board: string;
   expect: "pass" | "fail";
   note?: string;
+  options?: HarnessOptions;
   inputs: unknown[];
 }
 
@@ -30,11 +35,13 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
 
 export function toJson(input: Input): unknown {
-  if (input.kind === "split") return { split: hex(input.stream), cuts: input.cuts };
+  if (input.kind === "split") {
+    return input.listener ? { split: hex(input.stream), cuts: input.cuts, listener: input.listener } : { split: hex(input.stream), cuts: input.cuts };
+  }
   return {
     events: input.events.map((e) => {
       switch (e.e) {
-        case "open": return ["open", e.c];
+        case "open": return e.listener ? ["open", e.c, e.listener] : ["open", e.c];
         case "feed": return ["feed", e.c, hex(e.b)];
         case "tick": return ["tick", e.ms];
         case "backlog": return ["backlog", e.c, e.n];
@@ -45,12 +52,12 @@ export function toJson(input: Input): unknown {
 }
 
 export function fromJson(j: unknown): Input {
-  const o = j as { split?: string; cuts?: number[][]; events?: unknown[][] };
-  if (typeof o.split === "string") return { kind: "split", stream: unhex(o.split), cuts: o.cuts ?? [] };
+  const o = j as { split?: string; cuts?: number[][]; listener?: number; events?: unknown[][] };
+  if (typeof o.split === "string") return { kind: "split", stream: unhex(o.split), cuts: o.cuts ?? [], listener: o.listener };
   const events: Event[] = (o.events ?? []).map((e) => {
     const [name, a, b] = e as [string, number, unknown];
     switch (name) {
-      case "open": return { e: "open", c: a };
+      case "open": return { e: "open", c: a, listener: b === undefined ? undefined : Number(b) };
       case "feed": return { e: "feed", c: a, b: unhex(String(b)) };
       case "tick": return { e: "tick", ms: a };
       case "backlog": return { e: "backlog", c: a, n: Number(b) };

@@ -7,15 +7,24 @@
 //   - a fresh connection gets a CONNACK, and once the fuzz input's leftovers are
 //     cleaned up, an accepted one;
 //   - everything the core sends splits into whole server-to-client packets, CONNACK first;
+//     on a WebSocket listener, it is a well-formed HTTP answer (a body as long as its
+//     Content-Length, valid JSON and Prometheus text), or a 101 and then well-formed
+//     server frames whose binary payloads, joined, are such packets, a close frame last;
+//     a core that closes an upgraded connection sends a close frame first; at the
+//     clean-up after such inputs a fresh WebSocket client gets its CONNACK and the close
+//     handshake;
 //   - once leftovers are cleaned up (persistent sessions, retained messages), every
 //     fixed table is back to its starting size and the counters agree with the tables;
-//   - for a "split" input: the output does not depend on where the stream was cut.
+//   - for a "split" input: the output does not depend on where the stream was cut (on a
+//     WebSocket listener, unless `strictControlFrames` is set, but for control frames read
+//     late: see `readLate`).
 // A violation throws `Failure`; the core is unusable after a trap, so the caller
 // makes a new Harness.
 
 import { Core, Stat, type Link } from "../../host/core";
-import { type Input } from "./mutate";
-import { T, type Version, ack, connect, disconnect, encode, parsePublish, pingreq, publish, split, subscribe } from "./packets";
+import { type Input, usesWebSocket } from "./mutate";
+import { T, type Version, ack, connect, disconnect, encode, encodeAll, parsePublish, pingreq, publish, split, subscribe } from "./packets";
+import { LISTENER, UPGRADE, clientFrame, closePayload, onlyControlFrames, readServerOutput } from "./websocket";
 
 /** Inputs between two clean-ups (and table checks); a crash case keeps this many. */
 export const CLEAN_EVERY = 8;
@@ -29,6 +38,14 @@ export class Failure extends Error {
     super(message);
   }
 }
+
+/** The fuzz core's config file: the listeners of LISTENER (websocket.ts), in that order. */
+const FUZZ_CONFIG = "listener 1883\nlistener 8080\nprotocol websockets\nlistener 8081\nprotocol http\nallow_anonymous true\n";
+
+/** The reason the host closes a connection with when the core broke the ABI on it (host/core.ts). */
+const HOST_ERROR = -1;
+
+let warnedNoWebSockets = false;
 
 /** Row counts of the core's fixed tables, as `probeUsed(table)` in test/fuzz/probe.ts numbers them. */
 export const TABLES = ["connections", "sessions", "subscriptions", "deliveries", "messages", "chunks", "retained", "topic nodes"];
@@ -51,6 +68,7 @@ const SERVER_TO_CLIENT = new Set([T.CONNACK, T.PUBLISH, T.PUBACK, T.PUBREC, T.PU
 
 class FakeLink implements Link {
   id = -1;
+  listener: number = LISTENER.mqtt;
   out: Uint8Array[] = [];
   outLen = 0;
   closing = false;
@@ -101,9 +119,26 @@ const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every
 const hex = (b: Uint8Array, max = 64) =>
   Buffer.from(b.subarray(0, max)).toString("hex") + (b.length > max ? `...(${b.length} bytes)` : "");
 
+/** A known difference between a WebSocket stream fed whole and the same stream cut: the core
+ *  reads a control frame (or a broken frame) that follows an unfinished MQTT packet only once
+ *  the packet's bytes have come (assembly/ws/input.ts asks the host, through `needed`, not
+ *  to offer the bytes again before then, so that a packet in many frames is not re-read
+ *  from its start at every read); a stream that stops before then leaves that frame unread
+ *  when cut, not when whole. True when that explains `cut` against `whole`: the connection
+ *  was left open, and what it missed is control frames (pongs, a close) only. */
+function readLate(whole: { out: Uint8Array; closedWith: number | null }, cut: { out: Uint8Array; closedWith: number | null }): boolean {
+  if (cut.closedWith !== null || cut.out.length >= whole.out.length) return false;
+  if (!equal(whole.out.subarray(0, cut.out.length), cut.out)) return false;
+  return onlyControlFrames(whole.out.subarray(cut.out.length));
+}
+
 export interface HarnessOptions {
   /** Build the core's log lines up to this level (default 3, info) to exercise the log code. */
   logLevel?: number;
+  /** Split runs on a WebSocket listener must give the same output even when a control frame
+   *  follows an unfinished MQTT packet (a known open bug: the crash case
+   *  ws-close-frame-after-unfinished-packet.json sets this; see `readLate`). */
+  strictControlFrames?: boolean;
 }
 
 export class Harness {
@@ -121,15 +156,23 @@ export class Harness {
   private probes = 0;
   private freshCount = 0;
   private pubId = 0;
+  /** An input since the last clean-up spoke WebSockets: a fresh WebSocket client is due. */
+  private webSocketUsed = false;
+  /** The first line of the binding's saying the core misused a connection id, if any. */
+  private abiBroken: string | undefined;
   readonly hasProbes: boolean;
+  /** The core took FUZZ_CONFIG: listeners 1 and 2 speak WebSockets and HTTP. */
+  readonly webSockets: boolean;
   /** inputs run so far */
   count = 0;
 
-  constructor(module: WebAssembly.Module, options: HarnessOptions = {}) {
+  constructor(module: WebAssembly.Module, private readonly options: HarnessOptions = {}) {
     this.core = new Core(module, {
       logLevel: options.logLevel ?? 3,
       clock: () => this.now,
       log: (level, line) => {
+        // the binding's own complaints: the core sent to, or closed, a connection that is gone
+        if (level === 0 && /^core (sent \d+ bytes to|closed) unknown connection/.test(line)) this.abiBroken ??= line;
         this.logTail.push(`${level} ${line}`);
         if (this.logTail.length > 12) this.logTail.shift();
       },
@@ -137,6 +180,14 @@ export class Harness {
         throw new Failure("trap", `the core trapped: ${error.message}`, [...this.logTail]);
       },
     });
+    // Before any connection: the listeners. A core from before WebSocket listeners (run.mjs
+    // --rev) refuses the file; its inputs for those listeners then go to plain MQTT ones.
+    const said = this.core.config("fuzz.conf", new TextEncoder().encode(FUZZ_CONFIG), 0);
+    this.webSockets = "done" in said;
+    if (!this.webSockets && !warnedNoWebSockets) {
+      warnedNoWebSockets = true;
+      console.warn(`fuzz: this core refused the WebSocket listeners (${"refused" in said ? said.refused : "include_dir"}): their inputs go to plain ones`);
+    }
     // The probe exports of the fuzz build, through the binding's read-only accessor.
     this.x = this.core.rawExports as unknown as Exports;
     this.hasProbes = typeof this.x.probeUsed === "function";
@@ -159,8 +210,9 @@ export class Harness {
 
   // ---- plumbing ----
 
-  private open(link: FakeLink): void {
-    link.id = this.core.open(link);
+  private open(link: FakeLink, listener: number = LISTENER.mqtt): void {
+    link.listener = listener;
+    link.id = this.core.open(link, listener);
     if (link.id < 0) this.fail("open() refused a connection although few are open");
   }
 
@@ -240,13 +292,48 @@ export class Harness {
     this.closed(link);
   }
 
+  /** A new client over WebSockets, at a clean-up after inputs that spoke WebSockets: the
+   *  upgrade, CONNECT and PINGREQ in one frame; a 101, a CONNACK (accepted, or 3 when the
+   *  tables are full) and a PINGRESP; then the close handshake. */
+  private freshWs(): void {
+    if (!this.webSockets || !this.webSocketUsed) return;
+    this.webSocketUsed = false;
+    const link = new FakeLink();
+    this.open(link, LISTENER.websockets);
+    const mqtt = encodeAll([connect({ version: 4, clientId: `fresh-${++this.freshCount}`, keepAlive: 0 }), pingreq()]);
+    this.feed(link, concat([UPGRADE, clientFrame(2, mqtt)]));
+    const out = link.take();
+    const got = readServerOutput(out, false);
+    if (typeof got === "string" || got.status !== 101) {
+      this.fail(`a fresh WebSocket client was not upgraded: ${typeof got === "string" ? got : `HTTP ${got.status}`}: ${hex(out)}`);
+    }
+    const packets = split(got.mqtt).packets;
+    const code = packets[0]?.type === T.CONNACK ? packets[0].body[1] : -1;
+    if (code !== 0 && code !== 3) this.fail(`a fresh WebSocket client got ${hex(got.mqtt)} instead of a CONNACK`);
+    if (code === 3) {
+      if (got.closeCode !== 1000 || !link.closing) this.fail("a fresh WebSocket client refused with CONNACK 3 without a close frame 1000");
+      return this.closed(link);
+    }
+    if (packets.length !== 2 || packets[1].type !== T.PINGRESP) {
+      this.fail(`a fresh WebSocket client got ${hex(got.mqtt)} instead of CONNACK, PINGRESP`);
+    }
+    this.feed(link, clientFrame(8, closePayload(1000)));
+    const bye = link.take();
+    if (!equal(bye, Uint8Array.of(0x88, 2, 0x03, 0xe8)) || !link.closing) {
+      this.fail(`a fresh WebSocket client's close frame was answered with ${hex(bye)}${link.closing ? "" : ", the connection left open"}`);
+    }
+    this.closed(link);
+  }
+
   // ---- one input ----
 
   run(input: Input): void {
     this.count++;
-    if (input.kind === "split") this.runSplit(input.stream, input.cuts);
+    if (usesWebSocket(input)) this.webSocketUsed = true;
+    if (input.kind === "split") this.runSplit(input.stream, input.cuts, input.listener ?? LISTENER.mqtt);
     else this.runEvents(input);
     this.checkMemory();
+    if (this.abiBroken !== undefined) this.fail(`the binding said: ${this.abiBroken}`);
   }
 
   private runEvents(input: Extract<Input, { kind: "events" }>): void {
@@ -255,7 +342,7 @@ export class Harness {
       switch (ev.e) {
         case "open":
           slots[ev.c] = new FakeLink();
-          this.open(slots[ev.c]);
+          this.open(slots[ev.c], ev.listener);
           break;
         case "feed":
           if (slots[ev.c]) this.feed(slots[ev.c], ev.b);
@@ -285,17 +372,18 @@ export class Harness {
       this.cleanUp();
       this.probe(1, "after the fuzzed connections closed");
       this.fresh(true, this.count % 2 === 0 ? 4 : 3);
+      this.freshWs();
       this.checkTables();
     } else {
       this.checkCounters();
     }
   }
 
-  private runSplit(stream: Uint8Array, cuts: number[][]): void {
+  private runSplit(stream: Uint8Array, cuts: number[][], listener: number): void {
     this.cleanUp();
     const runOnce = (sizes: number[]) => {
       const link = new FakeLink();
-      this.open(link);
+      this.open(link, listener);
       let at = 0;
       for (const s of sizes) {
         this.feed(link, stream.subarray(at, at + s));
@@ -303,17 +391,18 @@ export class Harness {
         this.drainWatcher();
       }
       const out = link.take();
-      const closedWith = link.closing ? link.reason : -1;
+      const closedWith = link.closing ? link.reason : null;
       this.closed(link);
       this.cleanUp();
       this.checkTables();
       return { out, closedWith };
     };
     const first = runOnce(cuts[0]);
-    this.checkStream(first.out, "split run");
+    this.checkSent(first.out, listener, first.closedWith, "split run");
     for (let i = 1; i < cuts.length; i++) {
       const other = runOnce(cuts[i]);
       if (other.closedWith === first.closedWith && equal(other.out, first.out)) continue;
+      if (listener !== LISTENER.mqtt && !this.options.strictControlFrames && readLate(first, other)) continue;
       const again = runOnce(cuts[0]);
       if (again.closedWith !== first.closedWith || !equal(again.out, first.out)) continue; // not deterministic: skip
       this.fail(`the output depends on how the stream was cut: whole -> ${hex(first.out)} (close ${first.closedWith}); ` +
@@ -327,6 +416,7 @@ export class Harness {
     this.cleanUp();
     this.probe(1, "after clean-up");
     this.fresh(true, 4);
+    this.freshWs();
     this.checkTables();
     this.checkMemory();
   }
@@ -341,7 +431,24 @@ export class Harness {
   }
 
   private checkOutput(link: FakeLink, what: string): void {
-    this.checkStream(link.take(), what);
+    this.checkSent(link.take(), link.listener, link.closing ? link.reason : null, what);
+  }
+
+  /** What the core sent on a connection of `listener`, which it closed with `closedWith`
+   *  (null: it did not). */
+  private checkSent(out: Uint8Array, listener: number, closedWith: number | null, what: string): void {
+    if (closedWith === HOST_ERROR) this.fail(`${what}: the host closed it because the core broke the ABI (see the log)`);
+    if (listener === LISTENER.mqtt || !this.webSockets) return this.checkStream(out, what);
+    const got = readServerOutput(out, listener === LISTENER.http);
+    if (typeof got === "string") this.fail(`${what} (listener ${listener}): ${got}; it sent ${hex(out, 96)}`);
+    if (got.status === 0) return; // nothing: closed before its request was whole (a timeout, the peer)
+    if (got.status !== 101) {
+      if (closedWith === null) this.fail(`${what}: HTTP ${got.status} answered, but the connection was not closed`);
+      return;
+    }
+    this.checkStream(got.mqtt, `${what}, over WebSocket`);
+    if (closedWith !== null && got.closeCode < 0) this.fail(`${what}: the core closed an upgraded connection (reason ${closedWith}) without a close frame`);
+    if (closedWith === null && got.closeCode >= 0) this.fail(`${what}: a close frame ${got.closeCode}, but the connection was not closed`);
   }
 
   private checkStream(out: Uint8Array, what: string): void {

@@ -149,7 +149,7 @@ export async function main(argv: string[], cores: Record<string, string>, worker
       console.log(`fuzz: FAILED at input ${r.index}: ${r.case.what}\n      saved ${file}`);
     });
     const rate = ms > 0 ? Math.round(inputs / (ms / 1000)) : 0;
-    console.log(`fuzz: ${inputs} inputs in ${(ms / 1000).toFixed(1)} s (${rate}/s; ${kinds.events ?? 0} multi-connection, ${kinds.split ?? 0} split-differential)`);
+    console.log(`fuzz: ${inputs} inputs in ${(ms / 1000).toFixed(1)} s (${rate}/s; ${kinds.events ?? 0} multi-connection, ${kinds.split ?? 0} split-differential; ${kinds.websocket ?? 0} with WebSocket or HTTP connections)`);
     for (const [sig, n] of seen) console.log(`fuzz: ${n} x ${sig}`);
     if (a.timeMs === 0 && a.count > 0 && inputs + failed < a.count) {
       console.log(`fuzz: only ${inputs + failed} of ${a.count} inputs ran`);

@@ -11,13 +11,27 @@ import { split } from "./packets";
 const NAMES = ["reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP", "SUBSCRIBE",
   "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"];
 
+/** The slots an input opens on a WebSocket or http listener: their bytes are not MQTT packets. */
+function webSocketSlots(events: Event[]): Set<number> {
+  return new Set(events.flatMap((e) => (e.e === "open" && (e.listener ?? 0) !== 0 ? [e.c] : [])));
+}
+
+/** An HTTP request as text (up to its blank line), what follows it (frames) in hex. */
+function describeWebSocket(b: Uint8Array): string {
+  const end = Buffer.from(b).indexOf("\r\n\r\n");
+  const head = end < 0 ? b.length : end + 4;
+  const text = Buffer.from(b.subarray(0, head)).toString("latin1");
+  return (/^[\x20-\x7e\r\n\t]*$/.test(text) ? JSON.stringify(text) : `${Buffer.from(b.subarray(0, head)).toString("hex")}`) +
+    (head < b.length ? ` + ${Buffer.from(b.subarray(head)).toString("hex")}` : "");
+}
+
 export function minimize(file: string, cores: Record<string, string>): number {
   const c = JSON.parse(readFileSync(file, "utf8")) as Case;
   const module = new WebAssembly.Module(readFileSync(cores[c.board ?? "small"]));
   let inputs: Input[] = c.inputs.map(fromJson);
   const kind = (what: string) => what.replace(/\d+/g, "N").slice(0, 60);
   const failure = (xs: Input[]): string | null => {
-    const h = new Harness(module);
+    const h = new Harness(module, c.options);
     try {
       for (const x of xs) h.run(x);
       h.settle();
@@ -53,6 +67,8 @@ export function minimize(file: string, cores: Record<string, string>): number {
       return true;
     };
     let events = x.events;
+    // the slots opened on a WebSocket or http listener: their bytes are not MQTT packets
+    const notMqtt = webSocketSlots(events);
     for (let k = events.length - 1; k >= 0; k--) {
       const fewer = events.filter((_, j) => j !== k);
       if (tryEvents(fewer)) events = fewer;
@@ -67,7 +83,7 @@ export function minimize(file: string, cores: Record<string, string>): number {
     // 3. fewer packets in each feed
     for (let k = 0; k < events.length; k++) {
       const e = events[k];
-      if (e.e !== "feed") continue;
+      if (e.e !== "feed" || notMqtt.has(e.c)) continue;
       let b = e.b;
       for (let p = split(b).packets.length - 1; p >= 0; p--) {
         const { packets, used } = split(b);
@@ -98,8 +114,13 @@ export function minimize(file: string, cores: Record<string, string>): number {
   console.log(`minimize: ${last}\nminimize: wrote ${out}`);
   inputs.forEach((x, i) => {
     console.log(`input ${i}:`);
-    if (x.kind === "split") return console.log(`  split run of ${Buffer.from(x.stream).toString("hex")}`);
+    if (x.kind === "split") return console.log(`  split run${x.listener ? ` on listener ${x.listener}` : ""} of ${Buffer.from(x.stream).toString("hex")}`);
+    const notMqtt = webSocketSlots(x.events);
     for (const e of x.events) {
+      if (e.e === "feed" && notMqtt.has(e.c)) {
+        console.log(`  feed ${e.c}: ${describeWebSocket(e.b)}`);
+        continue;
+      }
       if (e.e !== "feed") {
         console.log(`  ${JSON.stringify(e)}`);
         continue;

@@ -7,6 +7,7 @@ import {
   type Field, type Packet, type Prop, type Version, PROP, PROP_KIND, T, ack, auth, bytes, connect, disconnect,
   encodeAll, pingreq, prop, publish, subscribe, unsubscribe,
 } from "./packets";
+import { LISTENER, httpStream, overWebSocket } from "./websocket";
 
 // ---- a small, fast, seedable generator (mulberry32) ----
 
@@ -51,9 +52,10 @@ export function inputSeed(seed: number, index: number): number {
 
 // ---- inputs ----
 
-/** What the harness does, in order. Connections are fuzz slots 0..2. */
+/** What the harness does, in order. Connections are fuzz slots 0..2, opened on a listener
+ *  of the fuzz core (`LISTENER` in websocket.ts; 0, plain MQTT, when not given). */
 export type Event =
-  | { e: "open"; c: number }
+  | { e: "open"; c: number; listener?: number }
   | { e: "feed"; c: number; b: Uint8Array }
   | { e: "tick"; ms: number } // advance the clock by `ms`, then call tick
   | { e: "backlog"; c: number; n: number } // what the slot's link reports as unsent bytes
@@ -61,9 +63,15 @@ export type Event =
 
 export type Input =
   | { kind: "events"; events: Event[] }
-  /** One byte stream fed on a fresh connection once per cutting; every cutting must
-   *  produce the same output and the same close. */
-  | { kind: "split"; stream: Uint8Array; cuts: number[][] };
+  /** One byte stream fed on a fresh connection (of `listener`) once per cutting; every
+   *  cutting must produce the same output and the same close. */
+  | { kind: "split"; stream: Uint8Array; cuts: number[][]; listener?: number };
+
+/** Whether an input opens a connection on a WebSocket or http listener. */
+export function usesWebSocket(input: Input): boolean {
+  if (input.kind === "split") return (input.listener ?? 0) !== LISTENER.mqtt;
+  return input.events.some((e) => e.e === "open" && (e.listener ?? 0) !== LISTENER.mqtt);
+}
 
 // ---- vocabulary: ids, topics, payloads near the limits ----
 
@@ -331,11 +339,12 @@ export function mutatedStream(r: Rng, v: Version, ps: Packet[], mutations: numbe
   return b;
 }
 
-/** Chunk sizes for a stream of `n` bytes: whole, every byte, one cut, or many cuts. */
-export function cutting(r: Rng, n: number): number[] {
+/** Chunk sizes for a stream of `n` bytes: whole, every byte (up to `everyByte` bytes), one
+ *  cut, or many cuts. */
+export function cutting(r: Rng, n: number, everyByte = 4096): number[] {
   const x = r.int(10);
   if (n <= 1 || x < 3) return [n];
-  if (x < 5 && n <= 4096) return new Array<number>(n).fill(1);
+  if (x < 5 && n <= everyByte) return new Array<number>(n).fill(1);
   const cuts = new Set<number>();
   const k = x < 8 ? 1 : r.range(2, 8);
   for (let i = 0; i < k; i++) cuts.add(r.range(1, n - 1));
@@ -395,17 +404,39 @@ function flood(r: Rng): Input {
   if (r.chance(0.3)) back.push(disconnect(v));
   const m = r.chance(0.7) ? 0 : r.range(1, 2);
   const streams = [mutatedStream(r, v, sub, 0), mutatedStream(r, v, pub, m), mutatedStream(r, v, back, m)];
+  // sometimes the subscriber (its queue drained into frames) or the publisher over WebSockets
+  const listeners: number[] = [LISTENER.mqtt, LISTENER.mqtt, LISTENER.mqtt];
+  if (r.chance(0.15)) listeners[0] = listeners[2] = LISTENER.websockets;
+  if (r.chance(0.1)) listeners[1] = LISTENER.websockets;
+  for (let c = 0; c < 3; c++) if (listeners[c] !== LISTENER.mqtt) streams[c] = overWebSocket(r, streams[c], m > 0);
   const events: Event[] = [];
   const order = r.chance(0.7) ? [0, 1, 2] : [0, 2, 1];
   for (const c of order) {
-    events.push({ e: "open", c });
+    events.push(listeners[c] === LISTENER.mqtt ? { e: "open", c } : { e: "open", c, listener: listeners[c] });
     for (const b of chunks(streams[c], cutting(r, streams[c].length))) events.push({ e: "feed", c, b });
     if (c === 0 || r.chance(0.5)) events.push({ e: "close", c });
   }
   return { kind: "events", events };
 }
 
-/** The input named by `seed`. */
+/** Plain GETs, mutated upgrades and garbage on a WebSocket (or http) listener, sometimes
+ *  with the clock moving (the CONNECT timeout, also while the upgrade is unfinished). */
+function http(r: Rng): Input {
+  const listener = r.chance(0.8) ? LISTENER.websockets : LISTENER.http;
+  const v = randomVersion(r);
+  const b = httpStream(r, () => mutatedStream(r, v, validSequence(r, v), r.chance(0.5) ? 0 : r.range(1, 2)));
+  const events: Event[] = [{ e: "open", c: 0, listener }];
+  for (const piece of chunks(b, cutting(r, b.length))) {
+    events.push({ e: "feed", c: 0, b: piece });
+    if (r.chance(0.05)) events.push({ e: "tick", ms: r.pick([10, 10_001, 100_000_000]) });
+  }
+  if (r.chance(0.2)) events.push({ e: "tick", ms: r.pick([10_001, 100_000_000]) });
+  if (r.chance(0.7)) events.push({ e: "close", c: 0 });
+  return { kind: "events", events };
+}
+
+/** The input named by `seed`. About a sixth of them speak WebSockets or HTTP on one of
+ *  their connections (usesWebSocket). */
 export function generate(seed: number): Input {
   const r = new Rng(seed);
   if (r.chance(0.04)) return flood(r);
@@ -413,22 +444,31 @@ export function generate(seed: number): Input {
     // split differential: one connection, no clock, different cuttings
     const v = randomVersion(r);
     const ps = validSequence(r, v, r.pick(["fzs", "fzs2"]));
-    const stream = mutatedStream(r, v, ps, r.chance(0.4) ? 0 : r.range(1, 3));
-    const cuts = [[stream.length], cutting(r, stream.length), cutting(r, stream.length)];
-    if (stream.length <= 2048 && r.chance(0.5)) cuts.push(new Array<number>(stream.length).fill(1));
-    return { kind: "split", stream, cuts };
+    const mutations = r.chance(0.4) ? 0 : r.range(1, 3);
+    let stream = mutatedStream(r, v, ps, mutations);
+    const ws = r.chance(0.12);
+    if (ws) stream = overWebSocket(r, stream, mutations > 0);
+    // (a WebSocket stream fed a byte at a time costs the most: a shorter one only)
+    const everyByte = ws ? 1024 : 4096;
+    const cuts = [[stream.length], cutting(r, stream.length, everyByte), cutting(r, stream.length, everyByte)];
+    if (stream.length <= everyByte / 2 && r.chance(0.5)) cuts.push(new Array<number>(stream.length).fill(1));
+    return ws ? { kind: "split", stream, cuts, listener: LISTENER.websockets } : { kind: "split", stream, cuts };
   }
+  if (r.chance(0.05)) return http(r);
   const nconn = r.chance(0.6) ? 1 : r.range(2, 3);
   const queues: Uint8Array[][] = [];
+  const listeners: number[] = [];
   for (let c = 0; c < nconn; c++) {
     const v = randomVersion(r);
     const ps = validSequence(r, v);
     let b = mutatedStream(r, v, ps, r.chance(0.1) ? 0 : r.range(1, 4));
+    listeners.push(r.chance(0.1) ? LISTENER.websockets : LISTENER.mqtt);
+    if (listeners[c] !== LISTENER.mqtt) b = overWebSocket(r, b, r.chance(0.7));
     if (r.chance(0.15) && b.length > 1) b = b.subarray(0, r.int(b.length)); // dropped mid-stream
     queues.push(chunks(b, cutting(r, b.length)));
   }
   const events: Event[] = [];
-  for (let c = 0; c < nconn; c++) events.push({ e: "open", c });
+  for (let c = 0; c < nconn; c++) events.push(listeners[c] === LISTENER.mqtt ? { e: "open", c } : { e: "open", c, listener: listeners[c] });
   for (let c = 0; c < nconn; c++) if (r.chance(0.1)) events.push({ e: "backlog", c, n: r.pick([0, 2 ** 20 + 1, 2 ** 31]) });
   const open = new Set(queues.keys());
   while (open.size > 0) {

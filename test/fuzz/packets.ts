@@ -100,8 +100,11 @@ export function varintBytes(v: number, pad = 0): number[] {
 }
 
 class Out {
-  buf = new Uint8Array(256);
+  buf: Uint8Array;
   n = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
   private room(k: number): void {
     if (this.n + k <= this.buf.length) return;
     let size = this.buf.length * 2;
@@ -120,7 +123,7 @@ class Out {
     this.n += b.length;
   }
   done(): Uint8Array {
-    return this.buf.slice(0, this.n);
+    return this.n === this.buf.length ? this.buf : this.buf.subarray(0, this.n);
   }
 }
 
@@ -177,10 +180,11 @@ function writeField(o: Out, f: Field): void {
 }
 
 export function encode(p: Packet): Uint8Array {
-  const o = new Out();
+  const body = fieldsLength(p.body);
+  const len = varintBytes(Math.max(0, body + (p.lenDelta ?? 0)), p.lenPad ?? 0);
+  const o = new Out(1 + len.length + body); // exactly (room() grows it if a field says otherwise)
   o.byte((p.type << 4) | (p.flags & 0x0f));
-  const len = fieldsLength(p.body) + (p.lenDelta ?? 0);
-  o.bytes(varintBytes(Math.max(0, len), p.lenPad ?? 0));
+  o.bytes(len);
   for (const f of p.body) writeField(o, f);
   return o.done();
 }

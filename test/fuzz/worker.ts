@@ -6,8 +6,8 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { type Case, fromJson, toJson } from "./cases";
-import { CLEAN_EVERY, Failure, Harness } from "./harness";
-import { type Input, generate, inputSeed } from "./mutate";
+import { CLEAN_EVERY, Failure, Harness, type HarnessOptions } from "./harness";
+import { type Input, generate, inputSeed, usesWebSocket } from "./mutate";
 
 export interface Job {
   mode: "fuzz" | "replay";
@@ -35,7 +35,7 @@ const progress = new Int32Array(job.progress);
 const post = (r: Report) => parentPort!.postMessage(r);
 
 const modules = new Map<string, WebAssembly.Module>();
-function harness(board: string): Harness {
+function harness(board: string, options?: HarnessOptions): Harness {
   let m = modules.get(board);
   if (!m) {
     const file = job.cores[board];
@@ -43,7 +43,7 @@ function harness(board: string): Harness {
     m = new WebAssembly.Module(readFileSync(file));
     modules.set(board, m);
   }
-  return new Harness(m);
+  return new Harness(m, options);
 }
 
 
@@ -52,13 +52,14 @@ function fuzz(): void {
   const deadline = job.timeMs > 0 ? t0 + job.timeMs : Infinity;
   let h = harness(job.board);
   const history: Input[] = [];
-  const kinds: Record<string, number> = { events: 0, split: 0 };
+  const kinds: Record<string, number> = { events: 0, split: 0, websocket: 0 };
   let done = 0;
   for (let i = job.start; job.count <= 0 || i < job.start + job.count; i++) {
     if ((i & 255) === 0 && performance.now() > deadline) break;
     Atomics.store(progress, 0, i);
     const input = generate(inputSeed(job.seed, i));
     kinds[input.kind]++;
+    if (usesWebSocket(input)) kinds.websocket++;
     try {
       h.run(input);
     } catch (error) {
@@ -96,7 +97,7 @@ function replay(): void {
     const c = JSON.parse(readFileSync(file, "utf8")) as Case;
     let what = "";
     try {
-      const h = harness(c.board ?? "small");
+      const h = harness(c.board ?? "small", c.options);
       for (const input of c.inputs) h.run(fromJson(input));
       h.settle(); // clean up and check every table, whatever the input count
     } catch (error) {

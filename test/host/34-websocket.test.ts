@@ -3,8 +3,10 @@
 // over ws:// with MQTT 3.1.1 and 5.0 at every QoS and a 1 MiB message; raw sockets for
 // what a library would not send (many packets in one frame, a packet spread over tiny
 // continuation frames with a ping between them, the close handshake) and for hostile
-// input (unmasked frames, bad control frames, a 2^63 length, bad UTF-8 in a close reason,
-// bad upgrades): only that connection closes, and the broker keeps serving. The same
+// input (unmasked frames, control frames over 125 bytes or fragmented, lengths of 2^63 and
+// 2^64 - 1, bad UTF-8 and bad codes in a close frame, reserved opcodes, bad upgrades):
+// only that connection closes, with the close code or HTTP status RFC 6455 asks for; a
+// client connected before it stays connected, and a new one is served. The same
 // upgrades go to the Debian mosquitto too; and a headless Chromium runs mqtt's browser
 // bundle against the broker when it is installed (.ci/run installs it).
 import assert from "node:assert/strict";
@@ -17,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { HOST, PacketType, ROOT, connectPacket, freePort, pingreq, publishPacket, splitPackets, startBroker,
+import { HOST, PacketType, ROOT, connectPacket, disconnect, freePort, pingreq, publishPacket, splitPackets, startBroker,
   startMosquittoConf, subscribePacket, uid, which, type Broker } from "./helpers.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "midge-ws-"));
@@ -39,6 +41,8 @@ function frame(opcode: number, payload: Buffer, o: { fin?: boolean; mask?: boole
   return Buffer.concat([head, key, body]);
 }
 const binary = (b: Buffer, o = {}) => frame(2, b, o);
+/** A close frame's payload: the code, then the reason's bytes. */
+const closeBody = (code: number, reason: number[] = []) => Buffer.from([code >> 8, code & 0xff, ...reason]);
 
 interface ServerFrame { opcode: number; payload: Buffer }
 
@@ -156,17 +160,29 @@ function wsClient(port: number, protocolVersion: 4 | 5): Promise<mqtt.MqttClient
 describe("MQTT over WebSockets", () => {
   let broker: Broker;
   let wsPort: number;
-  before(async () => ({ broker, wsPort } = await startWs()));
-  after(() => broker.stop());
+  /** A ws client connected all along: hostile input on other connections must not reach it. */
+  let bystander: mqtt.MqttClient;
+  let bystanderClosed = false;
+  before(async () => {
+    ({ broker, wsPort } = await startWs());
+    bystander = await wsClient(wsPort, 5);
+    bystander.on("close", () => (bystanderClosed = true));
+  });
+  after(async () => {
+    await bystander.endAsync();
+    await broker.stop();
+  });
 
-  /** The broker still serves: a new ws client round-trips a message. */
+  /** Only that connection closed: the bystander is still connected and publishes at QoS 1
+   *  to a new ws client, which gets the message. */
   async function stillServes(): Promise<void> {
     broker.assertAlive();
+    assert.ok(!bystanderClosed && bystander.connected, "the client connected before is still connected");
     const c = await wsClient(wsPort, 4);
     const topic = `alive/${uid()}`;
     await c.subscribeAsync(topic);
     const got = new Promise<string>((r) => c.once("message", (_t, m) => r(m.toString())));
-    await c.publishAsync(topic, "ok");
+    await bystander.publishAsync(topic, "ok", { qos: 1 });
     assert.equal(await got, "ok");
     await c.endAsync();
   }
@@ -231,14 +247,38 @@ describe("MQTT over WebSockets", () => {
     assert.ok(ws.closed, "the broker closed the TCP connection after the close handshake");
   });
 
+  test("an MQTT DISCONNECT: a close frame 1000, then the close", async () => {
+    const ws = await upgraded(wsPort);
+    ws.send(binary(connectPacket({ clientId: uid("bye") })));
+    assert.equal((await ws.packets(1))[0].type, PacketType.CONNACK);
+    ws.send(binary(disconnect()));
+    const f = await ws.next();
+    assert.deepEqual([f.opcode, f.payload.readUInt16BE(0)], [8, 1000]);
+    await ws.gone();
+    assert.ok(ws.closed);
+  });
+
   const hostile: [string, () => Buffer, number][] = [
     ["an unmasked frame", () => binary(connectPacket(), { mask: false }), 1002],
+    ["an unmasked close frame", () => frame(8, closeBody(1000), { mask: false }), 1002],
     ["a ping of 126 bytes", () => frame(9, Buffer.alloc(126)), 1002],
+    ["a pong of 126 bytes", () => frame(10, Buffer.alloc(126)), 1002],
+    ["a close frame of 126 bytes", () => frame(8, closeBody(1000, new Array(124).fill(0x61))), 1002],
     ["a fragmented ping", () => frame(9, Buffer.from("x"), { fin: false }), 1002],
+    ["a fragmented close frame", () => frame(8, closeBody(1000), { fin: false }), 1002],
     ["a length of 2^63", () => frame(2, Buffer.alloc(0), { length: 1n << 63n }), 1002],
-    ["a close reason that is not UTF-8", () => frame(8, Buffer.from([0x03, 0xe8, 0xc3, 0x28])), 1007],
+    ["a length of 2^64 - 1", () => frame(2, Buffer.alloc(0), { length: (1n << 64n) - 1n }), 1002],
+    ["a close reason that is not UTF-8", () => frame(8, closeBody(1000, [0xc3, 0x28])), 1007],
+    ["a close reason cut inside a UTF-8 sequence", () => frame(8, closeBody(1000, [0x6f, 0x6b, 0xe2, 0x82])), 1007],
+    ["a close reason with a UTF-16 surrogate", () => frame(8, closeBody(1000, [0xed, 0xa0, 0x80])), 1007],
+    ["a close frame of one byte", () => frame(8, Buffer.from([0x03])), 1002],
+    ["close code 1005, which no endpoint may send", () => frame(8, closeBody(1005)), 1002],
     ["a text frame", () => frame(1, Buffer.from("hello")), 1003],
     ["a continuation with nothing to continue", () => frame(0, connectPacket()), 1002],
+    ["a new message before the fragmented one ended", () => Buffer.concat([binary(connectPacket().subarray(0, 4), { fin: false }),
+      binary(connectPacket())]), 1002],
+    ["reserved opcode 3", () => frame(3, connectPacket()), 1002],
+    ["reserved control opcode 11", () => frame(11, Buffer.alloc(0)), 1002],
     ["RSV bits", () => { const f = binary(connectPacket()); f[0] |= 0x40; return f; }, 1002],
   ];
   for (const [what, bytes, code] of hostile) {
@@ -266,12 +306,33 @@ describe("MQTT over WebSockets", () => {
     await stillServes();
   });
 
+  test("an unmasked frame from a connected MQTT client: close frame 1002, only that connection closes", async () => {
+    const ws = await upgraded(wsPort);
+    ws.send(binary(connectPacket({ clientId: uid("late") })));
+    assert.equal((await ws.packets(1))[0].type, PacketType.CONNACK);
+    ws.send(binary(pingreq(), { mask: false }));
+    const f = await ws.next();
+    assert.deepEqual([f.opcode, f.payload.readUInt16BE(0)], [8, 1002]);
+    await ws.gone();
+    assert.ok(ws.closed);
+    await stillServes();
+  });
+
   const badUpgrades: [string, (port: number) => string | Buffer, RegExp][] = [
     ["no Sec-WebSocket-Key", (p) => request(p, { key: null }), /^HTTP\/1\.1 400/],
     ["no Upgrade header (plain HTTP)", (p) => request(p, { upgrade: false }), /^HTTP\/1\.1 426/],
     ["WebSocket version 8", (p) => request(p, { version: "8" }), /^HTTP\/1\.1 426/],
     ["a POST", (p) => request(p, { method: "POST" }), /^HTTP\/1\.1 405/],
     ["an MQTT CONNECT instead of HTTP", () => connectPacket(), /^HTTP\/1\.1 400/],
+    ["binary garbage", () => Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a, 0x0d, 0x0a]), /^HTTP\/1\.1 400/],
+    ["a lower-case method", (p) => request(p).replace("GET", "get"), /^HTTP\/1\.1 400/],
+    ["HTTP/1.0", (p) => request(p).replace("HTTP/1.1", "HTTP/1.0"), /^HTTP\/1\.1 400/],
+    ["a Sec-WebSocket-Key of 23 bytes", (p) => request(p, { key: randomBytes(16).toString("base64").slice(1) }), /^HTTP\/1\.1 400/],
+    ["only an unknown subprotocol", (p) => request(p, { protocol: "mqttv5, wamp" }), /^HTTP\/1\.1 400/],
+    ["a header line without a colon", (p) => request(p).replace("Upgrade: websocket", "Upgrade websocket"), /^HTTP\/1\.1 400/],
+    ["Upgrade: h2c", (p) => request(p).replace("Upgrade: websocket", "Upgrade: h2c"), /^HTTP\/1\.1 426/],
+    ["a whole request of more than 4096 bytes", (p) => request(p).replace("\r\n\r\n", `\r\nX-Filler: ${"a".repeat(5000)}\r\n\r\n`),
+      /^HTTP\/1\.1 431/],
     ["headers that never end", () => "GET / HTTP/1.1\r\n" + "X-Filler: aaaaaaaaaaaaaaaa\r\n".repeat(300), /^HTTP\/1\.1 431/],
   ];
   for (const [what, req, status] of badUpgrades) {
