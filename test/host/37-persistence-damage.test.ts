@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Core, Stat, type Link } from "../../host/core";
+import { Core, Stat } from "../../host/core";
+import { QuietLink, connect, subscribe, publish, disconnect } from "./inprocess.js";
 import { ROOT, BROKER_KIND } from "./helpers.js";
 
 const skip = BROKER_KIND === "mosquitto" ? "the core's own file format" : false;
@@ -17,29 +18,7 @@ const wasm = path.join(ROOT, "build", "midge-pi-zero.wasm");
 const dir = mkdtempSync(path.join(os.tmpdir(), "midge-damage-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-class QuietLink implements Link {
-  out: Uint8Array[] = [];
-  send(b: Uint8Array): void {
-    this.out.push(b);
-  }
-  close(): void {}
-  backlog(): number {
-    return 0;
-  }
-  pause(): void {}
-  resume(): void {}
-  watchDrain(): void {}
-  flush(): void {}
-}
 
-// MQTT 3.1.1 packets, small enough to write out here
-const str = (s: string) => [s.length >> 8, s.length & 255, ...Buffer.from(s)];
-const packet = (first: number, body: number[]) => Uint8Array.from([first, body.length, ...body]);
-const connect = (id: string, clean: boolean) => packet(0x10, [...str("MQTT"), 4, clean ? 2 : 0, 0, 60, ...str(id)]);
-const publish = (topic: string, payload: string, qos: number, retain: boolean, id = 1) =>
-  packet(0x30 | (qos << 1) | (retain ? 1 : 0), [...str(topic), ...(qos > 0 ? [id >> 8, id & 255] : []), ...Buffer.from(payload)]);
-const subscribe = (filter: string, qos: number) => packet(0x82, [0, 1, ...str(filter), qos]);
-const disconnect = () => Uint8Array.from([0xe0, 0]);
 
 const module = existsSync(wasm) ? new WebAssembly.Module(readFileSync(wasm)) : null;
 

@@ -7,7 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { crc32 } from "node:zlib";
 import { after, describe, test } from "node:test";
-import { Core, Stat, type Link } from "../../host/core";
+import { Core, Stat } from "../../host/core";
+import { QuietLink, str, packet, connect, subscribe } from "./inprocess.js";
 import { ROOT, BROKER_KIND } from "./helpers.js";
 
 const skip = BROKER_KIND === "mosquitto" ? "the core's own file format" : false;
@@ -16,25 +17,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), "midge-records-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const module = existsSync(wasm) ? new WebAssembly.Module(readFileSync(wasm)) : null;
 
-class QuietLink implements Link {
-  out: Uint8Array[] = [];
-  send(b: Uint8Array): void {
-    this.out.push(Uint8Array.from(b));
-  }
-  close(): void {}
-  backlog(): number {
-    return 0;
-  }
-  pause(): void {}
-  resume(): void {}
-  watchDrain(): void {}
-  flush(): void {}
-}
 
-const str = (s: string) => [s.length >> 8, s.length & 255, ...Buffer.from(s)];
-const packet = (first: number, body: number[]) => Uint8Array.from([first, body.length, ...body]);
-const connect = (id: string, clean: boolean) => packet(0x10, [...str("MQTT"), 4, clean ? 2 : 0, 0, 60, ...str(id)]);
-const subscribe = (filter: string, qos: number) => packet(0x82, [0, 1, ...str(filter), qos]);
 
 // ---- the file format (assembly/persist/record.ts), written here field by field
 class Fields {
