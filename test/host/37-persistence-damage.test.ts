@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Core, Stat } from "../../host/core";
-import { QuietLink, connect, subscribe, publish, disconnect } from "./inprocess.js";
+import { QuietLink, connect, subscribe, publish, disconnect, restoredCore } from "./inprocess.js";
 import { ROOT, BROKER_KIND } from "./helpers.js";
 
 const skip = BROKER_KIND === "mosquitto" ? "the core's own file format" : false;
@@ -23,22 +23,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const module = existsSync(wasm) ? new WebAssembly.Module(readFileSync(wasm)) : null;
 
 /** A fresh core with persistence in `file`, read back; its log lines. */
-function start(file: string): { core: Core; log: string[] } {
-  const log: string[] = [];
-  let now = 1000;
-  const core = new Core(module!, {
-    logLevel: 3,
-    clock: () => (now += 1),
-    log: (_level, line) => log.push(line),
-    fatal: (error) => {
-      throw error;
-    },
-  });
-  const conf = Buffer.from(`persistence true\npersistence_location ${path.dirname(file)}\npersistence_file ${path.basename(file)}\n`);
-  assert.deepEqual(core.config("damage.conf", conf, 0), { done: true });
-  core.restore(file);
-  return { core, log };
-}
+const start = (file: string) => restoredCore(module!, file);
 
 /** Feed one client's packets; the connection stays open (or closes after DISCONNECT). */
 function client(core: Core, ...packets: Uint8Array[]): void {

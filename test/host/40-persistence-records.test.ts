@@ -8,7 +8,7 @@ import path from "node:path";
 import { crc32 } from "node:zlib";
 import { after, describe, test } from "node:test";
 import { Core, Stat } from "../../host/core";
-import { QuietLink, str, packet, connect, subscribe } from "./inprocess.js";
+import { QuietLink, str, packet, connect, subscribe, restoredCore } from "./inprocess.js";
 import { ROOT, BROKER_KIND } from "./helpers.js";
 
 const skip = BROKER_KIND === "mosquitto" ? "the core's own file format" : false;
@@ -59,20 +59,7 @@ const unretain = (topic: string, len = topic.length) => record(3, new Fields().u
 function start(name: string, records: Buffer[], lines = ""): { core: Core; log: string[] } {
   const file = path.join(dir, `${name}.db`);
   writeFileSync(file, Buffer.concat([header(), ...records]));
-  const log: string[] = [];
-  let now = 1000;
-  const core = new Core(module!, {
-    logLevel: 3,
-    clock: () => (now += 1),
-    log: (_level, line) => log.push(line),
-    fatal: (error) => {
-      throw error;
-    },
-  });
-  const conf = Buffer.from(`persistence true\npersistence_location ${dir}\npersistence_file ${name}.db\n${lines}`);
-  assert.deepEqual(core.config("records.conf", conf, 0), { done: true });
-  core.restore(file);
-  return { core, log };
+  return restoredCore(module!, file, lines);
 }
 const skipped = (log: string[]) => Number(log.join("\n").match(/persistence: (\d+) records did not fit/)?.[1] ?? 0);
 
