@@ -1,14 +1,14 @@
 // PUBLISH from a client, as a validation ladder: decode, topic alias, topic name,
 // duplicate check, retained store, fan-out, then the acknowledgement for its QoS.
 
-import { TOPIC_ALIAS_MAX, INFLIGHT_IN_MAX } from "../config";
+import { TOPIC_ALIAS_MAX, INFLIGHT_IN_MAX, PERSISTENCE } from "../config";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { decodePublish, publishQos, publishRetain, publishTopicPtr, publishTopicLen,
          publishPacketId, publishPayloadPtr, publishPayloadLen, publishAlias, publishHasExpiry,
          publishExpiry, publishPropsPtr, publishPropsLen } from "../codec/publish";
 import { sendAck, AckByte } from "../codec/ack";
-import { ackPublish } from "../persist/journal";
+import { ackPublish, journalUnitBegin, journalUnitEnd } from "../persist/journal";
 import { validTopicName } from "../topics/validate";
 import { connection } from "../session/connections";
 import { session, sessionId } from "../session/sessions";
@@ -135,9 +135,13 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   if (qos == 2) {
     // [MQTT-4.3.3-2] delivered onwards once; a resend before PUBREL only gets PUBREC
     if (hasReceived(s, packetId)) { ackPublish(conn, AckByte.PUBREC, packetId, 0); return; }
+    // the id and the deliveries its message makes: both in the persistence file or
+    // neither (with the id alone, the resend after a crash would be taken for a duplicate)
+    if (PERSISTENCE) journalUnitBegin();
     // MQTT 5: more unreleased QoS 2 messages than our Receive Maximum [MQTT-3.3.4-9];
     // MQTT 3.1.1 has none: only the board's pool of ids bounds it
     if ((v5 && session(s).received >= INFLIGHT_IN_MAX) || !addReceived(s, packetId)) {
+      if (PERSISTENCE) journalUnitEnd();
       warnClient(s, "too many QoS 2 messages awaiting PUBREL");
       closeConnection(conn, CloseReason.ReceiveMaximumExceeded);
       return;
@@ -165,6 +169,7 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
   const targets = route(topic, topicLen, publishPropsPtr, publishPropsLen, publishPayloadPtr, publishPayloadLen,
                         qos, publishRetain, expiresAt, stored, s);
   if (stored >= 0) releaseMessage(stored);
+  if (PERSISTENCE && qos == 2) journalUnitEnd();
 
   const reason = v5 && targets == 0 ? NO_MATCHING_SUBSCRIBERS : 0;
   if (qos == 1) ackPublish(conn, AckByte.PUBACK, packetId, reason);        // [MQTT-4.3.2-2]

@@ -23,7 +23,7 @@ import { connection, connectionsHighWater } from "../session/connections";
 import { message } from "../store/messages";
 import { aclUserName } from "../auth/acl";
 import { receivedSlots, receivedSlot } from "../session/received";
-import { Rec, recBegin, recU8, recU16, recU32, recF64, recBytes, recEnd, appended } from "./record";
+import { Rec, recBegin, recU8, recU16, recU32, recF64, recBytes, recEnd, appended, unitOpen, unitClose } from "./record";
 import { snapshot } from "./snapshot";
 import { sysPublishing } from "../sys/tree";
 import { pauseConnection, unpauseConnection, Pause } from "../flow/holds";
@@ -87,6 +87,16 @@ function wrote(size: i32): void {
 
 // ---- the records of a running broker (each hook: only for what must survive) ----
 
+/** The records until `journalUnitEnd` count only together (record.ts, UNIT). */
+export function journalUnitBegin(): void {
+  if (PERSISTENCE && journalOn) unitOpen();
+}
+export function journalUnitEnd(): void {
+  if (!PERSISTENCE || !unitClose() || !journalOn) return;
+  recBegin(Rec.Commit);
+  wrote(recEnd());
+}
+
 // @ts-ignore: decorator
 @inline function persistent(s: i32): bool { return journalOn && session(s).pid != 0; }
 
@@ -140,7 +150,12 @@ export function journalOnline(s: i32): void {
     if (ss.pid != 0) { journalSessionEnd(s); ss.pid = 0; }
     return;
   }
-  if (ss.pid == 0) { saveSession(s); return; }
+  if (ss.pid == 0) {
+    journalUnitBegin(); // its subscriptions and queue come with it or not at all
+    saveSession(s);
+    journalUnitEnd();
+    return;
+  }
   saveSessionRow(s);
   if (ss.will >= 0) journalWill(s);
 }

@@ -44,7 +44,21 @@ export const enum Rec {
   ReceivedDone = 13,// u32 session pid, u16 packetId
   Will = 14,        // u32 session pid, u32 message pid, u32 willDelay (s), f64 willAt (wall ms; 0: client online)
   WillDone = 15,    // u32 session pid
+  Commit = 16,      // (no fields): ends a unit
 }
+
+/** In a record's type: the record belongs to a unit, records that count only together
+ *  (a QoS 2 id and the deliveries its message made): restore applies a unit once its
+ *  Commit is read, so a write torn inside it (kill -9 can cut a write() at a page
+ *  boundary) loses the whole unit, never half of it. */
+// @ts-ignore: decorator
+@inline export const UNIT: u8 = 0x80;
+let unitBit: u8 = 0;
+/** Records written in the open unit (none: no Commit is needed). */
+export let unitRecords = 0;
+export function unitOpen(): void { unitBit = UNIT; unitRecords = 0; }
+/** Close the unit; whether a Commit must follow (the caller writes it). */
+export function unitClose(): bool { unitBit = 0; return unitRecords > 0; }
 
 /** The largest fixed part of a record: a Session with its id and user name, a
  *  Subscribe with its filter, a Queue with its identifiers (topics and payloads are
@@ -59,8 +73,9 @@ export let appended: f64 = 0;
 
 export function recBegin(type: Rec): void {
   at = REC + <usize>RECORD_HEADER;
-  store<u8>(at, <u8>type);
+  store<u8>(at, <u8>type | unitBit);
   at++;
+  if (unitBit != 0) unitRecords++;
 }
 export function recU8(v: i32): void { store<u8>(at, <u8>v); at++; }
 export function recU16(v: i32): void { store<u16>(at, <u16>v); at += 2; }

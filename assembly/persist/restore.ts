@@ -1,7 +1,8 @@
 // Reading the persistence file back at start (docs/ABI.md: restore, restoreEnd). Records
-// are applied in order; the first one that is torn (the file ends inside it) or corrupt
-// (a bad length or CRC) ends the valid prefix: it and everything after it are cut off,
-// counted and reported, never a reason not to start. A record that names an object the
+// are applied in order, those of a unit (record.ts, UNIT) only once its Commit is read;
+// the first one that is torn (the file ends inside it) or corrupt (a bad length or CRC)
+// ends the valid prefix, at the start of its unit: it and everything after it are cut
+// off, counted and reported, never a reason not to start. A record that names an object the
 // file never created, or that does not fit this board's tables, is skipped and counted.
 
 import { LogLevel } from "../host";
@@ -9,7 +10,7 @@ import { CLIENT_ID_MAX, FILTER_MAX, TOPIC_MAX } from "../config";
 import { now, setNow } from "../clock";
 import { INPUT_CAPACITY } from "../broker";
 import { CRC_START, crcUpdate, crcEnd } from "./crc";
-import { Rec, FILE_VERSION, HEADER_SIZE, RECORD_HEADER } from "./record";
+import { Rec, FILE_VERSION, HEADER_SIZE, RECORD_HEADER, UNIT } from "./record";
 import { PidKind, pidPut, pidRow, pidSlot, pidSlots, pidClear, setRestoring } from "./pids";
 import { setWall, fromWall } from "./journal";
 import { snapshot } from "./snapshot";
@@ -36,6 +37,9 @@ let recordsRead = 0;
 let recordsSkipped = 0;
 let recordsAfter = 0;       // whole records after the damage (lost with it)
 let lastLeft: u32 = 0;      // bytes the last `restore` did not take (a torn record at the end)
+let leftRecords = 0;        //   whole records among them (of a unit without its Commit),
+let leftWhole: u32 = 0;     //   and their bytes
+let unitTooLong = false;    // a unit longer than the window: applied as it comes, to its Commit
 let foreignVersion: u32 = 0;
 let started: f64 = 0;
 
@@ -53,15 +57,30 @@ export function restoreBytes(p: usize, len: u32, t: f64, wall: f64): u32 {
     else { state = Read.Records; q = <u32>HEADER_SIZE; }
   }
   if (state == Read.Foreign || state == Read.Lost) { offset += <f64>len; lastLeft = 0; return len; }
+  leftRecords = 0;
+  let checked: u32 = 0; // records before this offset passed their CRC in a unit's scan
   while (len - q >= <u32>RECORD_HEADER) {
     const r = p + <usize>q;
     const bodyLen = load<u32>(r);
     if (bodyLen == 0 || bodyLen > <u32>(INPUT_CAPACITY - RECORD_HEADER)) { damage(q); state = Read.Lost; break; }
     if (len - q < <u32>RECORD_HEADER + bodyLen) break; // the rest comes with the next bytes
     const body = r + <usize>RECORD_HEADER;
-    if (load<u32>(r, 4) != crcEnd(crcUpdate(CRC_START, body, <i32>bodyLen))) { damage(q); recordsAfter--; }
+    const type = <i32>load<u8>(body);
+    if (state == Read.Records && q >= checked && (type & UNIT) != 0 && !unitTooLong) {
+      const e = unitEnd(p, q, len);
+      if (e != 0) leftRecords = 0;
+      if (e > 0) checked = <u32>e;
+      else if (e < 0) {       // a record in it is corrupt: all of it goes
+        damage(q); recordsAfter--;
+        checked = q + <u32>RECORD_HEADER + bodyLen;
+      }
+      else if (q > 0 || len < <u32>INPUT_CAPACITY) break; // its Commit comes with the next bytes (or never)
+      else unitTooLong = true;
+    }
+    if (q >= checked && load<u32>(r, 4) != crcEnd(crcUpdate(CRC_START, body, <i32>bodyLen))) { damage(q); recordsAfter--; }
     if (state == Read.Records) {
-      if (!apply(load<u8>(body), body + 1, body + <usize>bodyLen)) recordsSkipped++;
+      if (type == Rec.Commit) unitTooLong = false;
+      if (!apply(type & ~UNIT, body + 1, body + <usize>bodyLen)) recordsSkipped++;
       recordsRead++;
     } else recordsAfter++;
     q += <u32>RECORD_HEADER + bodyLen;
@@ -70,6 +89,29 @@ export function restoreBytes(p: usize, len: u32, t: f64, wall: f64): u32 {
   offset += <f64>q;
   lastLeft = len - q;
   return q;
+}
+
+/** The unit whose first record is at `q`: the offset after its Commit when all of it is
+ *  in the `len` bytes at `p` and every record passes its CRC; 0 when its end is not
+ *  there; -1 when a record of it is corrupt (or it ends without its Commit). */
+function unitEnd(p: usize, q: u32, len: u32): i64 {
+  const start = q;
+  leftRecords = 0;
+  while (len - q >= <u32>RECORD_HEADER) {
+    const r = p + <usize>q;
+    const bodyLen = load<u32>(r);
+    if (bodyLen == 0 || bodyLen > <u32>(INPUT_CAPACITY - RECORD_HEADER)) return -1;
+    if (len - q < <u32>RECORD_HEADER + bodyLen) break;
+    const body = r + <usize>RECORD_HEADER;
+    if (load<u32>(r, 4) != crcEnd(crcUpdate(CRC_START, body, <i32>bodyLen))) return -1;
+    leftRecords++;
+    q += <u32>RECORD_HEADER + bodyLen;
+    const type = <i32>load<u8>(body);
+    if (type == Rec.Commit) return <i64>q;
+    if ((type & UNIT) == 0) return -1;
+  }
+  leftWhole = q - start;
+  return 0;
 }
 
 function damage(q: u32): void {
@@ -97,9 +139,9 @@ let at: usize = 0;
 @inline function rdF64(): f64 { const v = load<f64>(at); at += 8; return v; }
 
 /** The fixed fields of each record type (record.ts), in bytes after the type. */
-const FIXED = memory.data<u8>([0, 24, 4, 2, 21, 4, 14, 8, 18, 10, 8, 8, 6, 6, 20, 4]);
+const FIXED = memory.data<u8>([0, 24, 4, 2, 21, 4, 14, 8, 18, 10, 8, 8, 6, 6, 20, 4, 0]);
 // @ts-ignore: decorator
-@inline const TYPES: i32 = 16;
+@inline const TYPES: i32 = 17;
 
 /** Whether `n` more bytes from `at` are in the record (lengths from the file are checked
  *  before anything is copied by them: a record can pass its CRC and still be wrong). */
@@ -247,6 +289,7 @@ function apply(type: i32, p: usize, end: usize): bool {
       discardWill(s);
       return true;
     }
+    case Rec.Commit: return true;
   }
   return false;
 }
@@ -301,7 +344,11 @@ export function restoreFinish(t: f64, wall: f64, error: i32): void {
   }
   const foreign = state == Read.Foreign || error != 0;
   if (state == Read.Header && lastLeft > 0) { state = Read.Damaged; damagedAt = 0; }
-  if (state == Read.Records && lastLeft > 0) { state = Read.Damaged; damagedAt = offset; }
+  if (state == Read.Records && lastLeft > 0) {
+    state = Read.Damaged; damagedAt = offset;
+    // a unit without its Commit: its whole records go too, and the torn one after them
+    if (leftRecords > 0) recordsAfter += leftRecords - 1 + (lastLeft > leftWhole ? 1 : 0);
+  }
   const cut = state == Read.Damaged || state == Read.Lost ? offset + <f64>lastLeft - damagedAt : 0;
   report(t, foreign, error, cut);
   if (!snapshot(foreign ? 2 : 0) || !logOn(LogLevel.Notice)) return;

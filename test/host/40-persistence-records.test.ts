@@ -123,6 +123,63 @@ describe("records the writer never makes: skipped, never a trap", { skip: skip |
   });
 });
 
+// ---- units (record.ts, UNIT): records with bit 0x80 in their type count only with the Commit after them
+const inUnit = (rec: Buffer) => { const r = Buffer.from(rec); r[8] |= 0x80; r.writeUInt32LE(crc32(r.subarray(8)) >>> 0, 4); return r; };
+const received = (spid: number, id: number) => record(12, new Fields().u32(spid).u16(id));
+const commit = () => record(16, new Fields());
+const damagedAt = (log: string[]) => log.join("\n").match(/damaged at byte (\d+): cut off (\d+) bytes \(the damaged record(?: and (\d+) after it)?\)/);
+
+describe("units: a QoS 2 id and the deliveries its message made, all or nothing", { skip: skip || (module === null ? "build/midge-pi-zero.wasm not built" : false) }, () => {
+  const before = [session(1, "sub"), subscription(1, "t"), session(2, "pub")];
+  const unit = [inUnit(received(2, 11)), inUnit(message(3, "t", "once", { qos: 2 })), inUnit(queue(4, 1, 3, { qos: 2 }))];
+  const at = 16 + Buffer.concat(before).length;
+
+  test("a unit with its Commit is applied", () => {
+    const { core, log } = start("unit-whole", [...before, ...unit, commit()]);
+    assert.equal(core.stat(Stat.Deliveries), 1, log.join(" | "));
+    assert.equal(damagedAt(log), null, log.join(" | "));
+  });
+
+  test("a unit the file ends in before its Commit (a torn write) is cut off whole, and said so", () => {
+    const { core, log } = start("unit-torn", [...before, ...unit]);
+    assert.equal(core.stat(Stat.Deliveries), 0, log.join(" | "));
+    assert.equal(core.stat(Stat.SessionsStored), 2, log.join(" | "));
+    const m = damagedAt(log);
+    assert.ok(m, log.join(" | "));
+    assert.deepEqual([Number(m[1]), Number(m[2]), Number(m[3])], [at, Buffer.concat(unit).length, 2]);
+  });
+
+  test("a unit torn inside its third record: cut back to its first", () => {
+    const torn = Buffer.concat(unit).subarray(0, Buffer.concat(unit).length - 5);
+    const { core, log } = start("unit-torn-record", [...before, torn]);
+    assert.equal(core.stat(Stat.Deliveries), 0, log.join(" | "));
+    const m = damagedAt(log);
+    assert.deepEqual([Number(m?.[1]), Number(m?.[2]), Number(m?.[3])], [at, torn.length, 2], log.join(" | "));
+  });
+
+  test("a corrupt record in a unit takes the whole unit, and all after it", () => {
+    const bad = Buffer.from(unit[2]);
+    bad[bad.length - 1] ^= 1;
+    const { core, log } = start("unit-corrupt", [...before, unit[0], unit[1], bad, commit(), retain(3)]);
+    assert.equal(core.stat(Stat.Deliveries), 0, log.join(" | "));
+    assert.equal(core.stat(Stat.RetainedMessages), 0, log.join(" | "));
+    assert.equal(Number(damagedAt(log)?.[1]), at, log.join(" | "));
+  });
+
+  test("a unit longer than the read window (a 1 MiB message to 400 sessions) is applied as it comes", () => {
+    const subs = Array.from({ length: 400 }, (_, k) => [session(10 + k, `s${k}`), subscription(10 + k, "big")]).flat();
+    const big = "x".repeat(1_044_000);
+    const queued = Array.from({ length: 400 }, (_, k) => inUnit(queue(1000 + k, 10 + k, 3, { qos: 2 })));
+    const records = [...subs, session(2, "pub"), inUnit(received(2, 11)), inUnit(message(3, "big", big, { qos: 2 })), ...queued, commit()];
+    const length = Buffer.concat(records.slice(-402)).length;
+    assert.ok(length > 1_048_576 + 5 + 4096, `the unit (${length} bytes) is longer than pi-zero's input window`);
+    const { core, log } = start("unit-too-long", records);
+    assert.equal(core.stat(Stat.Deliveries), 400, log.join(" | "));
+    assert.equal(damagedAt(log), null, log.join(" | "));
+    assert.equal(skipped(log), 0, log.join(" | "));
+  });
+});
+
 describe("persistence_sync always: acknowledgements wait for their records", { skip: skip || (module === null ? "build/midge-pi-zero.wasm not built" : false) }, () => {
   const types = (link: QuietLink) => link.out.flatMap((b) => [...b]).length === 0 ? [] : splitTypes(Buffer.concat(link.out));
   test("[MQTT-4.3.3-2] the PUBCOMP for a persistent session's QoS 2 id waits until the ReceivedDone record is synced", () => {
