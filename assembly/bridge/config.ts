@@ -213,7 +213,11 @@ export function bridgeTlsText(id: i32): void {
 export function bridgeConfigCheck(fileName: usize, fileNameLen: u32): i32 {
   if (!BRIDGE) return 0;
   for (let b = 0; b < bridgeCount; b++) {
-    const missing = bridgeTextLen(b, BridgeText.Addresses) == 0 ? "no address line" : bridge(b).topicCount == 0 ? "no topic line" : "";
+    const certs = (bridgeTextLen(b, BridgeText.Certfile) > 0 ? 1 : 0) + (bridgeTextLen(b, BridgeText.Keyfile) > 0 ? 1 : 0);
+    const tls = bridgeTextLen(b, BridgeText.Cafile) > 0 || bridgeTextLen(b, BridgeText.Capath) > 0;
+    const missing = bridgeTextLen(b, BridgeText.Addresses) == 0 ? "no address line" : bridge(b).topicCount == 0 ? "no topic line"
+      : certs == 1 ? "bridge_certfile without bridge_keyfile, or the other way round"
+      : (certs == 2 || bridge(b).insecure != 0) && !tls ? "TLS settings without bridge_cafile or bridge_capath (which turn TLS on)" : "";
     if (missing.length == 0) continue;
     logStart(); logBytes(fileName, <i32>fileNameLen); logText(": connection ");
     const name = bridgeText(b, BridgeText.Name);
