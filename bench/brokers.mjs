@@ -61,8 +61,13 @@ export function cpuSeconds(pid) {
   }
 }
 
-function pinned(cmd, args) {
-  return taskset && cores >= 2 ? ["taskset", ["-c", String(BROKER_CPU), cmd, ...args]] : [cmd, args];
+/**
+ * `cmd args` on the broker core, after `launcher` (a command that execs the rest, such
+ * as `prlimit --nofile=N:N`: the broker keeps its pid, as it does under taskset).
+ */
+function pinned(cmd, args, launcher = []) {
+  const full = [...launcher, cmd, ...args];
+  return taskset && cores >= 2 ? ["taskset", ["-c", String(BROKER_CPU), ...full]] : [full[0], full.slice(1)];
 }
 
 /** Wait for a line of `stream` matching `re`; resolve with the match. */
@@ -146,19 +151,20 @@ export function embeddedCore(bundle = midgeScript, board = "pi") {
 /**
  * The native host (host/native, the pi core through wasm2c): copied like the bundle, so
  * that a rebuild during the run changes nothing. Returns the same fields, or null when
- * build/native/midge-pi was not built.
+ * it was not built. Another board's binary (build/native/midge-server) is copied the same
+ * way with `setDefault: false` and started with `startBroker("midge-native", { binary })`.
  */
 let nativeBinary = path.join(ROOT, "build/native/midge-pi");
-export function snapshotNative(source = path.join(ROOT, "build/native/midge-pi")) {
+export function snapshotNative(source = path.join(ROOT, "build/native/midge-pi"), { setDefault = true } = {}) {
   const from = path.resolve(source);
   if (!existsSync(from)) return null;
   const st = statSync(from);
   snapshotDir ??= mkdtempSync(path.join(os.tmpdir(), "midge-under-test-"));
-  const to = path.join(snapshotDir, "midge-pi");
+  const to = path.join(snapshotDir, path.basename(from)); // midge-pi, midge-server, ...
   copyFileSync(from, to);
   chmodSync(to, 0o755);
   const bytes = readFileSync(to);
-  nativeBinary = to;
+  if (setDefault) nativeBinary = to;
   return { source: from, path: to, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, mtime: st.mtime };
 }
 
@@ -181,18 +187,20 @@ export function midgePath() {
 
 /**
  * Start broker `kind` (midge | midge-native | mosquitto | aedes | relay); resolve with
- * { kind, pid, port, stop(), output() }. `extraNodeArgs` go to node (e.g. --cpu-prof).
+ * { kind, pid, port, stop(), output() }. `extraNodeArgs` go to node (e.g. --cpu-prof);
+ * `launcher` runs before the broker's command (e.g. ["prlimit", "--nofile=200000:200000"]);
+ * `binary` is the native host to start instead of the default snapshot.
  */
-export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [], mosquittoLines = [] } = {}) {
+export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [], mosquittoLines = [], launcher = [], binary = undefined } = {}) {
   let cmd;
   let args;
   let ready;
   let tmp = null;
   if (kind === "midge") {
-    [cmd, args] = pinned(process.execPath, [...extraNodeArgs, midgeScript, "--port", "0", ...midgeArgs]);
+    [cmd, args] = pinned(process.execPath, [...extraNodeArgs, midgeScript, "--port", "0", ...midgeArgs], launcher);
     ready = /listening on [^\s]*:(\d+)/;
   } else if (kind === "midge-native") {
-    [cmd, args] = pinned(nativeBinary, ["--port", "0", ...midgeArgs]);
+    [cmd, args] = pinned(binary ?? nativeBinary, ["--port", "0", ...midgeArgs], launcher);
     ready = /listening on [^\s]*:(\d+)/;
   } else if (kind === "relay-c") {
     [cmd, args] = pinned(relayCBinary(), []);
@@ -226,7 +234,7 @@ export async function startBroker(kind, { extraNodeArgs = [], midgeArgs = [], mo
         "",
       ].join("\n"),
     );
-    [cmd, args] = pinned(MOSQUITTO, ["-c", conf]);
+    [cmd, args] = pinned(MOSQUITTO, ["-c", conf], launcher);
     ready = new RegExp(`Opening ipv4 listen socket on port (${port})`);
   } else {
     throw new Error(`unknown broker ${kind}`);
