@@ -211,6 +211,9 @@ async function run(kind, qos) {
     if (kind !== "mosquitto") {
       const s = exitStats(out);
       result.dropped = ["droppedQos0Slow", "droppedQueueFull", "droppedStoreFull", "droppedExpired", "droppedTooLarge"].reduce((a, k) => a + (s[k] ?? 0), 0);
+      result.droppedBy = Object.entries(s).filter(([k, v]) => k.startsWith("dropped") && v > 0).map(([k, v]) => `${k}=${v}`).join(" ");
+      // what the broker said about it (the first few lines that mention drops or the bridge)
+      result.log = out.split("\n").filter((l) => /dropp|lagg|slow|stall|bridge up:/i.test(l)).slice(0, 6).join(" | ");
     }
     if (!alive) result.localOutput = out.slice(-1500);
     return result;
@@ -274,7 +277,12 @@ for (const qos of qosList) {
   };
   out.push(`| QoS ${qos}: lost, all rounds${qos > 0 ? " (must be 0)" : ""} | ${[...kinds.map(cell), ...(peer ? mine.map(() => "–") : [])].join(" | ")} |`);
   out.push(`| QoS ${qos}: duplicates upstream, all rounds | ${[...kinds.map((k) => fmt(sumOf(qos, k, "duplicates"))), ...(peer ? mine.map(() => "–") : [])].join(" | ")} |`);
-  out.push(`| QoS ${qos}: Midge's own drop counter, all rounds | ${[...kinds.map((k) => (k === "mosquitto" ? "–" : fmt(sumOf(qos, k, "dropped")))), ...(peer ? mine.map(() => "–") : [])].join(" | ")} |`);
+  const counted = (k) => {
+    if (k === "mosquitto") return "–";
+    const by = [...new Set(results[qos][k].flatMap((x) => (x.droppedBy ? x.droppedBy.split(" ").map((c) => c.split("=")[0]) : [])))];
+    return `${fmt(sumOf(qos, k, "dropped"))}${by.length ? ` (${by.join(", ")})` : ""}`;
+  };
+  out.push(`| QoS ${qos}: Midge's own drop counter, all rounds | ${[...kinds.map(counted), ...(peer ? mine.map(() => "–") : [])].join(" | ")} |`);
 }
 out.push("");
 for (const qos of qosList) {
