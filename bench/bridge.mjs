@@ -20,8 +20,9 @@
 //
 // Every run starts a fresh upstream and a fresh local broker, waits until a QoS 0 probe
 // crosses the bridge, then sends. The local broker runs on CPU 0; the upstream Mosquitto
-// and this generator share the last CPU, so the upstream (a single-threaded Mosquitto
-// delivering QoS 1) can be the ceiling: its CPU is in the table.
+// and this generator share the last CPU (`--upstream-cpu any`: the upstream may run on
+// either), so the upstream (a single-threaded Mosquitto delivering QoS 1) can be the
+// ceiling: its CPU is in the table.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -43,6 +44,8 @@ const { values: opt } = parseArgs({
     qos: { type: "string", default: "1,0" },
     quick: { type: "boolean", default: false },
     midge: { type: "string", default: "dist/midge.mjs" },
+    "upstream-cpu": { type: "string", default: "last" },
+    "midge-args": { type: "string", default: "" }, // more options for both Midge hosts (e.g. --midge-args="--max-inflight 1000")
   },
 });
 const N0 = Number(opt.messages ?? (opt.quick ? 20000 : 200000));
@@ -80,7 +83,7 @@ function localOptions(kind, upPort) {
   if (kind === "mosquitto") return { mosquittoLines: bridgeLines(upPort) };
   const conf = path.join(dir, `${kind}-${upPort}.conf`);
   writeFileSync(conf, ["allow_anonymous true", ...bridgeLines(upPort), ""].join("\n"));
-  return { midgeArgs: ["-c", conf, "--stats-interval", "0"] };
+  return { midgeArgs: ["-c", conf, "--stats-interval", "0", ...opt["midge-args"].split(" ").filter(Boolean)] };
 }
 
 /** The counters a Midge broker logs at exit (`stats: name=value ...`). */
@@ -91,8 +94,9 @@ function exitStats(output) {
 
 /** One run: fresh upstream, fresh local `kind`, N messages at `qos`. */
 async function run(kind, qos) {
-  // the upstream on the generator's CPU (taskset inside taskset: the last one wins)
-  const upstream = await startBroker("mosquitto", { launcher: taskset && cores >= 2 ? ["taskset", "-c", String(GEN_CPU)] : [] });
+  // the upstream on the generator's CPU, or on any (taskset inside taskset: the last one wins)
+  const upCpus = opt["upstream-cpu"] === "any" ? `0-${cores - 1}` : opt["upstream-cpu"] === "last" ? String(GEN_CPU) : opt["upstream-cpu"];
+  const upstream = await startBroker("mosquitto", { launcher: taskset && cores >= 2 ? ["taskset", "-c", upCpus] : [] });
   let local = null;
   const clients = [];
   try {
@@ -213,7 +217,7 @@ async function run(kind, qos) {
       result.dropped = ["droppedQos0Slow", "droppedQueueFull", "droppedStoreFull", "droppedExpired", "droppedTooLarge"].reduce((a, k) => a + (s[k] ?? 0), 0);
       result.droppedBy = Object.entries(s).filter(([k, v]) => k.startsWith("dropped") && v > 0).map(([k, v]) => `${k}=${v}`).join(" ");
       // what the broker said about it (the first few lines that mention drops or the bridge)
-      result.log = out.split("\n").filter((l) => /dropp|lagg|slow|stall|bridge up:/i.test(l)).slice(0, 6).join(" | ");
+      result.log = out.split("\n").filter((l) => /dropp|lagg|slow|stall|bridge up:/i.test(l) && !l.includes("stats: ")).slice(0, 6).join(" | ");
     }
     if (!alive) result.localOutput = out.slice(-1500);
     return result;
@@ -257,7 +261,7 @@ out.push(`### Bridge throughput (issue 15): ${new Date().toISOString()}`, "");
 out.push(`- command: \`npm run bench:bridge${process.argv.slice(2).length ? " -- " + process.argv.slice(2).join(" ") : ""}\``);
 out.push(`- Midge under test: \`${path.relative(ROOT, midge.source)}\` (${fmt(midge.bytes)} bytes, sha256 ${midge.sha256.slice(0, 16)}, built ${midge.mtime.toISOString()})${native ? `; \`${path.relative(ROOT, native.source)}\` (${fmt(native.bytes)} bytes, sha256 ${native.sha256.slice(0, 16)}, built ${native.mtime.toISOString()})` : ""}; mosquitto ${mosquittoVersion()} (upstream, and the reference local broker)`);
 out.push(`- machine: ${cores} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 20)} MiB, Linux ${os.release()}, node ${process.version}`);
-out.push(`- ${fmt(N)} messages of ${SIZE} B a run from ${P} publishers (\`bench/p<i>\`) on the local broker, bridged with \`connection up\` / \`address 127.0.0.1:<port>\` / \`topic bench/# out 1\`, to one QoS 1 subscriber on \`bench/#\` upstream; QoS 1 publishers bounded only by their PUBACKs; local broker on CPU 0, upstream Mosquitto and generator on CPU ${GEN_CPU}`);
+out.push(`- ${fmt(N)} messages of ${SIZE} B a run from ${P} publishers (\`bench/p<i>\`) on the local broker, bridged with \`connection up\` / \`address 127.0.0.1:<port>\` / \`topic bench/# out 1\`, to one QoS 1 subscriber on \`bench/#\` upstream; QoS 1 publishers bounded only by their PUBACKs; local broker on CPU 0, generator on CPU ${GEN_CPU}, upstream Mosquitto on ${opt["upstream-cpu"] === "last" ? `CPU ${GEN_CPU}` : opt["upstream-cpu"] === "any" ? "any CPU" : `CPU ${opt["upstream-cpu"]}`}`);
 out.push(`- ${rounds} rounds (medians), fresh brokers for every run, local brokers alternating; ${((Date.now() - started) / 1000).toFixed(0)} s`, "");
 const head = ["case", ...kinds, ...(peer ? mine.map((k) => `${k} ÷ ${peer}`) : [])];
 out.push(`| ${head.join(" | ")} |`, `|---|${head.slice(1).map(() => "---:").join("|")}|`);
