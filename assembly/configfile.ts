@@ -144,6 +144,8 @@ function loadKey(i: i32): bool {
     case 61: return key("bridge_insecure",      Rule.Bridge,     BridgeKey.Insecure,           0,   0,     1);
     case 62: return key("local_clientid",       Rule.Bridge,     BridgeKey.LocalClientId,      0,   0,     1);
     case 63: return key("bridge_outgoing_retain", Rule.Bridge,   BridgeKey.OutgoingRetain,     0,   0,     1);
+    // Midge's own: how much a bridge keeps for upstream while its link is down
+    case 64: return key("bridge_max_queued",    Rule.Bridge,     BridgeKey.MaxQueued,          0,   0,     1);
   }
   return false;
 }

@@ -40,6 +40,7 @@ export const enum LinkState { Idle = 0, Dialing = 1, Connecting = 2, Up = 3, Wai
   insecure: i32;       // bridge_insecure: the certificate's host name is not checked
   roundRobin: i32;     // round_robin: the next attempt tries the next address (else the first again)
   outgoingRetain: i32; // bridge_outgoing_retain (default true)
+  maxQueued: i32;      // bridge_max_queued: QoS 1/2 messages kept for upstream while the link is down (0: the default)
   topics: i32;         // its first row in BRIDGE_TOPICS
   topicCount: i32;
   addressCount: i32;

@@ -2,7 +2,7 @@
 // section, and the bridge keys after it set that bridge (bridges.ts). configfile.ts
 // splits the line and calls bridgeKey with the key's BridgeKey.
 
-import { BRIDGE, MAX_BRIDGES, CLIENT_ID_MAX, FILTER_MAX } from "../config";
+import { BRIDGE, MAX_BRIDGES, CLIENT_ID_MAX, FILTER_MAX, MAX_DELIVERIES } from "../config";
 import { words, wordAt, wordLen, wordIs, restAt, restLen, logWhere, refuseLine, refuseValue, refuseExtra } from "../configfile";
 import { refuse, parseNumber } from "../options";
 import { BridgeField } from "../settings";
@@ -15,7 +15,7 @@ export const enum BridgeKey {
   Connection = 0, Address = 1, Topic = 2, CleanSession = 3, ClientId = 4, Username = 5, Password = 6,
   Protocol = 7, TryPrivate = 8, Notifications = 9, NotifyLocalOnly = 10, NotificationTopic = 11,
   KeepAlive = 12, RestartTimeout = 13, StartType = 14, RoundRobin = 15, Cafile = 16, Capath = 17,
-  Certfile = 18, Keyfile = 19, Insecure = 20, LocalClientId = 21, OutgoingRetain = 22,
+  Certfile = 18, Keyfile = 19, Insecure = 20, LocalClientId = 21, OutgoingRetain = 22, MaxQueued = 23,
 }
 
 export function bridgeConfigReset(): void { if (BRIDGE) bridgesReset(); }
@@ -75,6 +75,17 @@ export function bridgeKey(k: i32): i32 {
       const v = parseNumber(wordAt(1), wordLen(1), false);
       if (!(v >= 5 && v <= 65535)) return refuseValue("must be a whole number of seconds from 5 to 65535");
       row.keepAlive = <i32>v;
+      return 0;
+    }
+    case BridgeKey.MaxQueued: {
+      if (words > 2) return refuseExtra();
+      const v = parseNumber(wordAt(1), wordLen(1), false);
+      if (!(v >= 0 && v <= MAX_DELIVERIES)) {
+        logStart(); logWhere(); logText(" must be a whole number from 0 to "); logInt(MAX_DELIVERIES);
+        logText(" (the board's deliveries; 0: the default), not '"); logBytes(wordAt(1), <i32>wordLen(1)); logText("'");
+        return refuse();
+      }
+      row.maxQueued = <i32>v;
       return 0;
     }
     case BridgeKey.RestartTimeout: {

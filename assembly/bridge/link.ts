@@ -14,9 +14,11 @@
 
 import { hostDial, hostWake, CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
-import { BRIDGE, PERSISTENCE } from "../config";
+import { BRIDGE, PERSISTENCE, WEBSOCKETS, MAX_DELIVERIES } from "../config";
+import { wsOpen } from "../ws/state";
+import { identityClear } from "../auth/identity";
 import { connection, openConnection, ConnState } from "../session/connections";
-import { session, findSession, createSession } from "../session/sessions";
+import { session, findSession, createSession, isBridgeSession } from "../session/sessions";
 import { subscribe, unsubscribeAll, subscription, SubOption, SUBSCRIBE_FAILED } from "../session/subscriptions";
 import { closeConnection } from "../session/lifecycle";
 import { redeliver, nextPacketId } from "../delivery/outbound";
@@ -160,6 +162,20 @@ function startBridges(): void {
   }
 }
 
+/** How many QoS 1/2 messages session `s` may hold queued while it is offline: a bridge's
+ *  bridge_max_queued (default ten times max_queued_messages, at most half the board's
+ *  deliveries: a link down for a while should not drop what a minute of sensors says),
+ *  anyone else's max_queued_messages. */
+export function offlineQueueLimit(s: i32, maxQueued: i32): i32 {
+  if (!BRIDGE || !isBridgeSession(s)) return maxQueued;
+  for (let b = 0; b < bridgeCount; b++) {
+    const row = bridge(b);
+    if (row.session != s) continue;
+    return row.maxQueued > 0 ? row.maxQueued : min(maxQueued * 10, MAX_DELIVERIES / 2);
+  }
+  return maxQueued;
+}
+
 // ---- the clock ----
 
 /** Dial what is due, time out what hangs, ping what is up. Returns ms until it wants to run again. */
@@ -204,6 +220,9 @@ function dial(b: i32): void {
     return;
   }
   const c = connection(conn);
+  // a row another connection used: nothing of its transport or identity stays with it
+  if (WEBSOCKETS) wsOpen(conn, false, false);
+  identityClear(conn);
   c.state = ConnState.Dialing;
   c.bridge = b;
   c.level = row.protocol;

@@ -19,6 +19,7 @@
 import { hostPause, hostResume, hostBacklog, hostWake, LogLevel } from "../host";
 import { now } from "../clock";
 import { maxBacklog, maxQueued, stallTimeoutMs } from "../settings";
+import { offlineQueueLimit } from "../bridge/link";
 import { connection, connectionsHighWater, ConnState } from "../session/connections";
 import { session, sessionId } from "../session/sessions";
 import { statAdd, Stat } from "../stats";
@@ -128,7 +129,7 @@ export function dropsQos0(conn: i32, backlog: u32): bool {
 export function dropsQueued(s: i32): bool {
   const ss = session(s);
   if (ss.queued < maxQueued) return false;
-  if (ss.conn < 0) return true;
+  if (ss.conn < 0) return ss.queued >= offlineQueueLimit(s, maxQueued);
   return connection(ss.conn).stalled != 0 || ss.queued >= maxQueued * 2;
 }
 

@@ -161,7 +161,9 @@ export function bridgeTlsOptions(core: Core, b: number): ConnectionOptions | nul
     cert: certfile !== "" ? readOrThrow("bridge_certfile", certfile) : undefined,
     key: keyfile !== "" ? readOrThrow("bridge_keyfile", keyfile) : undefined,
     rejectUnauthorized: true,
-    // bridge_insecure: the chain is still checked, the host name is not (as in Mosquitto)
-    checkServerIdentity: insecure ? () => undefined : undefined,
+    // bridge_insecure: the chain is still checked, the host name is not (as in Mosquitto).
+    // Otherwise no key at all: an explicit undefined replaces node:tls's default check (an
+    // internal assertion in tls.connect, Node 20)
+    ...(insecure ? { checkServerIdentity: () => undefined } : {}),
   };
 }

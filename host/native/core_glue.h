@@ -99,6 +99,7 @@ GLUE u32 core_feed(u32 id, u32 len) { return CORE(feed, id, len, now_ms()); }
 GLUE u32 core_needed(void) { return CORE(needed); }
 GLUE void core_drained(u32 id) { CORE(drained, id, now_ms()); }
 GLUE void core_closed(u32 id) { CORE(closed, id, now_ms()); }
+GLUE void core_dialed(u32 id) { CORE(dialed, id, now_ms()); }
 GLUE u32 core_tick(void) { return CORE(tick, now_ms()); }
 GLUE void core_shutdown(void) { CORE(shutdown, now_ms()); }
 GLUE f64 core_stat(u32 id) { return CORE(stat, id); }

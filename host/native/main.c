@@ -38,12 +38,14 @@
 /* Bytes read from one socket per readiness event: fairness between connections. */
 #define READ_CHUNK (256u << 10)
 
-enum { OPEN = 0, CLOSING = 1, DRAINING = 2 }; /* CLOSING: flush, then FIN; DRAINING: wait for the peer */
+/* CLOSING: flush, then FIN; DRAINING: wait for the peer; DIALING: an outbound connection
+ * not yet connected (or in its TLS handshake): only its Dial is looked at. */
+enum { OPEN = 0, CLOSING = 1, DRAINING = 2, DIALING = 3 };
 
-/* One accepted socket, at the index of its core connection id. */
+/* One socket (accepted, or dialed for a bridge), at the index of its core connection id. */
 typedef struct {
   int fd;                             /* -1: free */
-  uint8_t state;                      /* OPEN, CLOSING, DRAINING */
+  uint8_t state;                      /* OPEN, CLOSING, DRAINING, DIALING */
   uint8_t dirty;                      /* on the dirty list (bytes queued or a close asked during this step) */
   uint8_t want_out;                   /* EPOLLOUT registered */
   uint8_t paused;                     /* the core asked not to read it (EPOLLIN removed) */
@@ -78,6 +80,29 @@ static int accept_warned;      /* that was logged; cleared by the next successfu
 static double next_tick;       /* when the core wants its next tick (now_ms() time); `wake` brings it forward */
 static double next_reap, next_stats, stats_interval;
 static volatile sig_atomic_t stopping = 0, stats_wanted = 0, reload_wanted = 0;
+
+/* An outbound connection the core asked for (`dial`), from the request until the core is
+ * told `dialed` or `closed`. Few at a time (one per bridge): a list, searched. */
+typedef struct {
+  uint32_t id;                           /* the core's connection id */
+  int bridge;                            /* whose TLS settings: text(TEXT_BRIDGE + bridge * 8 + field) */
+  uint8_t started;                       /* 0: asked during a core call, started after it (run_dials) */
+  uint8_t abandoned;                     /* the core closed it first: closed after the call (run_dials) */
+  char host[256], port[8];               /* "HOST PORT" as the core gave it */
+  char where[300];                       /* host:port for the log, as the Node host writes it */
+  struct addrinfo *addresses, *trying;   /* resolved; the one being tried (then the next ones) */
+  int error;                             /* why the last address tried failed (errno), */
+  char failed_at[NI_MAXHOST + 8];        /* and which it was ("ip:port") */
+  SSL_CTX* tls;                          /* the bridge's TLS client context; NULL: plain TCP */
+} Dial;
+static Dial* dials;
+static uint32_t dial_n, dial_cap;
+
+static Dial* dial_of(uint32_t id) {
+  for (uint32_t k = 0; k < dial_n; k++)
+    if (dials[k].id == id) return &dials[k];
+  return NULL;
+}
 
 /* ---- links ---- */
 
@@ -179,6 +204,12 @@ void Z_envZ_send(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len) {
 void Z_envZ_sendAgain(struct Z_env_instance_t* e, u32 id) { Z_envZ_send(e, id, last_ptr, last_len); }
 
 void Z_envZ_close(struct Z_env_instance_t* e, u32 id, u32 reason) {
+  Dial* d = dial_of(id);
+  if (d != NULL) { /* before it is connected (the core's dial timeout): closed once the call returns */
+    logf_(LOG_DEBUG, "connection %u to %s: closing before connected (reason %u)", id, d->where, reason);
+    d->abandoned = 1;
+    return;
+  }
   Link* l = live(id);
   if (l == NULL || l->state != OPEN) return;
   logf_(LOG_DEBUG, "connection %u: closing (reason %u)", id, reason);
@@ -210,6 +241,33 @@ void Z_envZ_resume(struct Z_env_instance_t* e, u32 id) {
     l->refeed = 1;
     refeed_ids[refeed_n++] = id;
   }
+}
+
+/* A bridge's outbound connection (docs/ABI.md `dial`): recorded here, started after the
+ * core's call returns (run_dials: the TLS settings are the core's text, and nothing may call
+ * into the core from inside an import). Where, when and how often are the core's. */
+void Z_envZ_dial(struct Z_env_instance_t* e, u32 id, u32 ptr, u32 len, u32 bridge) {
+  if (id >= link_count || links[id].fd >= 0 || dial_of(id) != NULL) { /* a core bug */
+    logf_(LOG_ERROR, "connection %u: dial refused: the id is in use", id);
+    return;
+  }
+  if (dial_n == dial_cap) {
+    Dial* grown = realloc(dials, (dial_cap + 4) * sizeof *dials);
+    if (grown == NULL) trap("dial (out of memory)");
+    dials = grown;
+    dial_cap += 4;
+  }
+  Dial* d = &dials[dial_n++];
+  memset(d, 0, sizeof *d);
+  d->id = id;
+  d->bridge = (int)bridge;
+  const char* address = (const char*)memory_at(ptr); /* "HOST PORT" */
+  uint32_t space = len;
+  while (space > 0 && address[space - 1] != ' ') space--;
+  int host_len = space > 0 ? (int)space - 1 : (int)len;
+  snprintf(d->host, sizeof d->host, "%.*s", host_len, address);
+  snprintf(d->port, sizeof d->port, "%.*s", space > 0 ? (int)(len - space) : 0, address + space);
+  snprintf(d->where, sizeof d->where, strchr(d->host, ':') ? "[%s]:%s" : "%s:%s", d->host, d->port);
 }
 
 void Z_envZ_wake(struct Z_env_instance_t* e, u32 ms) {
@@ -342,6 +400,134 @@ static void accept_all(uint32_t k) {
   }
 }
 
+/* ---- dialing (bridges) ---- */
+
+/* The dial is done with: its addresses and context go, and it leaves the list. */
+static void dial_forget(Dial* d) {
+  freeaddrinfo(d->addresses);
+  tls_context_free(d->tls);
+  *d = dials[--dial_n];
+}
+
+/* The dial ends without a connection: its socket goes (if it has one) and the core is
+ * told (closed), exactly once. Never from inside a core call. */
+static void dial_fail(Dial* d) {
+  uint32_t id = d->id;
+  dial_forget(d);
+  if (links[id].fd >= 0) link_gone(id);
+  else core_closed(id);
+}
+
+/* Connected, and for TLS the handshake done: from now on the link is like an accepted one. */
+static void dial_done(Dial* d) {
+  uint32_t id = d->id;
+  logf_(LOG_DEBUG, "connection %u to %s: connected", id, d->where);
+  dial_forget(d);
+  Link* l = &links[id];
+  l->state = OPEN;
+  l->tls_ready = 1; /* (no identity for the core: the certificate is the server's) */
+  l->want_out = 0;
+  watch(id);
+  core_dialed(id);
+}
+
+/* d->trying failed with `error`: noted for the log line, and the next address is up. */
+static void dial_failed_at(Dial* d, int error) {
+  char ip[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
+  getnameinfo(d->trying->ai_addr, d->trying->ai_addrlen, ip, sizeof ip, port, sizeof port,
+              NI_NUMERICHOST | NI_NUMERICSERV);
+  snprintf(d->failed_at, sizeof d->failed_at, "%s:%s", ip, port);
+  d->error = error;
+  d->trying = d->trying->ai_next;
+}
+
+/* A non-blocking connect to d->trying, or to the addresses after it: 1 when one is under
+ * way (the link is DIALING, waiting to be writable), 0 when none is left (logged as the
+ * Node host says it: "connect ECONNREFUSED 127.0.0.1:1883"). */
+static int dial_next(Dial* d) {
+  Link* l = &links[d->id];
+  while (d->trying != NULL) {
+    struct addrinfo* a = d->trying;
+    int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0 && (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS)) {
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      l->fd = fd;
+      l->state = DIALING;
+      l->want_out = 1; /* writable: connected, or failed */
+      if (watch_op(d->id, EPOLL_CTL_ADD) == 0) return 1;
+      l->fd = -1;
+    }
+    int error = errno;
+    if (fd >= 0) close(fd);
+    dial_failed_at(d, error);
+  }
+  l->state = OPEN;
+  l->want_out = 0;
+  logf_(LOG_NOTICE, "connection to %s: connect %s %s", d->where, strerrorname_np(d->error), d->failed_at);
+  return 0;
+}
+
+/* Start d (resolve, the TLS files, connect): 0 when it failed at once (logged). */
+static int dial_start(Dial* d) {
+  d->started = 1;
+  int failed;
+  d->tls = tls_bridge_context(d->bridge, &failed); /* logs a file it cannot use */
+  if (failed) return 0;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+  int rc = getaddrinfo(d->host, d->port, &hints, &d->addresses); /* (a name may block briefly) */
+  if (rc != 0) {
+    logf_(LOG_NOTICE, "connection to %s: getaddrinfo %s %s", d->where,
+          rc == EAI_NONAME ? "ENOTFOUND" : gai_strerror(rc), d->host);
+    d->addresses = NULL;
+    return 0;
+  }
+  d->trying = d->addresses;
+  return dial_next(d);
+}
+
+/* After a core call: start the dials it asked for, and report those it gave up (closed).
+ * Reporting may make the core dial again: the list is gone through until nothing is left. */
+static void run_dials(void) {
+  for (uint32_t k = 0; k < dial_n;) {
+    Dial* d = &dials[k];
+    if (d->abandoned || (!d->started && !dial_start(d))) dial_fail(d); /* (the last entry moves to k) */
+    else k++;
+    flush_dirty();
+  }
+}
+
+/* A DIALING link is writable (connected, or failed), or its TLS handshake can go on. */
+static void dial_step(uint32_t id) {
+  Dial* d = dial_of(id);
+  Link* l = &links[id];
+  if (d == NULL) return; /* (cannot happen: a DIALING link has its Dial) */
+  if (l->ssl == NULL) { /* the TCP connect */
+    int error = 0;
+    socklen_t n = sizeof error;
+    if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &error, &n) < 0) error = errno;
+    if (error != 0) { /* the next address, if any */
+      close(l->fd); /* (also leaves the epoll set) */
+      l->fd = -1;
+      dial_failed_at(d, error);
+      if (dial_next(d) == 0) dial_fail(d);
+      return;
+    }
+    if (d->tls == NULL) return dial_done(d);
+    l->ssl = tls_connect(d->tls, d->host, d->where, l->fd);
+    if (l->ssl == NULL) {
+      logf_(LOG_NOTICE, "connection to %s: out of memory for TLS", d->where);
+      return dial_fail(d);
+    }
+  }
+  int want_write = 0;
+  char reason[256];
+  int r = tls_handshake(l->ssl, &want_write, reason, sizeof reason);
+  if (r > 0) return dial_done(d);
+  if (r == 0) return set_want_out(id, want_write);
+  logf_(LOG_NOTICE, "connection to %s: %s", d->where, reason);
+  dial_fail(d);
+}
+
 /* The core takes the link's tail and the `fresh` bytes read after it into its input window;
  * what it leaves (an incomplete packet, or all that follows a pause) waits in the tail. */
 static void feed_input(uint32_t id, uint32_t fresh) {
@@ -442,6 +628,7 @@ static void refeed_all(void) {
 /* One readiness event of a connection. */
 static void on_event(uint32_t id, uint32_t got) {
   Link* l = &links[id];
+  if (l->state == DIALING) return dial_step(id);
   if (got & EPOLLOUT) write_out(id);
   if (l->fd < 0) return;
   if ((got & EPOLLOUT) && l->tls_rw) got |= EPOLLIN, l->tls_rw = 0; /* the read that waited */
@@ -707,7 +894,8 @@ static void loop_once(void) {
   refeed_all();
   if (now >= next_reap) { /* links the core closed whose peer neither took its last bytes nor closed */
     for (uint32_t id = 0; id < link_count; id++)
-      if (links[id].fd >= 0 && links[id].state != OPEN && now >= links[id].deadline) link_gone(id);
+      if (links[id].fd >= 0 && (links[id].state == CLOSING || links[id].state == DRAINING) && now >= links[id].deadline)
+        link_gone(id);
     flush_dirty();
     next_reap = now + 250;
   }
@@ -724,6 +912,7 @@ static void loop_once(void) {
     for (uint32_t k = 0; k < listen_n; k++) tls_setup(k, 1); /* certificates, for new connections */
     flush_dirty();
   }
+  run_dials(); /* the outbound connections the core asked for (or gave up) during this turn */
   flush_store(); /* what the core wrote during this turn, before waiting */
   double wait = store_flush_due() ? 0 : next_tick - now;
   if (next_reap - now < wait) wait = next_reap - now;
@@ -899,6 +1088,7 @@ int main(int argc, char** argv) {
   stopping = 0;
   next_tick = 1e300; /* no more ticks: no wills, no expiries while going down (as the Node host) */
   core_shutdown(); /* asks to close every connection */
+  run_dials();      /* those not yet connected: closed */
   flush_dirty();
   flush_store(); /* the records the core asked to sync at shutdown */
   double give_up = now_ms() + 1000;

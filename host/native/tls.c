@@ -2,8 +2,10 @@
  * over: certfile (a chain), keyfile, cafile/capath for client certificates, require_certificate
  * (verify peer, fail without one), tls_version as the lowest version (TLS 1.2 by default),
  * ciphers (TLS 1.2 and below) and ciphers_tls1.3; no renegotiation. The messages are the
- * Node host's (host/listeners/tls.ts), word for word. */
+ * Node host's (host/listeners/tls.ts), word for word. Below them, the client side of a
+ * bridge's connection (bridge_cafile, ...). */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
@@ -210,12 +212,13 @@ ssize_t tls_recv(SSL* ssl, void* buf, size_t len, int* want_write) {
     if (errno == 0 && SSL_is_init_finished(ssl)) return 0; /* EOF without close_notify */
     break;
   }
-  if (!SSL_is_init_finished(ssl)) {
-    char peer[80];
-    const char* reason = ERR_reason_error_string(ERR_peek_last_error());
-    tls_log(LOG_NOTICE, "TLS handshake with %s failed: %s", peer_of(ssl, peer, sizeof peer),
-            reason != NULL ? reason : errno != 0 ? strerror(errno) : "the peer closed the connection");
-  }
+  const char* reason = ERR_reason_error_string(ERR_peek_last_error());
+  const char* why = reason != NULL ? reason : errno != 0 ? strerror(errno) : "the peer closed the connection";
+  char peer[80];
+  if (!SSL_is_server(ssl)) /* a bridge's: e.g. TLS 1.3's refusal of our certificate comes after the handshake */
+    tls_log(LOG_NOTICE, "connection to %s: %s", (const char*)SSL_get_app_data(ssl), why);
+  else if (!SSL_is_init_finished(ssl))
+    tls_log(LOG_NOTICE, "TLS handshake with %s failed: %s", peer_of(ssl, peer, sizeof peer), why);
   if (errno == 0 || errno == EAGAIN) errno = EPROTO;
   return -1;
 }
@@ -225,7 +228,12 @@ ssize_t tls_send(SSL* ssl, const void* buf, size_t len) {
   int n = SSL_write(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
   if (n > 0) return n;
   int e = SSL_get_error(ssl, n);
-  errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EPIPE;
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return errno = EAGAIN, -1;
+  const char* reason = ERR_reason_error_string(ERR_peek_last_error());
+  if (!SSL_is_server(ssl)) /* a bridge's (tls_recv) */
+    tls_log(LOG_NOTICE, "connection to %s: %s", (const char*)SSL_get_app_data(ssl),
+            reason != NULL ? reason : errno != 0 ? strerror(errno) : "the peer closed the connection");
+  errno = EPIPE;
   return -1;
 }
 
@@ -237,4 +245,118 @@ void tls_close(SSL* ssl) {
   ERR_clear_error();
 }
 
-void tls_free(SSL* ssl) { SSL_free(ssl); }
+void tls_free(SSL* ssl) {
+  if (ssl != NULL && !SSL_is_server(ssl)) free(SSL_get_app_data(ssl)); /* tls_connect's `where` */
+  SSL_free(ssl);
+}
+
+/* ---- bridges: the client side ---- */
+
+/* Field f of bridge b's settings, copied to `out`. */
+static const char* bridge_field(int b, int f, char* out, size_t cap) {
+  snprintf(out, cap, "%s", tls_core_text(TEXT_BRIDGE + b * 8 + f));
+  return out;
+}
+
+/* Every certificate of every file in `dir` (as the Node host reads a capath: no hashed
+ * names needed); files that hold none are skipped, as OpenSSL skips them. */
+static int load_capath(SSL_CTX* ctx, const char* dir) {
+  DIR* d = opendir(dir);
+  if (d == NULL) return 0;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  for (struct dirent* e; (e = readdir(d)) != NULL;) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (e->d_name[0] != '.') X509_STORE_load_file(store, path);
+  }
+  closedir(d);
+  return 1;
+}
+
+SSL_CTX* tls_bridge_context(int b, int* failed) {
+  char ca[300], capath[300], cert[300], key[300], insecure[8];
+  *failed = 0;
+  bridge_field(b, BRIDGE_FIELD_CAFILE, ca, sizeof ca);
+  bridge_field(b, BRIDGE_FIELD_CAPATH, capath, sizeof capath);
+  if (!*ca && !*capath) return NULL; /* plain TCP */
+  bridge_field(b, BRIDGE_FIELD_CERTFILE, cert, sizeof cert);
+  bridge_field(b, BRIDGE_FIELD_KEYFILE, key, sizeof key);
+  bridge_field(b, BRIDGE_FIELD_INSECURE, insecure, sizeof insecure);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == NULL) {
+    snprintf(message, sizeof message, "cannot make a TLS context: %s", ERR_reason_error_string(ERR_get_error()));
+    goto refused;
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL); /* the chain, always (bridge_insecure spares only the name) */
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_app_data(ctx, (void*)(intptr_t)(strcmp(insecure, "1") == 0)); /* for tls_connect */
+  if (*ca && !readable("bridge_cafile", ca)) goto refused;
+  if (*ca && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+    snprintf(message, sizeof message, "bridge_cafile %s holds no PEM certificate", ca);
+    goto refused;
+  }
+  if (*capath && !load_capath(ctx, capath)) {
+    snprintf(message, sizeof message, "cannot open bridge_capath %s: %s", capath, strerrorname_np(errno));
+    goto refused;
+  }
+  if (*cert && !readable("bridge_certfile", cert)) goto refused;
+  if (*cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+    snprintf(message, sizeof message, "bridge_certfile %s holds no PEM certificate", cert);
+    goto refused;
+  }
+  if (*key && !readable("bridge_keyfile", key)) goto refused;
+  if (*key && SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    snprintf(message, sizeof message, "bridge_keyfile %s holds no PEM private key for bridge_certfile %s", key, cert);
+    goto refused;
+  }
+  ERR_clear_error();
+  return ctx;
+refused:
+  tls_log(LOG_ERROR, "bridge: %s", message);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  *failed = 1;
+  return NULL;
+}
+
+void tls_context_free(SSL_CTX* ctx) { SSL_CTX_free(ctx); }
+
+SSL* tls_connect(SSL_CTX* ctx, const char* host, const char* where, int fd) {
+  SSL* ssl = SSL_new(ctx);
+  char* named = strdup(where);
+  if (ssl == NULL || named == NULL || SSL_set_fd(ssl, fd) != 1) {
+    SSL_free(ssl);
+    free(named);
+    return NULL;
+  }
+  SSL_set_connect_state(ssl); /* (a client: tls_free then frees `named`) */
+  SSL_set_app_data(ssl, named);
+  unsigned char ip[16];
+  int literal = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+  if (!literal) SSL_set_tlsext_host_name(ssl, host); /* SNI names a host, never an address (RFC 6066) */
+  if (!SSL_CTX_get_app_data(ctx)) { /* not bridge_insecure: the certificate must name the host (or address) */
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (literal ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1 : SSL_set1_host(ssl, host) != 1) {
+      tls_free(ssl);
+      return NULL;
+    }
+  }
+  return ssl;
+}
+
+int tls_handshake(SSL* ssl, int* want_write, char* reason, size_t cap) {
+  ERR_clear_error();
+  errno = 0;
+  int r = SSL_do_handshake(ssl);
+  if (r == 1) return 1;
+  int e = SSL_get_error(ssl, r);
+  *want_write = e == SSL_ERROR_WANT_WRITE;
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+  long verified = SSL_get_verify_result(ssl);
+  unsigned long error = ERR_peek_last_error();
+  snprintf(reason, cap, "%s", verified != X509_V_OK ? X509_verify_cert_error_string(verified)
+                              : error != 0 ? ERR_reason_error_string(error)
+                              : errno != 0 ? strerror(errno) : "the peer closed the connection");
+  ERR_clear_error();
+  return -1;
+}
