@@ -15,8 +15,11 @@
 // 28,000 ephemeral ports per (source address, destination), so every worker connects
 // from its own source addresses, 127.0.0.2, 127.0.0.3, ... (Linux routes all of 127/8 to
 // lo), at most 20,000 connections from each. Brokers and workers start under
-// `prlimit --nofile=200000:200000` (run as root: the hard limit here is 20,000), the
-// broker pinned to CPU 0 and the workers to the last CPU, as in bench/run.mjs.
+// `prlimit --nofile=200000:200000` (the hard limit here is 20,000), the broker pinned to
+// CPU 0 and the workers to the last CPU, as in bench/run.mjs. Raising a hard limit needs
+// CAP_SYS_RESOURCE, which root in a container may lack: then prlimit can only set the
+// soft limit to the hard one, the count is capped at that less 100 descriptors for the
+// broker's own, and the output says so in bold.
 // `--connections 5000` is the quick mode (also `--quick`: 5,000 and 1 round).
 
 import { spawn, spawnSync } from "node:child_process";
