@@ -614,6 +614,78 @@ bridgeTest("failover (round_robin false): on a secondary address, the bridge goe
 });
 
 // ---------------------------------------------------------------------------------
+// TLS to the upstream: bridge_cafile, bridge_certfile/bridge_keyfile, bridge_insecure
+
+const haveOpenssl = spawnSync("openssl", ["version"]).status === 0;
+
+/** A CA, a second unrelated one, server certificates for 127.0.0.1 (and for another name), a client certificate for the bridge. */
+function certificates(dir: string): (name: string) => string {
+  const at = (name: string) => path.join(dir, name);
+  const sh = (args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, `openssl ${args.join(" ")}: ${r.stderr}`);
+  };
+  const cert = (name: string, subject: string, ca: string | null, ext: string[] = []) => {
+    if (ca === null) {
+      sh(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.crt`, "-days", "2", "-subj", subject]);
+    } else {
+      sh(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject]);
+      sh(["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-out", `${name}.crt`, "-days", "2", ...ext]);
+    }
+    chmodSync(at(`${name}.key`), 0o644); // mosquitto started as root reads them as the user mosquitto
+    chmodSync(at(`${name}.crt`), 0o644);
+  };
+  writeFileSync(at("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  writeFileSync(at("elsewhere.ext"), "subjectAltName=DNS:elsewhere.example\n");
+  cert("ca", "/CN=Bridge Test CA", null);
+  cert("ca2", "/CN=Unrelated CA", null);
+  cert("server", "/CN=localhost", "ca", ["-extfile", "san.ext"]);
+  cert("elsewhere", "/CN=elsewhere.example", "ca", ["-extfile", "elsewhere.ext"]);
+  cert("bridge", "/CN=bridge", "ca");
+  return at;
+}
+
+bridgeTest("TLS: the bridge checks the upstream's certificate against bridge_cafile and its name (unless bridge_insecure), and shows its own", {
+  skip: haveOpenssl ? false : "no openssl",
+}, async (c) => {
+  const dir = path.join(TMP, uid("certs"));
+  mkdirSync(dir);
+  chmodSync(dir, 0o755);
+  const at = certificates(dir);
+  const [tls, tlsElsewhere] = [await freePort(), await freePort()];
+  const listener = (port: number, cert: string) => [
+    `listener ${port} ${HOST}`, `certfile ${at(`${cert}.crt`)}`, `keyfile ${at(`${cert}.key`)}`, `cafile ${at("ca.crt")}`, "require_certificate true",
+  ];
+  const up = await c.startUpstream([...listener(tls, "server"), ...listener(tlsElsewhere, "elsewhere")]);
+  const watcher = await connect(up);
+  await sub(watcher, { "good/#": { qos: 1 }, "wrongca/#": { qos: 1 }, "insecure/#": { qos: 1 }, "strict/#": { qos: 1 }, "nocert/#": { qos: 1 } });
+  const mine = [`bridge_certfile ${at("bridge.crt")}`, `bridge_keyfile ${at("bridge.key")}`];
+  const names = { good: uid("good"), wrongca: uid("wrongca"), nocert: uid("nocert"), insecure: uid("insecure"), strict: uid("strict") };
+  const local = await c.startLocal([
+    ...bridge(names.good, [tls], ["good/# out 1"], [`bridge_cafile ${at("ca.crt")}`, ...mine]),
+    ...bridge(names.wrongca, [tls], ["wrongca/# out 1"], [`bridge_cafile ${at("ca2.crt")}`, ...mine]),
+    ...bridge(names.nocert, [tls], ["nocert/# out 1"], [`bridge_cafile ${at("ca.crt")}`]),
+    ...bridge(names.insecure, [tlsElsewhere], ["insecure/# out 1"], [`bridge_cafile ${at("ca.crt")}`, "bridge_insecure true", ...mine]),
+    ...bridge(names.strict, [tlsElsewhere], ["strict/# out 1"], [`bridge_cafile ${at("ca.crt")}`, "bridge_insecure false", ...mine]),
+  ]);
+  const pub = await connect(local);
+  await untilFlows(pub, watcher, "good/probe", 20_000, "the bridge with the right CA and its certificate");
+  await untilFlows(pub, watcher, "insecure/probe", 20_000, "the bridge_insecure bridge to a certificate for another name");
+  for (let i = 0; i < 6; i++) {
+    for (const t of ["wrongca", "strict", "nocert"]) await publish(pub, `${t}/x`, `m${i}`, { qos: 1 });
+    await sleep(500);
+  }
+  await publish(pub, "good/marker", "end", { qos: 1 });
+  await waitMessage(watcher, "good/marker", "end");
+  const through = watcher.inbox.messages.filter((m) => /^(wrongca|strict|nocert)\//.test(m.topic)).map((m) => m.topic);
+  assert.deepEqual([...new Set(through)], [], "no message through a bridge whose handshake must fail");
+  // the upstream never saw their CONNECT: the handshake failed (wrong CA; a name not in the certificate; no client certificate)
+  for (const name of [names.wrongca, names.strict, names.nocert]) {
+    assert.ok(!up.output().includes(` as ${name} `), `the upstream let ${name} connect`);
+  }
+});
+
+// ---------------------------------------------------------------------------------
 // 8. the kind under test at both ends
 
 bridgeTest("Midge to Midge: both directions, exactly once, no echo, notifications upstream", {
