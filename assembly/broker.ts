@@ -2,7 +2,9 @@
 // into packets, THE dispatch on packet type, and the clock-driven checks.
 
 import { identityClear } from "./auth/identity";
-import { PACKET_MAX, WEBSOCKETS, PERSISTENCE, SYS } from "./config";
+import { PACKET_MAX, WEBSOCKETS, PERSISTENCE, SYS, BRIDGE } from "./config";
+import { bridgePacket } from "./bridge/connack";
+import { bridgeTick, bridgeClosed, bridgeDialed, bridgeShutdown } from "./bridge/link";
 import { sysInit, sysTick } from "./sys/tree";
 import { ackHoldFull, forgetAcks, journalTick, journalShutdown } from "./persist/journal";
 import { CloseReason, LogLevel } from "./host";
@@ -182,6 +184,12 @@ export function takePacket(conn: i32, p: usize, total: i32, vs: i32): bool {
   return false;
 }
 
+/** The host connected a bridge's outbound connection (`dial`). */
+export function brokerDialed(conn: i32, now: f64): void {
+  setNow(now);
+  if (BRIDGE && validConnection(conn)) bridgeDialed(conn);
+}
+
 /** The host wrote everything it had for `conn`. */
 export function brokerDrained(conn: i32, now: f64): void {
   setNow(now);
@@ -195,6 +203,8 @@ function dispatch(conn: i32, type: i32, flags: i32, body: usize, limit: usize): 
     closeConnection(conn, CloseReason.Malformed);
     return;
   }
+  // a bridge's outbound connection: the client side (CONNACK, SUBACK, PINGRESP) is its own
+  if (BRIDGE && connection(conn).bridge >= 0 && bridgePacket(conn, type, body, limit)) return;
   switch (type) {
     case PacketType.CONNECT:     handleConnect(conn, body, limit); break;
     case PacketType.PUBLISH:     handlePublish(conn, flags, body, limit); break;
@@ -231,6 +241,7 @@ export function brokerClosed(conn: i32, now: f64): void {
   if (!validConnection(conn)) return;
   const c = connection(conn);
   if (c.state != ConnState.Closing) detach(conn, CloseReason.Lost, true);
+  if (BRIDGE && c.bridge >= 0) bridgeClosed(conn);
   if (PERSISTENCE) forgetAcks(conn);
   releaseInput(conn);
   connectionGone(conn);
@@ -244,7 +255,8 @@ export function brokerShutdown(now: f64): void {
   setNow(now);
   for (let i = 0, n = connectionsHighWater(); i < n; i++) {
     const st = connection(i).state;
-    if (st == ConnState.AwaitingConnect || st == ConnState.Connected) closeConnection(i, CloseReason.ServerShutdown);
+    if (BRIDGE && connection(i).bridge >= 0 && st != ConnState.Closing && st != ConnState.Free) bridgeShutdown(i);
+    else if (st == ConnState.AwaitingConnect || st == ConnState.Connected) closeConnection(i, CloseReason.ServerShutdown);
   }
   if (PERSISTENCE) journalShutdown();
 }
@@ -256,6 +268,7 @@ export function brokerTick(now: f64): u32 {
   let next: f64 = flowTick();
   if (PERSISTENCE) next = min(next, journalTick());
   if (SYS) next = min(next, sysTick());
+  if (BRIDGE) next = min(next, bridgeTick());
   for (let i = 0, n = connectionsHighWater(); i < n; i++) {
     const c = connection(i);
     if (c.replays > 0) continueReplays(i); // a drain the host did not report

@@ -123,3 +123,17 @@
  *  than the largest packet it arrives in (this keeps small boards' scratch small). */
 // @ts-ignore: decorator
 @inline export const TOPIC_MAX: i32 = PACKET_MAX < 65535 ? PACKET_MAX : 65535;
+
+/** 1: `connection` sections bridge this broker to upstream brokers (bridge/); 0: compiled out. */
+// @ts-ignore: decorator
+@inline export const BRIDGE: i32 = isDefined(BOARD_BRIDGE) ? BOARD_BRIDGE : 1;
+/** Bridges (`connection` sections) a config file may hold. */
+// @ts-ignore: decorator
+@inline export const MAX_BRIDGES: i32 = isDefined(BOARD_MAX_BRIDGES) ? BOARD_MAX_BRIDGES : 4;
+/** `topic` lines of all bridges together. */
+// @ts-ignore: decorator
+@inline export const MAX_BRIDGE_TOPICS: i32 = isDefined(BOARD_MAX_BRIDGE_TOPICS) ? BOARD_MAX_BRIDGE_TOPICS : 32;
+/** Bytes of the bridges' texts together: names, addresses, client ids, credentials, file
+ *  paths, topic patterns and prefixes. */
+// @ts-ignore: decorator
+@inline export const BRIDGE_TEXT_BYTES: i32 = isDefined(BOARD_BRIDGE_TEXT_BYTES) ? BOARD_BRIDGE_TEXT_BYTES : 8192;

@@ -21,11 +21,12 @@ import { Setting, LogTo, Text, PersistSync, persistence, configure, setListenAdd
 import { Kind, loadRowOf, rowMin, rowMax, rowKind, parseNumber, kindPhrase, logNumber, refuse } from "./options";
 import { LogLevel } from "./host";
 import { INPUT, INPUT_CAPACITY } from "./broker";
-import { CONFIG_TEXT, PERSISTENCE, WEBSOCKETS, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
+import { CONFIG_TEXT, BRIDGE, PERSISTENCE, WEBSOCKETS, MAX_LISTENERS, MAX_USERS, MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES } from "./config";
 import { aclBegin, aclLine, aclEnd, AclError, aclRuleCount, aclSectionCount, aclExpandedMax, disconnectUnknownUsers } from "./auth/acl";
 import { addUser, clearUsers, checkUsers, LineError, USER_MAX, ITERATIONS_MAX } from "./auth/passwords";
 import { logStart, logText, logBytes, logInt, logTakeInto, logOn, logEnd } from "./log";
 import { TlsKey, tlsKey, tlsReset, tlsMove, tlsCheck, tlsText } from "./tlsconfig";
+import { BridgeKey, bridgeKey, bridgeConfigReset, bridgeConfigCheck, bridgeTlsText } from "./bridge/config";
 
 /** What `config` is given: the main file, a file of its include_dir, the main file again. */
 export const enum Part { Main = 0, Included = 1, Resumed = 2, PasswordFile = 3, AclFile = 4 }
@@ -45,6 +46,7 @@ const enum Rule {
                   // (a number in keyMin..keyMax when keyMax > 0)
   Protocol = 10,  // mqtt or websockets: the last listener's
   Tls = 11,       // a TLS setting of the current listener (tlsconfig.ts; the setting column: TlsKey)
+  Bridge = 12,    // `connection` and the keys of its section (bridge/config.ts; the setting column: BridgeKey)
 }
 
 // The key `loadKey` loaded last.
@@ -114,6 +116,34 @@ function loadKey(i: i32): bool {
     // Midge's own: when the file is synced (settings.ts PersistSync)
     case 35: return key("persistence_sync",     Rule.Persistence, Setting.PersistenceSync,     0,   1,     1);
     case 36: return key("autosave_on_changes",  Rule.Bool,       Setting.AutosaveOnChanges,    0,   1,     1);
+    // bridges (bridge/config.ts): `connection NAME`, then its keys
+    case 37: return key("connection",           Rule.Bridge,     BridgeKey.Connection,         0,   0,     1);
+    case 38: return key("address",              Rule.Bridge,     BridgeKey.Address,            0,   0,     1);
+    case 39: return key("addresses",            Rule.Bridge,     BridgeKey.Address,            0,   0,     1);
+    case 40: return key("topic",                Rule.Bridge,     BridgeKey.Topic,              0,   0,     1);
+    case 41: return key("cleansession",         Rule.Bridge,     BridgeKey.CleanSession,       0,   0,     1);
+    case 42: return key("remote_clientid",      Rule.Bridge,     BridgeKey.ClientId,           0,   0,     1);
+    case 43: return key("clientid",             Rule.Bridge,     BridgeKey.ClientId,           0,   0,     1);
+    case 44: return key("remote_username",      Rule.Bridge,     BridgeKey.Username,           0,   0,     1);
+    case 45: return key("username",             Rule.Bridge,     BridgeKey.Username,           0,   0,     1);
+    case 46: return key("remote_password",      Rule.Bridge,     BridgeKey.Password,           0,   0,     1);
+    case 47: return key("password",             Rule.Bridge,     BridgeKey.Password,           0,   0,     1);
+    case 48: return key("bridge_protocol_version", Rule.Bridge,  BridgeKey.Protocol,           0,   0,     1);
+    case 49: return key("try_private",          Rule.Bridge,     BridgeKey.TryPrivate,         0,   0,     1);
+    case 50: return key("notifications",        Rule.Bridge,     BridgeKey.Notifications,      0,   0,     1);
+    case 51: return key("notifications_local_only", Rule.Bridge, BridgeKey.NotifyLocalOnly,    0,   0,     1);
+    case 52: return key("notification_topic",   Rule.Bridge,     BridgeKey.NotificationTopic,  0,   0,     1);
+    case 53: return key("keepalive_interval",   Rule.Bridge,     BridgeKey.KeepAlive,          0,   0,     1);
+    case 54: return key("restart_timeout",      Rule.Bridge,     BridgeKey.RestartTimeout,     0,   0,     1);
+    case 55: return key("start_type",           Rule.Bridge,     BridgeKey.StartType,          0,   0,     1);
+    case 56: return key("round_robin",          Rule.Bridge,     BridgeKey.RoundRobin,         0,   0,     1);
+    case 57: return key("bridge_cafile",        Rule.Bridge,     BridgeKey.Cafile,             0,   0,     1);
+    case 58: return key("bridge_capath",        Rule.Bridge,     BridgeKey.Capath,             0,   0,     1);
+    case 59: return key("bridge_certfile",      Rule.Bridge,     BridgeKey.Certfile,           0,   0,     1);
+    case 60: return key("bridge_keyfile",       Rule.Bridge,     BridgeKey.Keyfile,            0,   0,     1);
+    case 61: return key("bridge_insecure",      Rule.Bridge,     BridgeKey.Insecure,           0,   0,     1);
+    case 62: return key("local_clientid",       Rule.Bridge,     BridgeKey.LocalClientId,      0,   0,     1);
+    case 63: return key("bridge_outgoing_retain", Rule.Bridge,   BridgeKey.OutgoingRetain,     0,   0,     1);
   }
   return false;
 }
@@ -138,7 +168,7 @@ export function keyRange(setting: i32): bool {
 /** keyRange as the key table says it (for the spec that keeps the two the same). */
 export function keyRangeInTable(setting: i32): bool {
   for (let i = 0; loadKey(i); i++) {
-    if (keySetting == setting && keyRule != Rule.Listener && keyRule != Rule.Tls && !loadRowOf(setting)) return true;
+    if (keySetting == setting && keyRule != Rule.Listener && keyRule != Rule.Tls && keyRule != Rule.Bridge && !loadRowOf(setting)) return true;
   }
   return false;
 }
@@ -228,17 +258,17 @@ let configured = false;       // a config file was read
 
 // The words of the current line.
 // @ts-ignore: decorator
-@inline const WORDS_MAX: i32 = 4;
+@inline const WORDS_MAX: i32 = 6; // a bridge's `topic` line has six
 const WORD_AT = memory.data(WORDS_MAX * 4, 4);
 const WORD_LEN = memory.data(WORDS_MAX * 4, 4);
-let words: i32 = 0;           // how many (may exceed WORDS_MAX: the rest are not kept)
-let restAt: usize = 0;        // where the line goes on after the key (for include_dir)
-let restLen: u32 = 0;
+export let words: i32 = 0;    // how many (may exceed WORDS_MAX: the rest are not kept)
+export let restAt: usize = 0; // where the line goes on after the key (for include_dir)
+export let restLen: u32 = 0;
 
 // @ts-ignore: decorator
-@inline function wordAt(i: i32): usize { return <usize>load<u32>(WORD_AT + <usize>(i << 2)); }
+@inline export function wordAt(i: i32): usize { return <usize>load<u32>(WORD_AT + <usize>(i << 2)); }
 // @ts-ignore: decorator
-@inline function wordLen(i: i32): u32 { return load<u32>(WORD_LEN + <usize>(i << 2)); }
+@inline export function wordLen(i: i32): u32 { return load<u32>(WORD_LEN + <usize>(i << 2)); }
 
 /**
  * One file's text (`text`, `textLen` bytes), named `name` for messages. `part`: Main,
@@ -269,6 +299,7 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
     listeners = 0; defaultListener = false; fileListeners = 0; anonymousSet = false; logTypeSet = false; logNothing = false;
     passwordFileLen = 0; aclFileLen = 0; logFileLen = 0; logDestSet = false; persistDirLen = 0; persistFileLen = 0;
     tlsReset();
+    bridgeConfigReset();
     store<i32>(listenerAt(MAX_LISTENERS), MQTT_PORT);
     store<i32>(listenerAt(MAX_LISTENERS) + 4, 0);
     store<u8>(listenerAt(MAX_LISTENERS) + PROTOCOL_AT, 0);
@@ -302,6 +333,8 @@ function readText(text: usize, textLen: u32, part: i32): i32 {
   }
   if (part == Part.Included) return 0;
   finish();
+  const r = bridgeConfigCheck(fileName, fileNameLen);
+  if (r < 0) return r;
   return tlsCheck(fileListeners, !defaultListener, fileName, fileNameLen);
 }
 
@@ -381,6 +414,7 @@ function applyLine(): i32 {
   }
   if (words < 2) return refuseLine(keyRule == Rule.Listener ? "needs a port" : "needs a value");
   if (keyRule == Rule.IncludeDir) return 1;
+  if (keyRule == Rule.Bridge) return bridgeKey(keySetting);
   if (keyRule == Rule.NoEffect) {
     if (keyMax > 0) {
       if (words > 2) return refuseExtra();
@@ -671,7 +705,8 @@ function readAcl(text: usize, textLen: u32): i32 {
  */
 export function listenText(id: i32): i32 {
   logStart();
-  if (id >= Text.Tls) tlsText(id, fileListeners);
+  if (BRIDGE && id >= Text.Bridge) bridgeTlsText(id - Text.Bridge);
+  else if (id >= Text.Tls) tlsText(id, fileListeners);
   else if (id >= Text.Listener) logListener(id - Text.Listener);
   else if (id == Text.AclFile) logBytes(ACL_FILE, aclFileLen); // from the file or --acl-file
   else if (CONFIG_TEXT) listenTextOfFile(id);
@@ -737,7 +772,7 @@ function listenTextOfFile(id: i32): void {
 // ---- words and messages ----
 
 /** Whether word `w` of the line is the ASCII text `s`. */
-function wordIs(w: i32, s: string): bool {
+export function wordIs(w: i32, s: string): bool {
   const p = wordAt(w);
   const n = s.length;
   if (wordLen(w) != <u32>n) return false;
@@ -772,21 +807,21 @@ function logFile(): void {
 }
 
 /** "FILE:LINE: KEY", the start of every message about a line. */
-function logWhere(): void {
+export function logWhere(): void {
   logFile(); logText(":"); logInt(lineNumber); logText(": "); logBytes(wordAt(0), <i32>wordLen(0));
 }
 
-function refuseLine(what: string): i32 {
+export function refuseLine(what: string): i32 {
   logStart(); logWhere(); logText(" "); logText(what);
   return refuse();
 }
 
-function refuseValue(what: string): i32 {
+export function refuseValue(what: string): i32 {
   logStart(); logWhere(); logText(" "); logText(what); logText(", not '"); logBytes(wordAt(1), <i32>wordLen(1)); logText("'");
   return refuse();
 }
 
-function refuseExtra(): i32 {
+export function refuseExtra(): i32 {
   logStart(); logWhere(); logText(" takes one value, not '"); logBytes(restAt, <i32>restLen); logText("'");
   return refuse();
 }

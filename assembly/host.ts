@@ -45,6 +45,11 @@
  *  1 sync it and rename it over the file; 0, or an error code as `persisted` has them. */
 // @ts-ignore: decorator
 @external("env", "persistReplace") export declare function hostPersistReplace(step: i32): i32;
+/** Network service (bridges): open an outbound TCP connection for `conn` to the address
+ *  "HOST PORT" (`len` bytes at `ptr`), with TLS when bridge `bridge`'s text (text(Text.Bridge
+ *  + bridge * 8 + field)) names a CA; then call `dialed(conn)`, or `closed(conn)` if it fails. */
+// @ts-ignore: decorator
+@external("env", "dial") export declare function hostDial(conn: i32, ptr: usize, len: u32, bridge: i32): void;
 /** A UTF-8 log line (level 9: fatal, UTF-16). */
 // @ts-ignore: decorator
 @external("env", "log") export declare function hostLog(level: i32, ptr: usize, len: u32): void;

@@ -1,7 +1,7 @@
 // The exported ABI of the Midge core, and nothing else. docs/ABI.md documents every
 // export and import, who owns which memory, and the call order.
 
-import { brokerInit, brokerOpen, brokerFeed, brokerDrained, brokerClosed, brokerTick, brokerShutdown, INPUT, INPUT_CAPACITY,
+import { brokerInit, brokerOpen, brokerFeed, brokerDrained, brokerClosed, brokerTick, brokerShutdown, brokerDialed, INPUT, INPUT_CAPACITY,
          neededBytes } from "./broker";
 import { configure as configureSetting } from "./settings";
 import { option as optionText } from "./options";
@@ -58,6 +58,8 @@ export function feed(conn: i32, len: u32, now: f64): u32 { return brokerFeed(con
 export function needed(): u32 { return neededBytes; }
 /** Everything sent to `conn` has been written to the network (its backlog is 0). */
 export function drained(conn: i32, now: f64): void { brokerDrained(conn, now); }
+/** The outbound connection the core asked for with `dial` is connected. */
+export function dialed(conn: i32, now: f64): void { brokerDialed(conn, now); }
 /** The socket of `conn` is gone; the id is free afterwards. */
 export function closed(conn: i32, now: f64): void { brokerClosed(conn, now); }
 /** Timeouts; returns ms until it wants to be called again. */

@@ -58,6 +58,17 @@ export const enum Text {
   PersistenceFile = 5,    // persistence_location + persistence_file (empty: persistence off)
   Listener = 16,          // Listener + k: listener k as "PORT ADDRESS"; empty past the last
   Tls = 48,               // Tls + k * 16 + TlsField: listener k's TLS settings (tlsconfig.ts); empty past the last
+  Bridge = 1024,          // Bridge + b * 8 + BridgeField: bridge b's TLS settings (bridge/); empty past the last
+}
+
+/** The fields of bridge b's TLS settings: text(Text.Bridge + b * 8 + field), for the host's
+ *  `dial`. Cafile and Capath both empty: plain TCP. */
+export const enum BridgeField {
+  Cafile = 0,             // bridge_cafile: CA certificates that sign the upstream's certificate (PEM)
+  Capath = 1,             // bridge_capath: a directory of them
+  Certfile = 2,           // bridge_certfile: this bridge's client certificate (PEM), empty: none
+  Keyfile = 3,            // bridge_keyfile: its private key (PEM)
+  Insecure = 4,           // bridge_insecure: "1" when the upstream's host name is not checked, else "0"
 }
 
 /** The fields of listener k's TLS settings: text(Text.Tls + k * 16 + field). Certfile is

@@ -7,8 +7,8 @@ import { boards } from "midge:boards";
 import { version } from "../package.json";
 import { Core, Level, Setting, statNames } from "./core";
 import { LogTo, Option, Text, logLevelNames, options as optionTable, usage } from "./generated/vocab";
-import { type TcpListener, formatAddress, listenTcp } from "./listeners/tcp";
-import { type TlsSettings, tlsSettings } from "./listeners/tls";
+import { type TcpListener, dialTcp, formatAddress, listenTcp } from "./listeners/tcp";
+import { type TlsSettings, bridgeTlsOptions, tlsSettings } from "./listeners/tls";
 import { passwd } from "./passwd";
 
 /** EX_USAGE and EX_SOFTWARE from sysexits.h: a bad command line; a bug (a core trap). */
@@ -208,6 +208,17 @@ for (let k = 0, said = core.text(Text.Listener); said !== ""; said = core.text(T
   log(Level.Notice, `${k === 0 ? `midge ${version} ` : ""}listening on ${formatAddress(l.host, l.port)}${kind ? ` (${kind})` : ""}${k === 0 ? note : ""}`);
 }
 log(Level.Info, `board ${board}: packets up to ${core.maxPacketSize} bytes, ${core.memoryPages} pages of fixed memory`);
+// Bridges: the core says when and where to connect (docs/ABI.md `dial`)
+core.dialer = (id, host, port, bridge) => {
+  let tls = null;
+  try {
+    tls = bridgeTlsOptions(core, bridge);
+  } catch (error) {
+    log(Level.Error, `bridge: ${(error as Error).message}`);
+    tls = { ca: [], host: "", rejectUnauthorized: true }; // fails the handshake: the core tries again later
+  }
+  return dialTcp(core, log, threshold >= Level.Debug, id, host, port, tls);
+};
 core.startTicking();
 
 // Counters: on a timer, on SIGUSR2, and at shutdown.

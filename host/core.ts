@@ -52,12 +52,13 @@ export interface CoreOptions {
 }
 
 const exportNames = ["init", "configure", "option", "config", "text", "inputBuffer", "inputCapacity", "open", "openOn", "feed",
-  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd", "identity", "restore", "restoreEnd", "persisted", "listening"] as const;
+  "needed", "drained", "closed", "tick", "shutdown", "stat", "budget", "passwd", "identity", "restore", "restoreEnd", "persisted", "listening",
+  "dialed"] as const;
 /** The exports of docs/ABI.md (the signatures are there): the memory, and functions of numbers. */
 type Exports = { memory: WebAssembly.Memory } & Record<(typeof exportNames)[number], (...args: number[]) => number>;
 
 const importNames = ["send", "sendAgain", "close", "backlog", "pause", "resume", "wake", "log", "sha512", "pbkdf2Sha512",
-  "sha1", "persistWrite", "persistFlush", "persistReplace"];
+  "sha1", "persistWrite", "persistFlush", "persistReplace", "dial"];
 
 /** What is wrong with a module as a core for this host: empty when it fits the ABI. */
 export function checkAbi(module: WebAssembly.Module): string[] {
@@ -338,6 +339,18 @@ export class Core {
     this.flushTouched();
   }
 
+  /** Outbound connections (a bridge's `dial`): the host opens a socket to `host`:`port`
+   *  (with TLS as text(Text.Bridge + bridge * 8 + field) says) and returns its link; once
+   *  connected it calls `dialed`, and `closed` when it fails or ends. Set before ticking. */
+  dialer: ((id: number, host: string, port: number, bridge: number) => Link) | null = null;
+
+  /** The outbound connection `id` is connected (docs/ABI.md `dialed`). */
+  dialed(id: number): void {
+    if (this.conns[id] === undefined) return;
+    this.x.dialed(id, this.now());
+    this.flushTouched();
+  }
+
   /** The socket of `id` is gone; the id may be reused by the core. Safe to repeat. */
   closed(id: number): void {
     if (this.conns[id] === undefined) return;
@@ -469,6 +482,17 @@ export class Core {
     pause: (id: number): void => this.setPaused(id, true),
     resume: (id: number): void => this.setPaused(id, false),
     wake: (ms: number): void => this.schedule(Math.max(ms >>> 0, 1)),
+
+    dial: (id: number, ptr: number, len: number, bridge: number): void => {
+      const [host, port] = utf8.decode(this.bytes(ptr >>> 0, len >>> 0)).split(" ");
+      const dialer = this.dialer;
+      if (dialer === null) { // a host without outbound connections: it fails, later (never inside a core call)
+        this.conns[id] = new Connection({ send() {}, close() {}, backlog: () => 0, pause() {}, resume() {}, watchDrain() {}, flush() {} });
+        setImmediate(() => this.closed(id));
+        return;
+      }
+      this.conns[id] = new Connection(dialer(id, host, Number(port), bridge));
+    },
 
     log: (level: number, ptr: number, len: number): void => {
       const bytes = this.bytes(ptr >>> 0, len >>> 0);

@@ -177,6 +177,7 @@ const logTo = parseEnum("assembly/settings.ts", "LogTo");
 const textId = parseEnum("assembly/settings.ts", "Text");
 const tlsField = parseEnum("assembly/settings.ts", "TlsField");
 const tlsFlag = parseEnum("assembly/settings.ts", "TlsFlag");
+const bridgeField = parseEnum("assembly/settings.ts", "BridgeField");
 const closeReason = parseEnum("assembly/host.ts", "CloseReason");
 const logLevel = parseEnum("assembly/host.ts", "LogLevel");
 const table = parseEnum("assembly/budget.ts", "Table");
@@ -222,6 +223,8 @@ export const Text = ${constObject(textId)};
 /** The fields of a listener's TLS settings, and its flags (assembly/settings.ts \`TlsField\`, \`TlsFlag\`). */
 export const TlsField = ${constObject(tlsField)};
 export const TlsFlag = ${constObject(tlsFlag)};
+/** The fields of a bridge's TLS settings (assembly/settings.ts \`BridgeField\`): text(Text.Bridge + b * 8 + field). */
+export const BridgeField = ${constObject(bridgeField)};
 
 /** Why the core closes a connection (assembly/host.ts \`CloseReason\`). */
 export const CloseReason = ${constObject(closeReason)};
@@ -272,6 +275,8 @@ ${cEnum("TEXT_", textId)}
 /* The fields of a listener's TLS settings (TlsField), and its flags (TlsFlag). */
 ${cEnum("TLS_FIELD_", tlsField)}
 ${cEnum("TLS_FLAG_", tlsFlag)}
+/* The fields of a bridge's TLS settings: text(TEXT_BRIDGE + b * 8 + field). */
+${cEnum("BRIDGE_FIELD_", bridgeField)}
 
 /* Why the core closes a connection (assembly/host.ts CloseReason), and how logs say it. */
 ${cEnum("CLOSE_", closeReason)}

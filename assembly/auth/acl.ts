@@ -24,7 +24,7 @@
 //   └────────┴─────┴────────┴──────┘ └────────┴─────┴──────┴──────┘
 
 import { MAX_ACL_RULES, MAX_ACL_USERS, ACL_TEXT_BYTES, USERNAME_MAX, MAX_SESSIONS, FILTER_MAX, CLIENT_ID_MAX } from "../config";
-import { session, sessionId, sessionsHighWater } from "../session/sessions";
+import { session, sessionId, sessionsHighWater, isBridgeSession } from "../session/sessions";
 import { subscription, subscriptionFilter } from "../session/subscriptions";
 import { validTopicFilter, topicMatches } from "../topics/validate";
 import { findUser } from "./passwords";
@@ -362,7 +362,7 @@ function expand(i: i32, s: i32): i32 {
 
 /** May session `s` publish to (Access.Write) or receive from (Access.Read) `topic`? */
 export function aclAllows(s: i32, topic: usize, len: i32, access: i32): bool {
-  if (!ENABLED || !aclLoaded) return true;
+  if (!ENABLED || !aclLoaded || isBridgeSession(s)) return true;
   const ss = session(s);
   if ((ss.aclFlags & AclFlag.NameTooLong) != 0) return false;
   const r = ss.aclSection >= 0 ? sectionDecides(ss.aclSection, topic, len, access) : Decision.Open;
@@ -427,7 +427,7 @@ function patternsAllow(s: i32, topic: usize, len: i32, access: i32): bool {
  * where the rules together say All or Nothing: Some is always safe.
  */
 export function aclReach(s: i32, filter: usize, len: i32): Reach {
-  if (!ENABLED || !aclLoaded) return Reach.All;
+  if (!ENABLED || !aclLoaded || isBridgeSession(s)) return Reach.All; // a bridge is the broker's own, as in Mosquitto
   const ss = session(s);
   const f = ss.aclFlags;
   if ((f & AclFlag.NameTooLong) != 0) return Reach.Nothing;

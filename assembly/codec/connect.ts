@@ -17,6 +17,9 @@ export const enum ConnectFlag { Reserved = 1, CleanStart = 2, Will = 4, WillReta
 export const enum ConnectRefusal { UnacceptableVersion = 1 }
 
 export let connectLevel: i32 = 0;
+/** The level had bit 0x80: a bridge (Mosquitto's try_private), which is not sent its own
+ *  messages back and gets retained flags as published (bridge/ is the other end). */
+export let connectFromBridge = false;
 export let connectFlags: i32 = 0;
 export let keepAlive: i32 = 0;
 export let clientIdPtr: usize = 0;
@@ -55,7 +58,9 @@ export function decodeConnect(ptr: usize, limit: usize): i32 {
   readerStart(ptr, limit);
   if (!readBinary()) return readError;
   const namePtr = fieldPtr, nameLen = fieldLen;
-  const level = readU8();
+  let level = readU8();
+  connectFromBridge = level == 0x83 || level == 0x84;
+  if (connectFromBridge) level &= 0x7F;
   if (readError != DecodeError.None) return readError;
   const isMqtt = nameLen == 4 && memory.compare(namePtr, NAME_MQTT, 4) == 0;
   const isMqisdp = nameLen == 6 && memory.compare(namePtr, NAME_MQISDP, 6) == 0;

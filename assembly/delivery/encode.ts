@@ -21,6 +21,9 @@ import { message, copyOut, emitRange } from "../store/messages";
 import { SEND_TOPIC } from "../memory/scratch";
 import { statAdd, Stat } from "../stats";
 import { lastSendLen } from "../ws/output";
+import { BRIDGE } from "../config";
+import { mapTopic, MAPPED_OUT, mappedLen } from "../bridge/topics";
+import { Direction } from "../bridge/bridges";
 
 // @ts-ignore: decorator
 @unmanaged @final class MessageView {
@@ -89,6 +92,13 @@ export function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId:
   let hash: u64 = 0;
   let topicLen = v.topicLen;
   let propsLen = -1;
+  // a bridge's connection: the topic as upstream names it (bridge/topics.ts)
+  let bridged: usize = 0;
+  if (BRIDGE && c.bridge >= 0) {
+    const t = viewTopic();
+    if (mapTopic(c.bridge, Direction.Out, t, v.topicLen)) { bridged = MAPPED_OUT; topicLen = mappedLen; }
+    else bridged = t;
+  }
   if (v5) {
     // [MQTT-3.3.2-6] the expiry sent is what is left of it
     // (less a millisecond: `now + 30000 - now` may come out a hair above 30000 in floating point)
@@ -111,7 +121,8 @@ export function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId:
   if (newAlias) recordOutboundAlias(conn, alias, v.topic, v.topicLen, hash);
   writerStart(conn);
   writePublishHeader(qos, dup, retain, topicLen, propsLen, v.payloadLen);
-  if (v.topic != 0) emit(v.topic, topicLen);
+  if (bridged != 0) emit(bridged, topicLen);
+  else if (v.topic != 0) emit(v.topic, topicLen);
   else emitRange(v.msg, 0, topicLen); // straight from the store
   ensure(32);
   writePublishMiddle(qos, packetId, propsLen, expiry, alias, ids, idCount);
@@ -135,6 +146,7 @@ export function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId:
 function wireForm(conn: i32, retain: bool, idCount: i32): i32 {
   const c = connection(conn);
   if (c.level == 5 && (idCount > 0 || c.aliasOutMax > 0 || c.maxPacketOut != 0xFFFFFFFF)) return 0;
+  if (BRIDGE && c.bridge >= 0) return 0; // its own topic
   return (c.level == 5 ? 2 : 1) | (retain ? 4 : 0) | (isWebSocket(conn) ? 8 : 0); // framed or not
 }
 

@@ -29,7 +29,7 @@ export function onlineConnection(s: i32): i32 {
 @inline function expired(expiresAt: f64): bool { return expiresAt > 0 && expiresAt <= now; }
 
 /** A packet id for the next outgoing QoS 1/2 PUBLISH, not used by any in-flight one. */
-function nextPacketId(s: i32): i32 {
+export function nextPacketId(s: i32): i32 {
   const ss = session(s);
   while (true) {
     let id = ss.nextPacketId + 1;

@@ -11,7 +11,7 @@ import { Identity, identityLen, identityAt } from "../auth/identity";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { DecodeError } from "../codec/reader";
-import { decodeConnect, ConnectRefusal, ConnectFlag, connectLevel, connectFlags, keepAlive,
+import { decodeConnect, ConnectRefusal, ConnectFlag, connectLevel, connectFromBridge, connectFlags, keepAlive,
          clientIdPtr, clientIdLen, willQos, willTopicPtr, willTopicLen, willPayloadPtr,
          willPayloadLen, willPropsPtr, willPropsLen, willDelayInterval, willHasExpiry, willExpiry,
          connSessionExpiry, connReceiveMax, connMaxPacket, connTopicAliasMax, connProblemInfo,
@@ -119,6 +119,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
   const level = connectLevel;
   const v5 = level == 5;
   c.level = level;
+  c.fromBridge = connectFromBridge ? 1 : 0;
   const cleanStart = (connectFlags & ConnectFlag.CleanStart) != 0;
   const hasWill = (connectFlags & ConnectFlag.Will) != 0;
 
@@ -243,6 +244,7 @@ export function handleConnect(conn: i32, body: usize, limit: usize): void {
     logBytes(sessionId(s), idLen);
     logText(" connected (");
     logText(level == 3 ? "MQTT 3.1" : level == 4 ? "MQTT 3.1.1" : "MQTT 5.0");
+    if (c.fromBridge != 0) logText(" bridge");
     logText(sessionPresent ? ", session resumed" : ss.expiry == 0 ? ", clean session" : ", new persistent session");
     logText(", keep-alive ");
     logInt(keep);

@@ -1,7 +1,9 @@
 // PUBLISH from a client, as a validation ladder: decode, topic alias, topic name,
 // duplicate check, retained store, fan-out, then the acknowledgement for its QoS.
 
-import { TOPIC_ALIAS_MAX, INFLIGHT_IN_MAX, PERSISTENCE } from "../config";
+import { TOPIC_ALIAS_MAX, INFLIGHT_IN_MAX, PERSISTENCE, BRIDGE } from "../config";
+import { mapTopic, MAPPED_IN, mappedLen } from "../bridge/topics";
+import { Direction } from "../bridge/bridges";
 import { CloseReason, LogLevel } from "../host";
 import { now } from "../clock";
 import { decodePublish, publishQos, publishRetain, publishTopicPtr, publishTopicLen,
@@ -102,6 +104,13 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
     closeConnection(conn, CloseReason.ProtocolError);
     return;
   }
+  // from a bridge's upstream: its topic in the local tree (a topic no `in` line covers
+  // is still acknowledged, and goes nowhere)
+  let unmapped = false;
+  if (BRIDGE && c.bridge >= 0) {
+    if (mapTopic(c.bridge, Direction.In, topic, topicLen)) { topic = MAPPED_IN; topicLen = mappedLen; }
+    else unmapped = true;
+  }
   const qos = publishQos, packetId = publishPacketId;
   statAdd(Stat.MessagesReceived);
   statAdd(Stat.PublishBytesReceived, <f64>publishPayloadLen);
@@ -124,6 +133,11 @@ export function handlePublish(conn: i32, flags: i32, body: usize, limit: usize):
 
   // The ACL file (Mosquitto 2's answer): MQTT 5 is told 0x87, an older client gets the usual
   // acknowledgement (it has no way to hear "no"), and the message goes nowhere
+  if (unmapped) {
+    if (qos == 1) ackPublish(conn, AckByte.PUBACK, packetId, 0);
+    else if (qos == 2) ackPublish(conn, AckByte.PUBREC, packetId, 0);
+    return;
+  }
   if (aclLoaded && !aclAllows(s, topic, topicLen, Access.Write)) {
     countForClient(Stat.DeniedPublishes, LogLevel.Notice, s, "PUBLISH from client ", " denied: ",
                    "the ACL file does not let it write to the topic");

@@ -59,7 +59,10 @@ export function handleSubscribe(conn: i32, body: usize, limit: usize): void {
       statAdd(Stat.DeniedSubscriptions);
       subackCode(v5 ? SUBACK_NOT_AUTHORIZED : SUBACK_FAILURE);
     } else {
-      const row = subscribe(s, filterPtr, filterLen, offset, requestedQos, subscribeOptions, subId);
+      // another broker's bridge (try_private): not sent its own messages back, and retained
+      // flags as published (what Mosquitto does for it)
+      const options = c.fromBridge != 0 && offset == 0 ? subscribeOptions | SubOption.NoLocal | SubOption.RetainAsPublished : subscribeOptions;
+      const row = subscribe(s, filterPtr, filterLen, offset, requestedQos, options, subId);
       if (row == SUBSCRIBE_FAILED) {
         subackCode(v5 ? SUBACK_QUOTA_EXCEEDED : SUBACK_FAILURE);
       } else {

@@ -19,6 +19,8 @@ export const enum ConnState {
   Connected = 2,       // CONNECT accepted, bound to a session
   Closing = 3,         // the core asked the host to close it; input is ignored
   Authenticating = 4,  // MQTT 5 enhanced authentication in progress (AUTH exchange)
+  Dialing = 5,         // a bridge's outbound connection: the host is connecting it
+  BridgeConnecting = 6,// a bridge's CONNECT is sent: CONNACK awaited
 }
 
 // @ts-ignore: decorator
@@ -49,6 +51,8 @@ export const enum ConnState {
   reserved: u32;     // bytes of the input budget reserved for its incomplete packet
   wantReserve: u32;  // Pause.Budget: the reservation it waits for
   listener: i32;     // the listener it came through (text(16 + listener))
+  bridge: i32;       // the bridge whose outbound connection it is (bridge/), -1: a client's
+  fromBridge: i32;   // 1: the client is another broker's bridge (level 0x84, try_private)
 }
 
 const connections: Pool = poolDescriptor();
@@ -78,7 +82,7 @@ export function openConnection(deadline: f64): i32 {
   c.problemInfo = 1;
   c.keepAliveMs = 0; c.deadline = deadline;
   c.paused = 0; c.heldAt = 0; c.congestion = 0; c.congestedAt = 0; c.progressAt = 0; c.lastBacklog = 0;
-  c.lagging = 0; c.stalled = 0; c.replays = 0; c.reserved = 0; c.wantReserve = 0; c.listener = 0;
+  c.lagging = 0; c.stalled = 0; c.replays = 0; c.reserved = 0; c.wantReserve = 0; c.listener = 0; c.bridge = -1; c.fromBridge = 0;
   return i;
 }
 

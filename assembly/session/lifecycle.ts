@@ -8,7 +8,7 @@ import { WEBSOCKETS, PERSISTENCE } from "../config";
 import { journalWillDone, journalSessionEnd, journalOffline } from "../persist/journal";
 import { now } from "../clock";
 import { connection, ConnState } from "./connections";
-import { session, sessionId, freeSession } from "./sessions";
+import { session, sessionId, freeSession, isBridgeSession } from "./sessions";
 import { unsubscribeAll } from "./subscriptions";
 import { clearQueue } from "./queue";
 import { forgetReceived } from "./received";
@@ -142,7 +142,8 @@ export function detach(conn: i32, reason: i32, publishWill: bool): void {
   if (s < 0) return;
   const ss = session(s);
   const level = reason == CloseReason.Normal || reason == CloseReason.Lost ? LogLevel.Info : LogLevel.Notice;
-  if (logOn(level) && (level != LogLevel.Info || connectionMessages != 0)) {
+  // (a bridge's link says its own lines: bridge/link.ts)
+  if (logOn(level) && (level != LogLevel.Info || connectionMessages != 0) && !isBridgeSession(s)) {
     logStart();
     logText("client ");
     logBytes(sessionId(s), ss.idLen);

@@ -65,6 +65,11 @@ export function sessionsInit(): void {
 @inline export function sessionId(i: i32): usize { return SESSION_BASE + <usize>i * SESSION_STRIDE + ID_OFFSET; }
 
 export function sessionsInUse(): i32 { return sessions.used; }
+/** A bridge's local session (bridge/link.ts): its id starts with a zero byte, which no
+ *  client's id may hold [MQTT-1.5.4-2], so no client can take it over. */
+export function isBridgeSession(i: i32): bool {
+  return session(i).idLen > 0 && load<u8>(sessionId(i)) == 0;
+}
 /** Rows [0, high) have been used at least once: the range `tick` scans for expiry. */
 export function sessionsHighWater(): i32 { return sessions.high; }
 export function sessionTableBytes(): i32 { return MAX_SESSIONS * <i32>SESSION_STRIDE; }

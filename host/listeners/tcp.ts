@@ -5,8 +5,8 @@
 
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
-import { type AddressInfo, createServer, type Socket } from "node:net";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
+import { type ConnectionOptions, connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { setTimeout } from "node:timers";
 import { type Core, type Link, type Log, Level, closeReasonText } from "../core";
 import { TlsFlag } from "../generated/vocab";
@@ -204,4 +204,29 @@ export async function listenTcp(core: Core, host: string, port: number, log: Log
       return gone;
     },
   };
+}
+
+/** A bridge's outbound connection (docs/ABI.md `dial`): a socket to `host`:`port` (TLS when
+ *  `tls` is given), its link for the core's connection `id`; `core.dialed` once it is
+ *  connected, `core.closed` when it fails or ends. Every decision (when, where, again) is the core's. */
+export function dialTcp(core: Core, log: Log, debug: boolean, id: number, host: string, port: number,
+  tls: ConnectionOptions | null): Link {
+  const socket = tls === null ? connect({ host, port }) : tlsConnect({ ...tls, host, port });
+  const link = new TcpLink(socket, core, log, debug);
+  link.id = id;
+  socket.setNoDelay(true);
+  socket.once(tls === null ? "connect" : "secureConnect", () => {
+    if (debug) log(Level.Debug, `connection ${id} to ${formatAddress(host, port)}: connected`);
+    core.dialed(id);
+  });
+  socket.on("data", (data: Buffer) => core.feed(id, new Uint8Array(data.buffer, data.byteOffset, data.length)));
+  socket.on("error", (error: Error) => {
+    log(Level.Notice, `connection to ${formatAddress(host, port)}: ${error.message}`);
+  });
+  socket.on("close", () => {
+    if (link.gone) return;
+    link.gone = true;
+    core.closed(id);
+  });
+  return link;
 }

@@ -6,9 +6,9 @@
 
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
-import { DEFAULT_CIPHERS, type SecureVersion, type TLSSocket, type TlsOptions, createSecureContext } from "node:tls";
+import { type ConnectionOptions, DEFAULT_CIPHERS, type SecureVersion, type TLSSocket, type TlsOptions, createSecureContext } from "node:tls";
 import type { Core } from "../core";
-import { Text, TlsField, TlsFlag } from "../generated/vocab";
+import { BridgeField, Text, TlsField, TlsFlag } from "../generated/vocab";
 
 export interface TlsSettings {
   /** For tls.createServer (and setSecureContext on SIGHUP: the same files read again). */
@@ -133,4 +133,35 @@ export function identityOf(socket: TLSSocket, flags: number): string {
 export function handshakeReason(error: Error): string {
   const reason = (error as Error & { reason?: string }).reason;
   return reason ?? error.message;
+}
+
+/** Bridge b's TLS client settings (text(Text.Bridge + b * 8 + field)), its files read now;
+ *  null for a plain TCP bridge. A file that cannot be read throws, naming it (logged by the
+ *  dialer: the link then fails and the core tries again later). */
+export function bridgeTlsOptions(core: Core, b: number): ConnectionOptions | null {
+  const field = (f: number) => core.text(Text.Bridge + b * 8 + f);
+  const cafile = field(BridgeField.Cafile), capath = field(BridgeField.Capath);
+  if (cafile === "" && capath === "") return null;
+  const ca: Buffer[] = [];
+  if (cafile !== "") ca.push(readOrThrow("bridge_cafile", cafile));
+  if (capath !== "") {
+    for (const name of readdirSync(capath).sort()) {
+      try {
+        const bytes = readFileSync(`${capath}/${name}`);
+        if (bytes.toString("latin1").includes(PEM_CERTIFICATE)) ca.push(bytes);
+      } catch {
+        // as OpenSSL: skipped
+      }
+    }
+  }
+  const certfile = field(BridgeField.Certfile), keyfile = field(BridgeField.Keyfile);
+  const insecure = field(BridgeField.Insecure) === "1";
+  return {
+    ca,
+    cert: certfile !== "" ? readOrThrow("bridge_certfile", certfile) : undefined,
+    key: keyfile !== "" ? readOrThrow("bridge_keyfile", keyfile) : undefined,
+    rejectUnauthorized: true,
+    // bridge_insecure: the chain is still checked, the host name is not (as in Mosquitto)
+    checkServerIdentity: insecure ? () => undefined : undefined,
+  };
 }

@@ -75,6 +75,20 @@ describe("a bad config file, on both hosts", { skip: skipBoth }, () => {
     ["logfiles.conf", "log_dest file /tmp/a.log\nlog_dest file /tmp/b.log\n", "{f}:2: log_dest file is given twice (one log file, as in Mosquitto)"],
     ["logfile.conf", "log_dest file\n", "{f}:1: log_dest file needs a path"],
     ["crlf.conf", "sys_interval 10\r\nsys_interval -1\r\n", "{f}:2: sys_interval must be a whole number of seconds from 0 to 65535, not '-1'"],
+    // bridges (Mosquitto's connection sections)
+    ["bridge.conf", "topic a/# out 1\n", "{f}:1: topic is a bridge option: it belongs after a `connection NAME` line"],
+    ["bridge.conf", "connection up\naddress 127.0.0.1:1883\ntopic a/# sideways\n", "{f}:3: topic direction must be in, out or both, not 'sideways'"],
+    ["bridge.conf", "connection up\naddress 127.0.0.1:1883\ntopic a/# in 3\n", "{f}:3: topic QoS must be 0, 1 or 2, not '3'"],
+    ["bridge.conf", "connection up\naddress 127.0.0.1:1883\ntopic a/# in 1 local/\n", "{f}:3: topic needs both prefixes, local and remote (\"\" for none)"],
+    ["bridge.conf", "connection up\naddress 127.0.0.1:1883\ntopic a/#/b\n", "{f}:3: topic 'a/#/b' with its prefixes is not a valid topic filter"],
+    ["bridge.conf", "connection up\naddress 127.0.0.1:99999\n", "{f}:2: address '127.0.0.1:99999' must be HOST or HOST:PORT with a port from 1 to 65535"],
+    ["bridge.conf", "connection up\ntopic a/#\n", "{f}: connection up has no address line"],
+    ["bridge.conf", "connection up\naddress 127.0.0.1\n", "{f}: connection up has no topic line"],
+    ["bridge.conf", "connection up\naddress h\ntopic #\nbridge_protocol_version mqttv31\n", "{f}:4: bridge_protocol_version mqttv31 is not supported by Midge's bridge: use mqttv311 or mqttv50"],
+    ["bridge.conf", "connection up\naddress h\ntopic #\nstart_type lazy\n", "{f}:4: start_type lazy is not supported by Midge's bridge yet: use automatic or once"],
+    ["bridge.conf", "connection up\naddress h\ntopic #\nkeepalive_interval 2\n", "{f}:4: keepalive_interval must be a whole number of seconds from 5 to 65535, not '2'"],
+    ["bridge.conf", "connection up\naddress h\ntopic #\nconnection up\n", "{f}:4: connection is the name of another bridge, not 'up'"],
+    ["bridge.conf", "connection up\naddress h\ntopic #\nbridge_certfile c.pem\n", "{f}: connection up has bridge_certfile without bridge_keyfile, or the other way round"],
   ];
   for (const [name, text, message] of refused) {
     test(`refused: ${text.trim().split("\n").at(-1)}`, () => {
