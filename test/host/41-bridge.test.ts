@@ -48,15 +48,11 @@ function writeConf(name: string, lines: string[]): string {
 
 const isGone = (b: Broker) => b.proc.exitCode !== null || b.proc.signalCode !== null;
 
-/** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
+/** SIGTERM (the broker's own stop()), then SIGKILL after 5 s; resolves once the process is gone. */
 async function stopBroker(b: Broker): Promise<void> {
-  if (!isGone(b)) {
-    const gone = new Promise<void>((r) => b.proc.once("exit", () => r()));
-    b.proc.kill("SIGTERM");
-    const t = setTimeout(() => b.proc.kill("SIGKILL"), 5000);
-    await gone;
-    clearTimeout(t);
-  }
+  const t = setTimeout(() => b.proc.kill("SIGKILL"), 5000);
+  await b.stop();
+  clearTimeout(t);
   allBrokers.delete(b);
 }
 
@@ -473,23 +469,20 @@ async function checkStreams(watcher: TestClient, n: number, what: string): Promi
 }
 
 /**
- * Mosquitto 2.0.11 as the local end loses messages here: with the link cut even twice in
- * 24 s, runs of QoS 1 messages published while the bridge was down never reach the
- * upstream, and the last QoS 2 messages stay queued locally for good (the same streams
- * with no cut all arrive); it also waits about 6 s instead of restart_timeout's 1 s
- * before it reconnects. Its ChangeLog: 2.0.13 "various fixes around inflight quota
- * management" (#2306), 2.0.15 "fix bridge restart_timeout not being honoured".
- * MIDGE_TEST_BRIDGE_ALL=1 runs these cases against it anyway.
+ * The upstream Mosquitto 2.0.11, with its default max_inflight_messages 20, drops QoS 1
+ * messages from the bridge when the burst after a reconnect meets its subscriber's
+ * in-flight window: it answers PUBACK with reason 151 (0x97, quota exceeded; on an MQTT
+ * 3.1.1 link!) and never delivers them. A larger window keeps the upstream out of it.
+ * (Mosquitto 2.0.11 as the local end also reconnects only every ~6 s whatever
+ * restart_timeout says: its 2.0.15 fixed that.)
  */
-const skipFlap = BROKER_KIND === "mosquitto" && process.env.MIDGE_TEST_BRIDGE_ALL !== "1"
-  ? "Mosquitto 2.0.11's bridge loses QoS 1 messages queued while the link is down and strands the last QoS 2 ones (fixed in 2.0.13+): MIDGE_TEST_BRIDGE_ALL=1 runs it"
-  : false;
+const UPSTREAM_QUOTA = ["max_inflight_messages 1000", "max_queued_messages 10000"];
 
 /** The persistent upstream subscriber: clean false, QoS 2, reconnecting on its own. */
 const watcherOpts = (clientId: string): IClientOptions => ({ clientId, clean: false, reconnectPeriod: 300 });
 
-bridgeTest("flap: a link cut every 2 s loses nothing, QoS 1 at least once, QoS 2 exactly once (cleansession false) [MQTT-4.4.0-1] [MQTT-4.3.3-2]", { skip: skipFlap }, async (c) => {
-  const up = await c.startUpstream();
+bridgeTest("flap: a link cut every 2 s loses nothing, QoS 1 at least once, QoS 2 exactly once (cleansession false) [MQTT-4.4.0-1] [MQTT-4.3.3-2]", {}, async (c) => {
+  const up = await c.startUpstream(UPSTREAM_QUOTA);
   const relay = await Relay.start(c, up.port);
   const watcher = await connect(up, watcherOpts(uid("watch")));
   await sub(watcher, { "flap/#": { qos: 2 } });
@@ -508,15 +501,15 @@ bridgeTest("flap: a link cut every 2 s loses nothing, QoS 1 at least once, QoS 2
   }
   const summary = await checkStreams(watcher, n, `${relay.cuts} cuts`);
   assert.ok(relay.cuts >= 8, `the link was cut ${relay.cuts} times`);
-  assert.ok(relay.accepted >= 4, `the bridge connected ${relay.accepted} times through the relay`);
+  assert.ok(relay.accepted >= 3, `the bridge connected ${relay.accepted} times through the relay`);
   console.log(`flap: ${summary}; ${relay.cuts} cuts, ${relay.accepted} bridge connections`);
 });
 
-bridgeTest("flap: the upstream Mosquitto restarts (persistence true) in the middle of the streams; nothing lost, QoS 2 exactly once [MQTT-4.3.3-2]", { skip: skipFlap }, async (c) => {
+bridgeTest("flap: the upstream Mosquitto restarts (persistence true) in the middle of the streams; nothing lost, QoS 2 exactly once [MQTT-4.3.3-2]", {}, async (c) => {
   const store = path.join(TMP, uid("store"));
   mkdirSync(store);
   chmodSync(store, 0o777); // mosquitto writes it as the user mosquitto
-  const upLines = ["persistence true", `persistence_location ${store}/`, "autosave_interval 1"];
+  const upLines = ["persistence true", `persistence_location ${store}/`, "autosave_interval 1", ...UPSTREAM_QUOTA];
   const up = await c.startUpstream(upLines);
   const watcher = await connect(up, watcherOpts(uid("watch")));
   await sub(watcher, { "flap/#": { qos: 2 } });
@@ -664,15 +657,18 @@ bridgeTest("TLS: the bridge checks the upstream's certificate against bridge_caf
   const local = await c.startLocal([
     ...bridge(names.good, [tls], ["good/# out 1"], [`bridge_cafile ${at("ca.crt")}`, ...mine]),
     ...bridge(names.wrongca, [tls], ["wrongca/# out 1"], [`bridge_cafile ${at("ca2.crt")}`, ...mine]),
-    ...bridge(names.nocert, [tls], ["nocert/# out 1"], [`bridge_cafile ${at("ca.crt")}`]),
     ...bridge(names.insecure, [tlsElsewhere], ["insecure/# out 1"], [`bridge_cafile ${at("ca.crt")}`, "bridge_insecure true", ...mine]),
     ...bridge(names.strict, [tlsElsewhere], ["strict/# out 1"], [`bridge_cafile ${at("ca.crt")}`, "bridge_insecure false", ...mine]),
   ]);
+  // a fifth bridge in a broker of its own: the pi board holds 4
+  const local2 = await c.startLocal(bridge(names.nocert, [tls], ["nocert/# out 1"], [`bridge_cafile ${at("ca.crt")}`]), undefined, "local-nocert");
+  const pub2 = await connect(local2);
   const pub = await connect(local);
   await untilFlows(pub, watcher, "good/probe", 20_000, "the bridge with the right CA and its certificate");
   await untilFlows(pub, watcher, "insecure/probe", 20_000, "the bridge_insecure bridge to a certificate for another name");
   for (let i = 0; i < 6; i++) {
-    for (const t of ["wrongca", "strict", "nocert"]) await publish(pub, `${t}/x`, `m${i}`, { qos: 1 });
+    for (const t of ["wrongca", "strict"]) await publish(pub, `${t}/x`, `m${i}`, { qos: 1 });
+    await publish(pub2, "nocert/x", `m${i}`, { qos: 1 });
     await sleep(500);
   }
   await publish(pub, "good/marker", "end", { qos: 1 });
