@@ -52,6 +52,9 @@ export const enum LinkState { Idle = 0, Dialing = 1, Connecting = 2, Up = 3, Wai
   wait: i32;           // the wait before the next attempt, s (backoff)
   attempts: i32;       // failed attempts since it was last up
   subsAcked: i32;      // SUBACKs still awaited after it came up
+  probe: i32;          // round_robin false, up on a backup: a connection that tries the first address, else -1
+  probeAt: f64;        //   when to try it next
+  backToFirst: i32;    //   it answered: the link is being moved back to the first address
   nextAt: f64;         // Waiting: when to dial again
   pingAt: f64;         // Up: when to send the next PINGREQ
   upSince: f64;        // Up: since when
@@ -94,7 +97,7 @@ export function addBridge(name: usize, len: i32): bool {
   const b = bridge(k);
   b.protocol = 4; b.tryPrivate = 1; b.notifications = 1; b.keepAlive = 60;
   b.restartBase = 5; b.restartCap = 30; b.outgoingRetain = 1; // Mosquitto 2: backoff from 5 s up to 30 s
-  b.topics = topicsUsed; b.conn = -1; b.session = -1;
+  b.topics = topicsUsed; b.conn = -1; b.session = -1; b.probe = -1;
   bridgeCount++;
   return true;
 }

@@ -200,6 +200,11 @@ export function bridgeTick(): f64 {
         break;
       }
       case LinkState.Up:
+        if (row.roundRobin == 0 && row.address != 0) {
+          if (row.probe >= 0 && connection(row.probe).deadline <= now) closeConnection(row.probe, CloseReason.ConnectTimeout);
+          else if (row.probe < 0 && row.probeAt <= now) probe(b);
+          next = min(next, PROBE_MS);
+        }
         if (row.pingAt <= now) {
           writerStart(row.conn); writeU8(0xC0); writeU8(0); flush(); // PINGREQ
           row.pingAt = now + <f64>row.keepAlive * 1000;
@@ -213,25 +218,43 @@ export function bridgeTick(): f64 {
 
 function dial(b: i32): void {
   const row = bridge(b);
-  const conn = openConnection(now + DIAL_TIMEOUT_MS);
+  const conn = openDial(b, row.address);
   if (conn < 0) {
     logBridge(b); logText("no free connection: trying again later"); logEnd(LogLevel.Warning);
-    waitAfterFailure(b);
+    waitAfterFailure(b, true);
     return;
   }
+  row.conn = conn;
+  row.state = LinkState.Dialing;
+  if (logOn(LogLevel.Notice)) { logBridge(b); logText("connecting to "); logAddress(b); logEnd(LogLevel.Notice); }
+}
+
+/** A connection row for bridge `b`, dialed to its address `k`; -1 when the table is full. */
+function openDial(b: i32, k: i32): i32 {
+  const conn = openConnection(now + DIAL_TIMEOUT_MS);
+  if (conn < 0) return -1;
   const c = connection(conn);
   // a row another connection used: nothing of its transport or identity stays with it
   if (WEBSOCKETS) wsOpen(conn, false, false);
   identityClear(conn);
   c.state = ConnState.Dialing;
   c.bridge = b;
-  c.level = row.protocol;
+  c.level = bridge(b).protocol;
   statAdd(Stat.ConnectionsOpen);
-  row.conn = conn;
-  row.state = LinkState.Dialing;
-  if (logOn(LogLevel.Notice)) { logBridge(b); logText("connecting to "); logAddress(b); logEnd(LogLevel.Notice); }
-  addressOf(b, row.address);
+  addressOf(b, k);
   hostDial(conn, ADDRESS, <u32>addressLen, b);
+  return conn;
+}
+
+// @ts-ignore: decorator
+@inline const PROBE_MS: f64 = 5000; // as Mosquitto: while on a backup, the first address is tried every 5 s
+
+/** round_robin false, up on a backup address: try the first address now and then (a TCP
+ *  connection only); once it answers, the link moves back to it. */
+function probe(b: i32): void {
+  const row = bridge(b);
+  row.probeAt = now + PROBE_MS;
+  row.probe = openDial(b, 0);
 }
 
 /** The host connected `conn` (export `dialed`): CONNECT goes out. */
@@ -239,6 +262,20 @@ export function bridgeDialed(conn: i32): void {
   const c = connection(conn);
   if (c.bridge < 0 || c.state != ConnState.Dialing) return;
   const b = c.bridge;
+  const row = bridge(b);
+  if (conn == row.probe) { // the first address answers: go back to it
+    closeConnection(conn, CloseReason.Normal);
+    if (row.state == LinkState.Up && row.conn >= 0) {
+      if (logOn(LogLevel.Notice)) {
+        logBridge(b); addressOf(b, 0); logBytes(ADDRESS, hostLen); logText(":");
+        logBytes(ADDRESS + <usize>hostLen + 1, addressLen - hostLen - 1); logText(" answers again: moving back to it");
+        logEnd(LogLevel.Notice);
+      }
+      row.backToFirst = 1;
+      closeConnection(row.conn, CloseReason.Normal);
+    }
+    return;
+  }
   sendBridgeConnect(conn, b);
   c.state = ConnState.BridgeConnecting;
   c.deadline = now + DIAL_TIMEOUT_MS;
@@ -262,6 +299,7 @@ export function bridgeUp(conn: i32, sessionPresent: bool, keepAlive: i32, receiv
   row.pingAt = now + c.keepAliveMs;
   row.state = LinkState.Up;
   row.upSince = now;
+  row.probeAt = now + PROBE_MS;
   row.attempts = 0;
   row.wait = row.restartBase;
   statAdd(Stat.ClientsConnected);
@@ -279,6 +317,7 @@ export function bridgeUp(conn: i32, sessionPresent: bool, keepAlive: i32, receiv
 export function bridgeClosed(conn: i32): void {
   const b = connection(conn).bridge;
   const row = bridge(b);
+  if (conn == row.probe) { row.probe = -1; return; } // not yet: tried again at probeAt
   if (row.conn != conn) return;
   row.conn = -1;
   if (row.state == LinkState.Stopped) return; // the broker stops
@@ -287,31 +326,45 @@ export function bridgeClosed(conn: i32): void {
     logBridge(b); logText(wasUp ? "connection to " : "connection to "); logAddress(b);
     logText(wasUp ? " lost" : " failed"); logEnd(LogLevel.Notice);
   }
-  if (wasUp) {
-    notify(b, false);
-    if (row.roundRobin == 0) row.address = 0; // the first address first again
-    row.attempts = 0;
-    row.wait = row.restartBase;
-  }
+  if (row.probe >= 0) closeConnection(row.probe, CloseReason.Normal);
   if (row.once != 0) {
+    if (wasUp) notify(b, false);
     row.state = LinkState.Stopped;
     logBridge(b); logText("start_type once: not connecting again"); logEnd(LogLevel.Notice);
     return;
   }
-  waitAfterFailure(b);
-}
-
-/** The next attempt: the next address at once while some of them were not tried in this
- *  round, else after the wait, which doubles up to the cap (restart_timeout BASE CAP). */
-function waitAfterFailure(b: i32): void {
-  const row = bridge(b);
-  row.state = LinkState.Waiting;
-  row.attempts++;
-  if (row.addressCount > 1) row.address = (row.address + 1) % row.addressCount;
-  if (row.attempts % max(row.addressCount, 1) != 0) {
+  if (!wasUp) { waitAfterFailure(b, true); return; }
+  notify(b, false);
+  row.attempts = 0;
+  row.wait = row.restartBase;
+  if (row.backToFirst != 0) { // the first address answered a probe: at once, there
+    row.backToFirst = 0;
+    row.address = 0;
+    row.state = LinkState.Waiting;
     row.nextAt = now;
     hostWake(10);
     return;
+  }
+  // round_robin false: the first address first again; true: the next one
+  if (row.roundRobin == 0) row.address = 0;
+  else if (row.addressCount > 1) row.address = (row.address + 1) % row.addressCount;
+  waitAfterFailure(b, false);
+}
+
+/** The next attempt after a failure (`advance`: a failed attempt, so the next address; a
+ *  lost link has chosen its address already): at once while some addresses were not tried
+ *  in this round, else after the wait, which doubles up to the cap (restart_timeout BASE CAP). */
+function waitAfterFailure(b: i32, advance: bool): void {
+  const row = bridge(b);
+  row.state = LinkState.Waiting;
+  if (advance) {
+    row.attempts++;
+    if (row.addressCount > 1) row.address = (row.address + 1) % row.addressCount;
+    if (row.attempts % max(row.addressCount, 1) != 0) {
+      row.nextAt = now;
+      hostWake(10);
+      return;
+    }
   }
   const wait = row.wait;
   row.nextAt = now + <f64>wait * 1000;
