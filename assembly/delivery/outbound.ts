@@ -7,7 +7,7 @@ import { LogLevel } from "../host";
 import { now } from "../clock";
 import { maxInflight } from "../settings";
 import { sendAck, AckByte } from "../codec/ack";
-import { session, sessionId } from "../session/sessions";
+import { session, sessionId, logSessionName } from "../session/sessions";
 import { connection, ConnState } from "../session/connections";
 import { enqueue, delivery, deliveryIds, removeDelivery, DeliveryState } from "../session/queue";
 import { message } from "../store/messages";
@@ -121,8 +121,8 @@ export function dropped(s: i32, why: string): void {
   // one line for the first drop and then every 1000th, so a flood cannot flood the log
   if (logOn(LogLevel.Warning) && (ss.dropped == 1 || ss.dropped % 1000 == 0)) {
     logStart();
-    logText("dropping messages for client ");
-    logBytes(sessionId(s), ss.idLen);
+    logText("dropping messages for ");
+    logSessionName(s);
     logText(": ");
     logText(why);
     logText(" (");

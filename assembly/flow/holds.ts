@@ -21,7 +21,7 @@ import { now } from "../clock";
 import { maxBacklog, maxQueued, stallTimeoutMs } from "../settings";
 import { offlineQueueLimit } from "../bridge/link";
 import { connection, connectionsHighWater, ConnState } from "../session/connections";
-import { session, sessionId } from "../session/sessions";
+import { session, sessionId, logSessionName } from "../session/sessions";
 import { statAdd, Stat } from "../stats";
 import { logOn, logStart, logText, logBytes, logInt, logEnd } from "../log";
 
@@ -187,9 +187,8 @@ function logFlow(conn: i32, what: string): void {
   if (!logOn(LogLevel.Warning)) return;
   const s = connection(conn).session;
   logStart();
-  logText("client ");
-  if (s >= 0) logBytes(sessionId(s), session(s).idLen);
-  else logInt(conn);
+  if (s >= 0) logSessionName(s);
+  else { logText("client "); logInt(conn); }
   logText(" ");
   logText(what);
   logEnd(LogLevel.Warning);
@@ -209,7 +208,10 @@ export function flowTick(): f64 {
       if ((c.congestion & Congestion.Backlog) != 0) {
         if (backlog <= holdLine()) {
           c.congestion &= ~Congestion.Backlog;          // it caught up without draining whole
-        } else if (now - c.congestedAt >= LAG_GRACE_MS) {
+        } else if (now - c.congestedAt >= LAG_GRACE_MS && (c.bridge < 0 || now - c.progressAt >= stallTimeoutMs)) {
+          // (a bridge's link is the gateway's way out: while its upstream takes bytes, however
+          // slowly, the publishers feeding it wait rather than lose QoS 0 messages; it counts
+          // as lagging only once it has taken nothing for the stall timeout)
           c.congestion &= ~Congestion.Backlog;
           c.lagging = 1;
           logFlow(i, "is lagging behind: QoS 0 messages beyond its backlog limit are dropped until it catches up");

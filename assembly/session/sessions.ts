@@ -10,6 +10,7 @@
 import { MAX_SESSIONS, CLIENT_ID_MAX, PERSISTENCE } from "../config";
 import { restoring, pidForget } from "../persist/pids";
 import { Pool, poolDescriptor, poolInit, poolAlloc, poolFree } from "../memory/pool";
+import { logText, logBytes } from "../log";
 
 // @ts-ignore: decorator
 @unmanaged @final export class Session {
@@ -65,6 +66,13 @@ export function sessionsInit(): void {
 @inline export function sessionId(i: i32): usize { return SESSION_BASE + <usize>i * SESSION_STRIDE + ID_OFFSET; }
 
 export function sessionsInUse(): i32 { return sessions.used; }
+/** "client ID", or "bridge NAME" for a bridge's session, into the log line being built. */
+export function logSessionName(i: i32): void {
+  const ss = session(i);
+  if (isBridgeSession(i)) { logText("bridge "); logBytes(sessionId(i) + 1, ss.idLen - 1); }
+  else { logText("client "); logBytes(sessionId(i), ss.idLen); }
+}
+
 /** A bridge's local session (bridge/link.ts): its id starts with a zero byte, which no
  *  client's id may hold [MQTT-1.5.4-2], so no client can take it over. */
 export function isBridgeSession(i: i32): bool {
