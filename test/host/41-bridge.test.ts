@@ -346,25 +346,30 @@ for (const version of ["mqttv311", "mqttv50"] as const) {
     await sub(upSub, { "room/#": { qos: 2 } });
     const localPub = await connect(local);
     const upPub = await connect(up);
-    await untilFlows(localPub, upSub, "room/probe-out", 20_000, "local to upstream");
-    await untilFlows(upPub, localSub, "room/probe-in", 20_000, "upstream to local");
-
-    for (const qos of [0, 1, 2] as const) {
-      await publish(localPub, "room/from-local", `L${qos}`, { qos });
-      await publish(upPub, "room/from-upstream", `U${qos}`, { qos });
-    }
-    for (const qos of [0, 1, 2]) {
-      await waitMessage(upSub, "room/from-local", `L${qos}`);
-      await waitMessage(localSub, "room/from-upstream", `U${qos}`);
-    }
-    await settle(1500); // an echo would be back by now, and loop on
-    for (const qos of [0, 1, 2]) {
-      for (const [side, inbox] of [["upstream", upSub.inbox], ["local", localSub.inbox]] as const) {
-        assert.equal(count(inbox.messages, "room/from-local", `L${qos}`), 1, `L${qos} (published locally) on the ${side} side`);
-        assert.equal(count(inbox.messages, "room/from-upstream", `U${qos}`), 1, `U${qos} (published upstream) on the ${side} side`);
-      }
-    }
+    await exchangeOnce(localPub, upPub, localSub, upSub);
   });
+}
+
+/** A `room/# both 2` bridge carries a QoS 0, 1 and 2 message each way exactly once: each
+ *  arrives on both sides once, and none comes back (an echo would be back within 1.5 s). */
+async function exchangeOnce(localPub: TestClient, upPub: TestClient, localSub: TestClient, upSub: TestClient): Promise<void> {
+  await untilFlows(localPub, upSub, "room/probe-out", 20_000, "local to upstream");
+  await untilFlows(upPub, localSub, "room/probe-in", 20_000, "upstream to local");
+  for (const qos of [0, 1, 2] as const) {
+    await publish(localPub, "room/from-local", `L${qos}`, { qos });
+    await publish(upPub, "room/from-upstream", `U${qos}`, { qos });
+  }
+  for (const qos of [0, 1, 2]) {
+    await waitMessage(upSub, "room/from-local", `L${qos}`);
+    await waitMessage(localSub, "room/from-upstream", `U${qos}`);
+  }
+  await settle(1500);
+  for (const qos of [0, 1, 2]) {
+    for (const [side, inbox] of [["upstream", upSub.inbox], ["local", localSub.inbox]] as const) {
+      assert.equal(count(inbox.messages, "room/from-local", `L${qos}`), 1, `L${qos} (published locally) on the ${side} side`);
+      assert.equal(count(inbox.messages, "room/from-upstream", `U${qos}`), 1, `U${qos} (published upstream) on the ${side} side`);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------
@@ -698,25 +703,9 @@ bridgeTest("Midge to Midge: both directions, exactly once, no echo, notification
   await waitMessage(upSub, state, "1", 15_000);
   const localPub = await connect(local);
   const upPub = await connect(up);
-  await untilFlows(localPub, upSub, "room/probe-out", 20_000, "local to upstream");
-  await untilFlows(upPub, localSub, "room/probe-in", 20_000, "upstream to local");
-  for (const qos of [0, 1, 2] as const) {
-    await publish(localPub, "room/from-local", `L${qos}`, { qos });
-    await publish(upPub, "room/from-upstream", `U${qos}`, { qos });
-  }
+  await exchangeOnce(localPub, upPub, localSub, upSub);
   await publish(localPub, "local/a", "prefixed", { qos: 1 });
   await waitMessage(upSub, "remote/a", "prefixed");
-  for (const qos of [0, 1, 2]) {
-    await waitMessage(upSub, "room/from-local", `L${qos}`);
-    await waitMessage(localSub, "room/from-upstream", `U${qos}`);
-  }
-  await settle(1500);
-  for (const qos of [0, 1, 2]) {
-    for (const [side, inbox] of [["upstream", upSub.inbox], ["local", localSub.inbox]] as const) {
-      assert.equal(count(inbox.messages, "room/from-local", `L${qos}`), 1, `L${qos} on the ${side} side`);
-      assert.equal(count(inbox.messages, "room/from-upstream", `U${qos}`), 1, `U${qos} on the ${side} side`);
-    }
-  }
   await stopBroker(local);
   await waitMessage(upSub, state, "0", 15_000);
 });
