@@ -78,6 +78,10 @@ export default {
         record({ fn: "persistReplace", step });
         return 0;
       },
+      // the network service's outbound connections (bridges), recorded
+      dial(conn, ptr, len, bridge) {
+        record({ fn: "dial", conn, address: Buffer.from(bytes(ptr, len)).toString(), bridge });
+      },
       log(level, ptr, len) {
         const b = bytes(ptr, len);
         let text = "";

@@ -146,6 +146,10 @@ function loadKey(i: i32): bool {
     case 63: return key("bridge_outgoing_retain", Rule.Bridge,   BridgeKey.OutgoingRetain,     0,   0,     1);
     // Midge's own: how much a bridge keeps for upstream while its link is down
     case 64: return key("bridge_max_queued",    Rule.Bridge,     BridgeKey.MaxQueued,          0,   0,     1);
+    // Mosquitto's, without effect in Midge (README "Bridges" says why)
+    case 65: return key("bridge_attempt_unsubscribe", Rule.Bridge, BridgeKey.AttemptUnsubscribe, 0, 0,     1);
+    case 66: return key("local_username",       Rule.Bridge,     BridgeKey.LocalUsername,      0,   0,     1);
+    case 67: return key("local_password",       Rule.Bridge,     BridgeKey.LocalUsername,      0,   0,     1);
   }
   return false;
 }

@@ -16,6 +16,7 @@ export const enum BridgeKey {
   Protocol = 7, TryPrivate = 8, Notifications = 9, NotifyLocalOnly = 10, NotificationTopic = 11,
   KeepAlive = 12, RestartTimeout = 13, StartType = 14, RoundRobin = 15, Cafile = 16, Capath = 17,
   Certfile = 18, Keyfile = 19, Insecure = 20, LocalClientId = 21, OutgoingRetain = 22, MaxQueued = 23,
+  AttemptUnsubscribe = 24, LocalUsername = 25,
 }
 
 export function bridgeConfigReset(): void { if (BRIDGE) bridgesReset(); }
@@ -44,6 +45,7 @@ export function bridgeKey(k: i32): i32 {
     case BridgeKey.Topic: return setTopic();
     case BridgeKey.ClientId: return setText(b, BridgeText.ClientId, CLIENT_ID_MAX);
     case BridgeKey.LocalClientId: return setText(b, BridgeText.LocalClientId, CLIENT_ID_MAX);
+    case BridgeKey.LocalUsername: return 0; // the ACL file does not apply to a bridge
     case BridgeKey.Username: return setText(b, BridgeText.Username, 1024);
     case BridgeKey.Password: return setText(b, BridgeText.Password, 1024);
     case BridgeKey.NotificationTopic: {
@@ -116,6 +118,8 @@ export function bridgeKey(k: i32): i32 {
     case BridgeKey.RoundRobin: row.roundRobin = v; break;
     case BridgeKey.Insecure: row.insecure = v; break;
     case BridgeKey.OutgoingRetain: row.outgoingRetain = v; break;
+    // (Midge never leaves an upstream subscription behind for an `out` topic: nothing to undo)
+    case BridgeKey.AttemptUnsubscribe: break;
   }
   return 0;
 }
