@@ -176,6 +176,13 @@ export function offlineQueueLimit(s: i32, maxQueued: i32): i32 {
   return maxQueued;
 }
 
+/** Bridges whose link is up ($SYS, /metrics). */
+export function bridgesUp(): i32 {
+  let n = 0;
+  for (let b = 0; b < bridgeCount; b++) if (bridge(b).state == LinkState.Up) n++;
+  return n;
+}
+
 // ---- the clock ----
 
 /** Dial what is due, time out what hangs, ping what is up. Returns ms until it wants to run again. */

@@ -4,7 +4,9 @@
 // loads row i into the globals below; false past the last.
 
 import { MAX_CONNECTIONS, MAX_SESSIONS, MAX_SUBSCRIPTIONS, MAX_TOPIC_NODES, MAX_MESSAGES, STORE_BYTES, CHUNK_SIZE,
-         MAX_RETAINED, MAX_DELIVERIES, MAX_RECEIVED, MAX_SHARE_GROUPS, PERSISTENCE, WEBSOCKETS } from "../config";
+         MAX_RETAINED, MAX_DELIVERIES, MAX_RECEIVED, MAX_SHARE_GROUPS, PERSISTENCE, WEBSOCKETS, BRIDGE } from "../config";
+import { bridgeCount } from "../bridge/bridges";
+import { bridgesUp } from "../bridge/link";
 import { statValue } from "../budget";
 import { Stat } from "../stats";
 import { now } from "../clock";
@@ -158,6 +160,9 @@ export function metric(i: i32): bool {
     case 57: return table("qos2_received", 0, MAX_RECEIVED, true);
     case 58: return table("share_groups", groupsInUse(), MAX_SHARE_GROUPS, false);
     case 59: return table("share_groups", 0, MAX_SHARE_GROUPS, true);
+    // (each link's own state is on its notification topic, as in Mosquitto)
+    case 60: return row("midge/bridges/configured", H ? "bridges" : "", H ? "Bridges (connection sections) configured" : "", Kind.Gauge, BRIDGE ? <f64>bridgeCount : 0);
+    case 61: return row("midge/bridges/connected", H ? "bridges_connected" : "", H ? "Bridges whose link to the upstream broker is up" : "", Kind.Gauge, BRIDGE ? <f64>bridgesUp() : 0);
   }
   return false;
 }

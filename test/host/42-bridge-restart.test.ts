@@ -65,7 +65,7 @@ describe("a bridge's queue across a restart of Midge", { skip }, () => {
       await subscribe(sub, "q/#", 2);
       const relayPort = await freePort();
       const conf = midgeConf(`restart-${stop}`, [
-        "connection up", `address ${HOST}:${relayPort}`, "topic q/# out 2", "restart_timeout 1 1", "notifications false",
+        "sys_interval 1", "connection up", `address ${HOST}:${relayPort}`, "topic q/# out 2", "restart_timeout 1 1", "notifications false",
       ]);
       let local = await startBroker({ args: ["-c", conf] });
       try {
@@ -97,6 +97,11 @@ describe("a bridge's queue across a restart of Midge", { skip }, () => {
             else assert.ok(n >= 1, `${p} never arrived`);
           }
           assert.match(local.output(), /bridge up: connected to/);
+          // $SYS says so too (midge/bridges/{configured,connected}, every sys_interval)
+          const watcher = await connect(local);
+          await subscribe(watcher, "$SYS/broker/midge/bridges/#", 0);
+          await watcher.inbox.until((m) => m.some((x) => x.topic.endsWith("/connected") && x.payload.toString() === "1") &&
+            m.some((x) => x.topic.endsWith("/configured") && x.payload.toString() === "1"), 5000, "$SYS bridges configured 1, connected 1");
         } finally {
           await link.close();
         }
