@@ -55,6 +55,7 @@ export const enum LinkState { Idle = 0, Dialing = 1, Connecting = 2, Up = 3, Wai
   probe: i32;          // round_robin false, up on a backup: a connection that tries the first address, else -1
   probeAt: f64;        //   when to try it next
   backToFirst: i32;    //   it answered: the link is being moved back to the first address
+  noRetain: i32;       // the upstream's CONNACK said Retain Available 0: no RETAIN flag upstream
   nextAt: f64;         // Waiting: when to dial again
   pingAt: f64;         // Up: when to send the next PINGREQ
   upSince: f64;        // Up: since when

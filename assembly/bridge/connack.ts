@@ -5,7 +5,7 @@
 import { CloseReason, LogLevel } from "../host";
 import { PacketType } from "../codec/packet";
 import { readerStart, readU8, readU16, readError, pos, end, DecodeError } from "../codec/reader";
-import { decodeProperties, hasProp, Prop, receiveMaximum, maximumPacketSize, serverKeepAlive } from "../codec/properties";
+import { decodeProperties, hasProp, Prop, receiveMaximum, maximumPacketSize, serverKeepAlive, maximumQos, retainAvailable } from "../codec/properties";
 import { connection, ConnState } from "../session/connections";
 import { closeConnection } from "../session/lifecycle";
 import { bridge } from "./bridges";
@@ -46,14 +46,16 @@ function connack(conn: i32, body: usize, limit: usize): void {
   let keepAlive = bridge(connection(conn).bridge).keepAlive;
   let receiveMax = 0;
   let maxPacket: u32 = 0xFFFFFFFF;
+  let maxQos = 2, retain = 1;
   if (v5 && pos < end) {
     if (!decodeProperties(PacketType.CONNACK)) { closeConnection(conn, CloseReason.Malformed); return; }
     if (hasProp(Prop.ReceiveMaximum)) receiveMax = receiveMaximum;
     if (hasProp(Prop.MaximumPacketSize)) maxPacket = maximumPacketSize;
     if (serverKeepAlive >= 0) keepAlive = serverKeepAlive;
+    maxQos = maximumQos; retain = retainAvailable;
   }
   if (code != 0) { bridgeRefused(conn, code, v5); return; }
-  bridgeUp(conn, (flags & 1) != 0, keepAlive, receiveMax, maxPacket);
+  bridgeUp(conn, (flags & 1) != 0, keepAlive, receiveMax, maxPacket, maxQos, retain);
 }
 
 function suback(conn: i32, body: usize, limit: usize): void {

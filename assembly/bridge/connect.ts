@@ -5,7 +5,8 @@
 // "0", retained, so the upstream says the link is down when it drops.
 
 import { writerStart, writeU8, writeU16, writeU32, writeVarint, writeBinary, varintLength, flush } from "../codec/writer";
-import { maxInflight, maxPacketSize } from "../settings";
+import { maxPacketSize } from "../settings";
+import { INFLIGHT_IN_MAX } from "../config";
 import { bridge, bridgeText, textLen, BridgeText } from "./bridges";
 import { clientIdOf, clientIdLen, notificationTopicOf, notificationLen } from "./link";
 
@@ -40,7 +41,7 @@ export function sendBridgeConnect(conn: i32, b: i32): void {
   if (v5) {
     writeVarint(props);
     if (row.cleanSession == 0) { writeU8(0x11); writeU32(0xFFFFFFFF); }
-    writeU8(0x21); writeU16(min(maxInflight, 65535));
+    writeU8(0x21); writeU16(INFLIGHT_IN_MAX); // what handlers/publish.ts holds an MQTT 5 sender to
     writeU8(0x27); writeU32(<u32>maxPacketSize);
   }
   writeBinary(id, idLen);

@@ -22,6 +22,7 @@ import { session, findSession, createSession, isBridgeSession } from "../session
 import { subscribe, unsubscribeAll, subscription, SubOption, SUBSCRIBE_FAILED } from "../session/subscriptions";
 import { closeConnection } from "../session/lifecycle";
 import { redeliver, nextPacketId } from "../delivery/outbound";
+import { forgetReceived } from "../session/received";
 import { route } from "../delivery/route";
 import { storeMessage, holdMessage, releaseMessage } from "../store/messages";
 import { setRetained } from "../store/retained";
@@ -199,6 +200,7 @@ export function bridgeTick(): f64 {
         break;
       case LinkState.Dialing: case LinkState.Connecting: {
         const c = connection(row.conn);
+        if (c.state == ConnState.Closing) break; // asked to close: `closed` comes
         if (c.deadline <= now) {
           logBridge(b); logText(row.state == LinkState.Dialing ? "no connection to " : "no CONNACK from ");
           logAddress(b); logText(" within "); logInt(<i64>(DIAL_TIMEOUT_MS / 1000)); logText(" s"); logEnd(LogLevel.Warning);
@@ -207,6 +209,7 @@ export function bridgeTick(): f64 {
         break;
       }
       case LinkState.Up:
+        if (connection(row.conn).state == ConnState.Closing) break;
         if (row.roundRobin == 0 && row.address != 0) {
           if (row.probe >= 0 && connection(row.probe).deadline <= now) closeConnection(row.probe, CloseReason.ConnectTimeout);
           else if (row.probe < 0 && row.probeAt <= now) probe(b);
@@ -214,9 +217,9 @@ export function bridgeTick(): f64 {
         }
         if (row.pingAt <= now) {
           writerStart(row.conn); writeU8(0xC0); writeU8(0); flush(); // PINGREQ
-          row.pingAt = now + <f64>row.keepAlive * 1000;
+          row.pingAt = pingAfter(row.conn);
         }
-        next = min(next, row.pingAt - now);
+        if (row.pingAt != Infinity) next = min(next, row.pingAt - now);
         break;
     }
   }
@@ -279,6 +282,7 @@ export function bridgeDialed(conn: i32): void {
         logEnd(LogLevel.Notice);
       }
       row.backToFirst = 1;
+      sendDisconnect0(row.conn);
       closeConnection(row.conn, CloseReason.Normal);
     }
     return;
@@ -290,7 +294,8 @@ export function bridgeDialed(conn: i32): void {
 }
 
 /** CONNACK accepted (connack.ts): bind the session, subscribe upstream, send what waits. */
-export function bridgeUp(conn: i32, sessionPresent: bool, keepAlive: i32, receiveMax: i32, maxPacket: u32): void {
+export function bridgeUp(conn: i32, sessionPresent: bool, keepAlive: i32, receiveMax: i32, maxPacket: u32,
+                         maxQos: i32, retainAvailable: i32): void {
   const c = connection(conn);
   const b = c.bridge;
   const row = bridge(b);
@@ -303,7 +308,7 @@ export function bridgeUp(conn: i32, sessionPresent: bool, keepAlive: i32, receiv
   c.maxPacketOut = maxPacket;
   c.keepAliveMs = <f64>keepAlive * 1000;
   c.deadline = keepAlive > 0 ? now + c.keepAliveMs * 1.5 : 0;
-  row.pingAt = now + c.keepAliveMs;
+  row.pingAt = pingAfter(conn);
   row.state = LinkState.Up;
   row.upSince = now;
   row.probeAt = now + PROBE_MS;
@@ -315,9 +320,30 @@ export function bridgeUp(conn: i32, sessionPresent: bool, keepAlive: i32, receiv
     logText(row.protocol == 5 ? " (MQTT 5.0" : " (MQTT 3.1.1");
     logText(sessionPresent ? ", session present)" : ", new session)"); logEnd(LogLevel.Notice);
   }
+  // a new session upstream: the QoS 2 ids it had sent and not released are gone with the
+  // old one, and its next messages may reuse them [MQTT-4.3.3-2]
+  if (!sessionPresent) forgetReceived(s, true);
   if (sendBridgeSubscribe(conn, b, nextPacketId(s))) row.subsAcked = 1;
+  // MQTT 5 upstream limits [MQTT-3.2.2-11] [MQTT-3.2.2-14]: the retained flag is left off
+  // (encode.ts); a QoS above its maximum would have it close the link, so say so
+  row.noRetain = retainAvailable == 0 ? 1 : 0;
+  if (maxQos < 2) {
+    for (let i = row.topics, e = row.topics + row.topicCount; i < e; i++) {
+      if ((topicDirection(i) & Direction.Out) == 0 || topicQos(i) <= maxQos) continue;
+      logBridge(b); logText("the upstream takes QoS "); logInt(maxQos); logText(" at most (CONNACK Maximum QoS): set the QoS of its out topic lines to ");
+      logInt(maxQos); logText(", or it will close the link on a message above it"); logEnd(LogLevel.Warning);
+      break;
+    }
+  }
   notify(b, true);
   redeliver(s); // what was in flight again (DUP), then the queue
+}
+
+/** When the next PINGREQ is due: one keep-alive (the one in force, the upstream's Server
+ *  Keep Alive when it said one) after now; never with keep-alive 0. */
+function pingAfter(conn: i32): f64 {
+  const ka = connection(conn).keepAliveMs;
+  return ka > 0 ? now + ka : Infinity;
 }
 
 /** The link's connection is gone (`closed`, before the row is freed). */
@@ -439,8 +465,15 @@ export function bridgeShutdown(conn: i32): void {
   const b = connection(conn).bridge;
   const row = bridge(b);
   if (row.state == LinkState.Up) notify(b, false);
+  if (connection(conn).state == ConnState.Connected) sendDisconnect0(conn);
   row.state = LinkState.Stopped;
   closeConnection(conn, CloseReason.Normal);
+}
+
+/** DISCONNECT, reason 0 (the same two bytes in 3.1.1 and 5.0): the upstream discards the
+ *  will, so a link that ends on purpose is not said to be down by it. */
+function sendDisconnect0(conn: i32): void {
+  writerStart(conn); writeU8(0xE0); writeU8(0); flush();
 }
 
 // ---- notifications (notifications true): "1" up, "0" down, retained ----

@@ -30,7 +30,7 @@ export function mapTopic(b: i32, d: Direction, topic: usize, len: i32): bool {
     memory.copy(FILTER + <usize>fromLen, pattern, <usize>patternLen);
     if (!topicMatches(topic, len, FILTER, fromLen + patternLen)) continue;
     const n2 = toLen + len - fromLen;
-    if (n2 <= 0 || n2 > 65535) return false;
+    if (n2 <= 0 || n2 > TOPIC_MAX) return false;
     const out = d == Direction.Out ? MAPPED_OUT : MAPPED_IN;
     memory.copy(out, to, <usize>toLen);
     memory.copy(out + <usize>toLen, topic + <usize>fromLen, <usize>(len - fromLen));

@@ -80,6 +80,8 @@ export let willDelay: u32 = 0;
 export let messageExpiry: u32 = 0;
 export let subscriptionId: i32 = 0;
 export let serverKeepAlive: i32 = -1; // CONNACK (a bridge's): -1 when absent
+export let maximumQos: i32 = 2;       // CONNACK (a bridge's): 2 when absent
+export let retainAvailable: i32 = 1;  // CONNACK (a bridge's): 1 when absent
 
 // @ts-ignore: decorator
 @inline export function hasProp(id: i32): bool { return (has & (<u64>1 << <u64>id)) != 0; }
@@ -90,6 +92,8 @@ export function decodeProperties(context: i32): bool {
   has = 0;
   requestProblemInfo = 1;
   serverKeepAlive = -1;
+  maximumQos = 2;
+  retainAvailable = 1;
   const len = readVarint();
   if (readError != DecodeError.None) return false;
   if (pos + <usize>len > end) { fail(DecodeError.Malformed); return false; }
@@ -141,6 +145,8 @@ export function decodeProperties(context: i32): bool {
         break;
       case Prop.WillDelay: willDelay = value; break;
       case Prop.ServerKeepAlive: serverKeepAlive = <i32>value; break;
+      case Prop.MaximumQos: maximumQos = <i32>value; break;
+      case Prop.RetainAvailable: retainAvailable = <i32>value; break;
       case Prop.MessageExpiry: messageExpiry = value; break;
       case Prop.PayloadFormat: // forwarded as it came: only checked
         if (value > 1) { fail(DecodeError.Protocol); ok = false; }

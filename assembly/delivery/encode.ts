@@ -23,7 +23,7 @@ import { statAdd, Stat } from "../stats";
 import { lastSendLen } from "../ws/output";
 import { BRIDGE } from "../config";
 import { mapTopic, MAPPED_OUT, mappedLen } from "../bridge/topics";
-import { Direction } from "../bridge/bridges";
+import { Direction, bridge } from "../bridge/bridges";
 
 // @ts-ignore: decorator
 @unmanaged @final class MessageView {
@@ -95,6 +95,7 @@ export function sendView(conn: i32, qos: i32, retain: bool, dup: bool, packetId:
   // a bridge's connection: the topic as upstream names it (bridge/topics.ts)
   let bridged: usize = 0;
   if (BRIDGE && c.bridge >= 0) {
+    if (bridge(c.bridge).noRetain != 0) retain = false; // [MQTT-3.2.2-14]
     const t = viewTopic();
     if (mapTopic(c.bridge, Direction.Out, t, v.topicLen)) { bridged = MAPPED_OUT; topicLen = mappedLen; }
     else bridged = t;

@@ -130,7 +130,7 @@ export function dropsQueued(s: i32): bool {
   const ss = session(s);
   if (ss.queued < maxQueued) return false;
   if (ss.conn < 0) return ss.queued >= offlineQueueLimit(s, maxQueued);
-  return connection(ss.conn).stalled != 0 || ss.queued >= maxQueued * 2;
+  return connection(ss.conn).stalled != 0 || ss.queued >= max(maxQueued * 2, offlineQueueLimit(s, maxQueued));
 }
 
 function settle(conn: i32): void {

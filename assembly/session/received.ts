@@ -86,15 +86,21 @@ export function removeReceived(s: i32, packetId: i32): void {
   if (PERSISTENCE) journalReceived(s, packetId, false);
 }
 
-/** The session ends: forget all its ids (a scan, only for a session that holds some). */
-export function forgetReceived(s: i32): void {
+/** The session ends (or, `journal`, a bridge's upstream lost its session: the ids it
+ *  held mean nothing now, and the persistence file is told): forget all its ids (a
+ *  scan, only for a session that holds some). */
+export function forgetReceived(s: i32, journal: bool = false): void {
   const ss = session(s);
   if (ss.received == 0) return;
   const owner = <u32>(s + 1);
   let i: u32 = 0;
   while (i < <u32>RECEIVED_SLOTS && ss.received > 0) {
     const v = load<u32>(slot(i));
-    if (v != 0 && (v >> 16) == owner) { vacate(i); ss.received--; continue; } // look at slot i again
+    if (v != 0 && (v >> 16) == owner) {
+      vacate(i); ss.received--;
+      if (PERSISTENCE && journal) journalReceived(s, <i32>(v & 0xFFFF), false);
+      continue; // look at slot i again
+    }
     i++;
   }
 }

@@ -144,3 +144,22 @@ describe("a Mosquitto bridge connecting to Midge (try_private)", { skip: BROKER_
     }
   });
 });
+
+describe("a bridge's keep-alive", { skip }, () => {
+  test("[MQTT-3.2.2-21] MQTT 5: the upstream's Server Keep Alive (5 s) paces the PINGREQs, not keepalive_interval (60 s): an idle link stays up", async () => {
+    const up = await startBroker({ args: ["--max-keepalive", "5"] });
+    const conf = midgeConf("keepalive", ["connection up", `address ${HOST}:${up.port}`, "topic x/# out 1",
+      "bridge_protocol_version mqttv50", "keepalive_interval 60"]);
+    const local = await startBroker({ args: ["-c", conf] });
+    try {
+      await withTimeout((async () => { while (!/bridge up: connected/.test(local.output())) await sleep(50); })(), 10000,
+        `the bridge connected:\n${local.output()}`);
+      await sleep(16_000); // past 1.5 × 5 s twice: without a PINGREQ every 5 s the upstream closes the link
+      assert.doesNotMatch(local.output(), /bridge up: connection to .* lost/, local.output());
+      assert.equal(local.output().match(/bridge up: connected/g)?.length, 1, local.output());
+    } finally {
+      await local.stop();
+      await up.stop();
+    }
+  });
+});
